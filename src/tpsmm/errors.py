@@ -1,0 +1,29 @@
+"""Errors that reach users as one line of text.
+
+Every failure a user can cause (a missing file, a foreign checkpoint, a bad config value)
+raises a subclass of :class:`TPSMMError` whose message names the problem. The command
+line prints that message on one line and exits with a non-zero status, without a
+traceback; programming errors keep their tracebacks.
+"""
+
+from __future__ import annotations
+
+
+class TPSMMError(Exception):
+    """A problem with the user's input, stated in one line."""
+
+
+class ConfigError(TPSMMError, ValueError):
+    """An unknown key or an invalid value in a configuration."""
+
+
+class CheckpointError(TPSMMError):
+    """A checkpoint that cannot be read, or does not fit the configuration."""
+
+
+class MediaError(TPSMMError):
+    """An image or video that is missing, unreadable or of the wrong kind."""
+
+
+class DatasetError(TPSMMError):
+    """A training or evaluation dataset that cannot be used."""
