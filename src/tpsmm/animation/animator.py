@@ -1,0 +1,127 @@
+"""Animating one source image by a stream of driving frames.
+
+:class:`Animator` does the per-source work once (keypoints, encoder features, the
+downsampled source) and then animates driving frames batch by batch, so a video of any
+length runs in constant memory.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from tpsmm.animation.keypoints import check_mode, movement_scale, relative_keypoints
+from tpsmm.errors import TPSMMError
+from tpsmm.model import TPSMM
+
+
+def frames_to_tensor(
+    frames: np.ndarray | Tensor, device: torch.device | str = "cpu", dtype=torch.float32
+) -> Tensor:
+    """(T, H, W, 3) uint8 (or float in [0, 1]) frames -> (T, 3, H, W) float in [0, 1]."""
+    tensor = torch.as_tensor(frames)
+    if tensor.dim() == 3:
+        tensor = tensor.unsqueeze(0)
+    if tensor.dim() != 4 or tensor.shape[-1] != 3:
+        raise TPSMMError(f"frames must be (T, H, W, 3), got shape {tuple(tensor.shape)}")
+    tensor = tensor.to(device).permute(0, 3, 1, 2)
+    if tensor.dtype == torch.uint8:
+        return tensor.to(dtype) / 255
+    return tensor.to(dtype)
+
+
+def tensor_to_frames(images: Tensor) -> np.ndarray:
+    """(T, 3, H, W) float in [0, 1] -> (T, H, W, 3) float32 numpy."""
+    return images.float().permute(0, 2, 3, 1).cpu().numpy()
+
+
+class Animator:
+    """Animates one source image by driving frames, batch by batch.
+
+    Args:
+        model: a :class:`TPSMM` (its device and dtype are used).
+        source: (H, W, 3) uint8 or float in [0, 1], at the model's frame size.
+        mode: ``relative`` (motion relative to the first driving frame, scaled by the
+            keypoint hull areas), ``standard`` (driving keypoints as they are) or ``avd``.
+
+    Call :meth:`animate` with consecutive batches of a driving video: the first frame
+    it sees is the relative mode's reference. :meth:`reset` starts a new video.
+    """
+
+    def __init__(self, model: TPSMM, source: np.ndarray | Tensor, mode: str = "relative"):
+        self.model = model
+        self.mode = check_mode(mode)
+        if mode == "avd":
+            model.require_avd()
+        parameter = next(model.parameters())
+        self.device, self.dtype = parameter.device, parameter.dtype
+        with torch.inference_mode():
+            self.state = model.prepare_source(frames_to_tensor(source, self.device, self.dtype))
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the reference frame; the next batch starts a new driving video."""
+        self.kp_driving_initial: Tensor | None = None
+        self.scale: float | None = None
+
+    def set_reference(self, frame: np.ndarray | Tensor) -> None:
+        """Use ``frame`` (H, W, 3) as the relative mode's reference (the first driving
+        frame by default)."""
+        with torch.inference_mode():
+            kp = self.model.keypoints(frames_to_tensor(frame, self.device, self.dtype))
+        self._set_reference_keypoints(kp)
+
+    def _set_reference_keypoints(self, kp: Tensor) -> None:
+        self.kp_driving_initial = kp
+        self.scale = movement_scale(self.state.keypoints.float(), kp.float())
+
+    def driving_keypoints(self, kp_driving: Tensor) -> Tensor:
+        """The keypoints that drive the source for detected driving keypoints (B, K*5, 2)."""
+        if self.mode == "standard":
+            return kp_driving
+        if self.mode == "avd":
+            return self.model.avd(self.state.keypoints, kp_driving)
+        if self.kp_driving_initial is None:
+            self._set_reference_keypoints(kp_driving[:1])
+        return relative_keypoints(
+            self.state.keypoints, kp_driving, self.kp_driving_initial, self.scale
+        )
+
+    def animate_tensor(self, driving: Tensor) -> Tensor:
+        """(B, 3, H, W) driving frames in [0, 1] -> (B, 3, H, W) animated frames."""
+        with torch.inference_mode():
+            kp = self.model.keypoints(driving.to(self.device, self.dtype))
+            return self.model.generate_from_source(self.state, self.driving_keypoints(kp))
+
+    def animate(self, frames: np.ndarray | Tensor) -> np.ndarray:
+        """(B, H, W, 3) uint8 driving frames -> (B, H, W, 3) float32 in [0, 1]."""
+        return tensor_to_frames(self.animate_tensor(frames_to_tensor(frames, self.device)))
+
+
+def animate(
+    model: TPSMM,
+    source: np.ndarray,
+    driving: np.ndarray,
+    mode: str = "relative",
+    *,
+    batch_size: int = 1,
+) -> np.ndarray:
+    """Animate a source image by a driving video held in memory.
+
+    Args:
+        model: a loaded :class:`TPSMM`.
+        source: (H, W, 3) uint8 at the model's frame size.
+        driving: (T, H, W, 3) uint8 at the same size.
+        mode: ``relative`` | ``standard`` | ``avd`` (as the authors' demo).
+        batch_size: driving frames per forward pass.
+
+    Returns:
+        (T, H, W, 3) float32 in [0, 1].
+    """
+    animator = Animator(model, source, mode)
+    outputs = [
+        animator.animate(driving[start : start + batch_size])
+        for start in range(0, len(driving), batch_size)
+    ]
+    return np.concatenate(outputs) if outputs else np.zeros((0, *np.shape(source)), np.float32)

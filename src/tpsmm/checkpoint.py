@@ -1,0 +1,323 @@
+"""Reading and writing checkpoints: the authors' ``.pth.tar`` layout and safetensors.
+
+The authors' layout is a dict of state dicts, one per network (``kp_detector``,
+``dense_motion_network``, ``inpainting_network``, ``bg_predictor``, ``avd_network``),
+plus optimizer states and ``epoch``. Files are read with ``torch.load(...,
+weights_only=True)``: a file holding anything but tensors and plain containers is refused
+and never executed. tpsmm writes the same layout plus ``tpsmm_config`` (the
+configuration as plain data), so a file describes itself; in safetensors the keys are
+``<network>.<key>`` and the configuration is JSON in the metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from tpsmm.config import Config, config_from_dict, load_config, preset
+from tpsmm.errors import CheckpointError
+from tpsmm.model import TPSMM
+
+#: The networks of a checkpoint, in the authors' order.
+NETWORKS: tuple[str, ...] = (
+    "kp_detector",
+    "dense_motion_network",
+    "inpainting_network",
+    "avd_network",
+    "bg_predictor",
+)
+CONFIG_KEY = "tpsmm_config"
+SAFETENSORS_SUFFIXES = (".safetensors", ".st")
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """The raw contents of a checkpoint file (on the CPU).
+
+    ``.safetensors`` files give ``{"<network>.<key>": tensor, ..., "tpsmm_config": dict}``;
+    other files are read with ``torch.load(weights_only=True)``.
+
+    Raises:
+        CheckpointError: missing, truncated or foreign file, or one holding objects
+            other than tensors (refused, never executed).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint {path} is a directory, not a file")
+    if path.suffix in SAFETENSORS_SUFFIXES:
+        return _read_safetensors(path)
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        if "weights only" in str(error).lower() or "weights_only" in str(error):
+            raise CheckpointError(
+                f"refusing checkpoint {path}: it holds Python objects other than tensors "
+                "(loading it could execute code)"
+            ) from None
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: not a PyTorch checkpoint ({_first_line(error)})"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as error:
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: truncated or not a PyTorch checkpoint "
+            f"({_first_line(error)})"
+        ) from None
+    if not isinstance(data, Mapping):
+        raise CheckpointError(
+            f"checkpoint {path} holds a {type(data).__name__}, not a dict of state dicts"
+        )
+    return dict(data)
+
+
+def _read_safetensors(path: Path) -> dict[str, Any]:
+    try:
+        from safetensors import safe_open
+    except ImportError:
+        raise CheckpointError(
+            f"reading {path} needs the safetensors package: pip install 'tpsmm[safetensors]'"
+        ) from None
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as handle:
+            data: dict[str, Any] = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+            metadata = handle.metadata() or {}
+    except Exception as error:  # safetensors raises its own and OS errors
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: truncated or not a safetensors file "
+            f"({_first_line(error)})"
+        ) from None
+    if CONFIG_KEY in metadata:
+        data[CONFIG_KEY] = json.loads(metadata[CONFIG_KEY])
+    return data
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:200] if text else type(error).__name__
+
+
+def _strip_wrappers(key: str) -> str:
+    """Drop DataParallel / DistributedDataParallel (``module.``) and torch.compile
+    (``_orig_mod.``) prefixes."""
+    changed = True
+    while changed:
+        changed = False
+        for prefix in ("module.", "_orig_mod."):
+            if key.startswith(prefix):
+                key = key[len(prefix) :]
+                changed = True
+    return key
+
+
+def convert_checkpoint(raw: Mapping[str, Any]) -> dict[str, Tensor]:
+    """Map a checkpoint's contents onto :class:`tpsmm.model.TPSMM`'s state dict keys.
+
+    Accepts the authors' nested layout (one state dict per network; optimizer states,
+    ``epoch`` and other entries are ignored) and flat ``<network>.<key>`` dicts (our
+    safetensors files, ``TPSMM.state_dict()``); strips ``module.`` prefixes left by
+    DataParallel.
+
+    Returns:
+        ``{"<network>.<key>": tensor}`` for every network found.
+    """
+    flat: dict[str, Tensor] = {}
+    for name in NETWORKS:
+        nested = raw.get(name)
+        if isinstance(nested, Mapping):
+            for key, value in nested.items():
+                if isinstance(value, Tensor):
+                    flat[f"{name}.{_strip_wrappers(key)}"] = value
+    for key, value in raw.items():
+        if not isinstance(value, Tensor):
+            continue
+        key = _strip_wrappers(key)
+        if key.split(".", 1)[0] in NETWORKS:
+            flat[key] = value
+    return flat
+
+
+def stored_config(raw: Mapping[str, Any]) -> Config | None:
+    """The configuration a tpsmm checkpoint carries, or None (the authors' files)."""
+    data = raw.get(CONFIG_KEY)
+    return config_from_dict(data) if isinstance(data, Mapping) else None
+
+
+def infer_config(state: Mapping[str, Tensor]) -> Config:
+    """The configuration of an authors' file: the vox-256 architecture, with the number
+    of TPS, the background predictor and the multi-resolution masks as the file shows."""
+    config = preset("vox-256")
+    changes: dict[str, Any] = {"name": None}
+    fc_bias = state.get("kp_detector.fg_encoder.fc.bias")
+    if fc_bias is not None and fc_bias.numel() % 10 == 0:
+        changes["model_params.common_params.num_tps"] = fc_bias.numel() // 10
+    changes["model_params.common_params.bg"] = any(k.startswith("bg_predictor.") for k in state)
+    changes["model_params.common_params.multi_mask"] = (
+        "dense_motion_network.up.0.conv.weight" in state
+    )
+    return config.replace(**changes)
+
+
+def load_state(model: TPSMM, state: Mapping[str, Tensor], *, source: str = "checkpoint") -> None:
+    """Copy a flat state dict into ``model``, strictly.
+
+    A missing, unexpected or wrongly shaped entry raises :class:`CheckpointError` naming
+    it. A state without any ``avd_network.*`` entry loads; the model's ``avd_available``
+    is then False and avd mode refuses.
+    """
+    expected = model.state_dict()
+    present = {key.split(".", 1)[0] for key in state}
+    has_avd = "avd_network" in present
+    absent = [
+        name
+        for name in NETWORKS
+        if name != "avd_network" and getattr(model, name) is not None and name not in present
+    ]
+    if absent:
+        raise CheckpointError(
+            f"{source} has no {' or '.join(absent)}, which the config "
+            f"{_describe(model.config)} needs"
+        )
+    missing = [k for k in expected if k not in state and (has_avd or not k.startswith("avd_"))]
+    if missing:
+        more = f" and {len(missing) - 1} more entries" if len(missing) > 1 else ""
+        raise CheckpointError(
+            f"{source} lacks {missing[0]}{more} needed by the config {_describe(model.config)}"
+        )
+    unexpected = [k for k in state if k not in expected]
+    if unexpected:
+        more = f" and {len(unexpected) - 1} more" if len(unexpected) > 1 else ""
+        hint = ""
+        if unexpected[0].startswith("bg_predictor."):
+            hint = " (the config has no background predictor: common_params.bg is false)"
+        raise CheckpointError(
+            f"{source} has an unexpected entry {unexpected[0]}{more} for the config "
+            f"{_describe(model.config)}{hint}"
+        )
+    for key, value in state.items():
+        if tuple(value.shape) != tuple(expected[key].shape):
+            raise CheckpointError(
+                f"{source} entry {key} has shape {tuple(value.shape)} but the config "
+                f"{_describe(model.config)} expects {tuple(expected[key].shape)}"
+            )
+    model.load_state_dict(state, strict=has_avd)
+    model.avd_available = has_avd
+
+
+def _describe(config: Config) -> str:
+    common = config.common
+    return (
+        f"{config.name or '(custom)'} [num_tps={common.num_tps}, bg={common.bg}, "
+        f"multi_mask={common.multi_mask}]"
+    )
+
+
+def load_model(
+    checkpoint: str | os.PathLike,
+    config: Config | str | os.PathLike | None = None,
+    device: str | torch.device = "cpu",
+) -> TPSMM:
+    """Load a checkpoint into a :class:`TPSMM` in eval mode.
+
+    Args:
+        checkpoint: an authors' ``.pth.tar``, a tpsmm ``.pth.tar``/``.pt`` or a
+            ``.safetensors`` file.
+        config: a preset name, a path to a YAML file, a :class:`Config`, or None for the
+            config stored in the file (the vox-256 architecture for the authors' files,
+            with the number of TPS, background predictor and masks the file shows).
+        device: where the model goes.
+    """
+    raw = read_checkpoint(checkpoint)
+    state = convert_checkpoint(raw)
+    if not state:
+        raise CheckpointError(
+            f"checkpoint {checkpoint} holds no TPSMM networks "
+            f"(expected entries {', '.join(NETWORKS[:3])}, ...)"
+        )
+    if config is None:
+        cfg = stored_config(raw) or infer_config(state)
+    else:
+        cfg = load_config(str(config) if isinstance(config, os.PathLike) else config)
+    model = TPSMM(cfg)
+    load_state(model, state, source=f"checkpoint {checkpoint}")
+    return model.to(device).eval()
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it onto ``path`` on success,
+    remove it on error, so a reader never sees a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    os.close(handle)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    model: TPSMM,
+    extra: Mapping[str, Any] | None = None,
+    *,
+    include_avd: bool | None = None,
+) -> Path:
+    """Write ``model`` in the authors' layout plus its config, atomically.
+
+    Args:
+        path: ``.safetensors`` for a flat safetensors file (``extra`` not allowed),
+            anything else for a ``torch.save`` dict of state dicts.
+        extra: further top-level entries (optimizer states, ``epoch``, ...); they must
+            be tensors or plain containers so the file loads with weights_only=True.
+        include_avd: write the AVD network; default: when the model has trained AVD
+            weights (``model.avd_available``).
+    """
+    path = Path(path)
+    if include_avd is None:
+        include_avd = model.avd_available
+    networks = [n for n in NETWORKS if getattr(model, n) is not None]
+    if not include_avd:
+        networks.remove("avd_network")
+    config = model.config.to_dict()
+    writer: Callable[[Path], None]
+    if path.suffix in SAFETENSORS_SUFFIXES:
+        if extra:
+            raise ValueError("safetensors files hold only the networks; use .pth.tar for extra")
+        from safetensors.torch import save_file
+
+        flat = {
+            f"{n}.{k}": v.detach().cpu().contiguous()
+            for n in networks
+            for k, v in getattr(model, n).state_dict().items()
+        }
+
+        def writer(target: Path) -> None:
+            save_file(flat, str(target), metadata={CONFIG_KEY: json.dumps(config)})
+    else:
+        payload: dict[str, Any] = {
+            n: {k: v.detach().cpu() for k, v in getattr(model, n).state_dict().items()}
+            for n in networks
+        }
+        payload[CONFIG_KEY] = config
+        payload.update(extra or {})
+
+        def writer(target: Path) -> None:
+            torch.save(payload, target)
+
+    with atomic_path(path) as tmp:
+        writer(tmp)
+    return path

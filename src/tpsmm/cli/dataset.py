@@ -1,0 +1,104 @@
+"""``tpsmm dataset check ROOT``: open every video of a training dataset and report problems.
+
+Exit status 0 when the dataset is usable (warnings allowed), 1 when problems were found,
+2 when the root is not a folder (via the dispatcher's error handling).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from typing import Any
+
+
+def parse_frame_shape_arg(text: str) -> tuple[int, int]:
+    """``"H,W"`` (also ``"HxW"`` or ``"H,W,3"``) to ``(H, W)``; argparse type function."""
+    parts = [p for p in re.split(r"[,x\s]+", text.strip().lower()) if p]
+    try:
+        numbers = [int(p) for p in parts]
+    except ValueError:
+        numbers = []
+    if len(numbers) == 3 and numbers[2] == 3:
+        numbers = numbers[:2]
+    if len(numbers) != 2 or min(numbers) < 1:
+        raise argparse.ArgumentTypeError(f"expected H,W (two positive integers), got {text!r}")
+    return numbers[0], numbers[1]
+
+
+def register(subparsers: Any) -> None:
+    """Add ``dataset`` with its ``check`` action to the ``tpsmm`` sub-commands."""
+    parser = subparsers.add_parser(
+        "dataset",
+        help="inspect a training dataset",
+        description="Inspect a training dataset.",
+    )
+    actions = parser.add_subparsers(dest="dataset_command", metavar="ACTION")
+    actions.required = True
+    check = actions.add_parser(
+        "check",
+        help="open every video and report unreadable, empty and one-frame videos",
+        description=(
+            "Open every video of ROOT (its train/ and test/ folders, or the seeded 80/20 "
+            "split of the videos in it) and report unreadable, empty and one-frame videos "
+            "and the counts of videos, frames and identities per split. Exit status 1 "
+            "when problems were found."
+        ),
+    )
+    check.add_argument("root", metavar="ROOT", help="the dataset folder (dataset_params.root_dir)")
+    check.add_argument(
+        "--frame-shape",
+        type=parse_frame_shape_arg,
+        metavar="H,W",
+        help="frame size as in dataset_params.frame_shape (needed for strip images)",
+    )
+    check.add_argument(
+        "--seed", type=int, default=0, help="seed of the 80/20 split when there is no train/ (0)"
+    )
+    check.add_argument(
+        "--quick",
+        action="store_true",
+        help="read only the first frame of each video (counts from listings and containers)",
+    )
+    check.set_defaults(func=run_check)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """Run ``dataset check``; prints the report, returns 0 (usable) or 1 (problems)."""
+    from tpsmm.data.check import check_dataset
+
+    progress = _progress_bar()
+    try:
+        report = check_dataset(
+            args.root,
+            args.frame_shape,
+            random_seed=args.seed,
+            quick=args.quick,
+            progress=progress,
+        )
+    finally:
+        if progress is not None:
+            progress.close()
+    print(report.format())
+    return 0 if report.ok else 1
+
+
+class _Bar:
+    """A tqdm bar on stderr fed by ``check_dataset``'s progress callback."""
+
+    def __init__(self) -> None:
+        from tqdm import tqdm
+
+        self._bar = tqdm(unit="video", file=sys.stderr, leave=False)
+
+    def __call__(self, done: int, total: int, path: Any) -> None:
+        self._bar.total = total
+        self._bar.update(done - self._bar.n)
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+def _progress_bar() -> _Bar | None:
+    """A progress bar when stderr is a terminal, else ``None``."""
+    return _Bar() if sys.stderr.isatty() else None

@@ -1,0 +1,433 @@
+"""Typed, validated configuration mirroring the authors' YAML files.
+
+A :class:`Config` has the sections of the authors' files (``dataset_params``,
+``model_params`` with ``common_params`` / ``generator_params`` / ``dense_motion_params`` /
+``avd_network_params``, ``train_params``, ``train_avd_params``, ``visualizer_params``);
+their YAML files load as they are (:func:`load_config`). Bundled presets hold the
+authors' values: ``vox-256``, ``taichi-256``, ``ted-384``, ``mgif-256``
+(:func:`preset`). An unknown key or an invalid value raises
+:class:`tpsmm.errors.ConfigError` naming it, e.g. ``model_params.common_params.num_tps``.
+
+Switches for the paper's ablations: ``common_params.num_tps`` (K),
+``common_params.multi_mask`` (multi-resolution masks), ``train_params.tps_dropout``
+(TPS dropout), ``common_params.bg`` (background predictor).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tpsmm.errors import ConfigError
+
+PRESETS: tuple[str, ...] = ("vox-256", "taichi-256", "ted-384", "mgif-256")
+
+
+@dataclass(frozen=True)
+class CommonParams:
+    """Shared by every network. ``bg``: background predictor on; ``multi_mask``: the four
+    occlusion masks (else one)."""
+
+    num_tps: int = 10
+    num_channels: int = 3
+    bg: bool = True
+    multi_mask: bool = True
+
+    def validate(self, where: str) -> None:
+        _positive(self, where, "num_tps", "num_channels")
+
+
+@dataclass(frozen=True)
+class GeneratorParams:
+    """The inpainting network."""
+
+    block_expansion: int = 64
+    max_features: int = 512
+    num_down_blocks: int = 3
+
+    def validate(self, where: str) -> None:
+        _positive(self, where, "block_expansion", "max_features", "num_down_blocks")
+
+
+@dataclass(frozen=True)
+class DenseMotionParams:
+    """The dense motion network; it works at ``scale_factor`` of the frame size."""
+
+    block_expansion: int = 64
+    max_features: int = 1024
+    num_blocks: int = 5
+    scale_factor: float = 0.25
+    kp_variance: float = 0.01
+
+    def validate(self, where: str) -> None:
+        _positive(self, where, "block_expansion", "max_features", "num_blocks", "kp_variance")
+        if not 0 < self.scale_factor <= 1:
+            raise ConfigError(f"{where}.scale_factor must be in (0, 1], got {self.scale_factor}")
+
+
+@dataclass(frozen=True)
+class AVDParams:
+    """The AVD network's bottlenecks."""
+
+    id_bottle_size: int = 128
+    pose_bottle_size: int = 128
+
+    def validate(self, where: str) -> None:
+        _positive(self, where, "id_bottle_size", "pose_bottle_size")
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    common_params: CommonParams = field(default_factory=CommonParams)
+    generator_params: GeneratorParams = field(default_factory=GeneratorParams)
+    dense_motion_params: DenseMotionParams = field(default_factory=DenseMotionParams)
+    avd_network_params: AVDParams = field(default_factory=AVDParams)
+
+    def validate(self, where: str) -> None:
+        if self.common_params.multi_mask:
+            ups = math.log2(1 / self.dense_motion_params.scale_factor)
+            if ups != round(ups) or not 0 <= ups <= 3:
+                raise ConfigError(
+                    f"{where}.dense_motion_params.scale_factor must be 1, 0.5, 0.25 or 0.125 "
+                    f"with multi_mask on, got {self.dense_motion_params.scale_factor}"
+                )
+            if self.generator_params.num_down_blocks != 3:
+                raise ConfigError(
+                    f"{where}.generator_params.num_down_blocks must be 3 with multi_mask on "
+                    f"(four occlusion masks), got {self.generator_params.num_down_blocks}"
+                )
+
+
+@dataclass(frozen=True)
+class TransformParams:
+    """The random TPS of the equivariance loss."""
+
+    sigma_affine: float = 0.05
+    sigma_tps: float = 0.005
+    points_tps: int = 5
+
+    def validate(self, where: str) -> None:
+        _non_negative(self, where, "sigma_affine", "sigma_tps")
+        _positive(self, where, "points_tps")
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Weight of each loss term; ``perceptual`` has one weight per VGG-19 layer (5)."""
+
+    perceptual: list[float] = field(default_factory=lambda: [10.0] * 5)
+    equivariance_value: float = 10.0
+    warp_loss: float = 10.0
+    bg: float = 10.0
+
+    def validate(self, where: str) -> None:
+        if len(self.perceptual) != 5:
+            raise ConfigError(
+                f"{where}.perceptual needs 5 weights (relu1_1 .. relu5_1), "
+                f"got {len(self.perceptual)}"
+            )
+        _non_negative(self, where, "equivariance_value", "warp_loss", "bg")
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    """The generator's training stage (the authors' ``train_params``).
+
+    ``tps_dropout`` (ours, default on) switches TPS dropout off for the ablation;
+    ``dataloader_workers`` and ``checkpoint_freq`` (in epochs) are optional in the YAML.
+    """
+
+    num_epochs: int = 100
+    num_repeats: int = 75
+    epoch_milestones: list[int] = field(default_factory=lambda: [70, 90])
+    lr_generator: float = 2.0e-4
+    batch_size: int = 28
+    scales: list[float] = field(default_factory=lambda: [1.0, 0.5, 0.25, 0.125])
+    dropout_epoch: int = 35
+    dropout_maxp: float = 0.3
+    dropout_startp: float = 0.1
+    dropout_inc_epoch: int = 10
+    bg_start: int = 10
+    transform_params: TransformParams = field(default_factory=TransformParams)
+    loss_weights: LossWeights = field(default_factory=LossWeights)
+    tps_dropout: bool = True
+    dataloader_workers: int = 4
+    checkpoint_freq: int = 10
+
+    def validate(self, where: str) -> None:
+        _positive(self, where, "num_epochs", "num_repeats", "batch_size", "dropout_inc_epoch")
+        _positive(self, where, "lr_generator", "checkpoint_freq")
+        _non_negative(self, where, "dropout_epoch", "bg_start", "dataloader_workers")
+        for name in ("dropout_maxp", "dropout_startp"):
+            value = getattr(self, name)
+            if not 0 <= value < 1:
+                raise ConfigError(f"{where}.{name} must be in [0, 1), got {value}")
+        for scale in self.scales:
+            if not 0 < scale <= 1:
+                raise ConfigError(f"{where}.scales must be in (0, 1], got {scale}")
+
+    def dropout_probability(self, epoch: int) -> float | None:
+        """TPS dropout probability at ``epoch``: min(startp + epoch * maxp /
+        dropout_inc_epoch, maxp) before ``dropout_epoch``; None (plain softmax) after it
+        or when ``tps_dropout`` is off."""
+        if not self.tps_dropout or epoch >= self.dropout_epoch:
+            return None
+        return min(
+            epoch / self.dropout_inc_epoch * self.dropout_maxp + self.dropout_startp,
+            self.dropout_maxp,
+        )
+
+
+@dataclass(frozen=True)
+class TrainAVDParams:
+    """The AVD training stage (the authors' ``train_avd_params``)."""
+
+    num_epochs: int = 200
+    num_repeats: int = 300
+    batch_size: int = 256
+    dataloader_workers: int = 4
+    epoch_milestones: list[int] = field(default_factory=lambda: [140, 180])
+    lr: float = 1.0e-3
+    lambda_shift: float = 1.0
+    lambda_affine: float = 1.0
+    random_scale: float = 0.25
+    checkpoint_freq: int = 50
+
+    def validate(self, where: str) -> None:
+        _positive(self, where, "num_epochs", "num_repeats", "batch_size", "lr")
+        _non_negative(self, where, "dataloader_workers", "lambda_shift", "random_scale")
+
+
+@dataclass(frozen=True)
+class DatasetParams:
+    """Where the training videos are and how they are read (the authors'
+    ``dataset_params``); ``augmentation_params`` is validated by :mod:`tpsmm.data`."""
+
+    root_dir: str | None = None
+    frame_shape: list[int] | None = None
+    id_sampling: bool = False
+    pairs_list: str | None = None
+    augmentation_params: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self, where: str) -> None:
+        if self.frame_shape is not None and (
+            len(self.frame_shape) not in (2, 3) or min(self.frame_shape) <= 0
+        ):
+            raise ConfigError(
+                f"{where}.frame_shape must be [height, width] or [height, width, channels], "
+                f"got {self.frame_shape}"
+            )
+
+
+@dataclass(frozen=True)
+class VisualizerParams:
+    kp_size: int = 5
+    draw_border: bool = True
+    colormap: str = "gist_rainbow"
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole configuration. ``frame_size`` is the square frame size the model works at
+    (``dataset_params.frame_shape`` when given, else ``default_frame_size``)."""
+
+    dataset_params: DatasetParams = field(default_factory=DatasetParams)
+    model_params: ModelParams = field(default_factory=ModelParams)
+    train_params: TrainParams = field(default_factory=TrainParams)
+    train_avd_params: TrainAVDParams = field(default_factory=TrainAVDParams)
+    visualizer_params: VisualizerParams = field(default_factory=VisualizerParams)
+    default_frame_size: int = 256
+    name: str | None = None
+
+    @property
+    def frame_size(self) -> int:
+        shape = self.dataset_params.frame_shape
+        return int(shape[0]) if shape else self.default_frame_size
+
+    @property
+    def common(self) -> CommonParams:
+        return self.model_params.common_params
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dicts and lists (YAML- and JSON-serialisable)."""
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> Config:
+        """A copy with dotted-path changes, validated, e.g.
+        ``cfg.replace(**{"model_params.common_params.num_tps": 5})``."""
+        data = self.to_dict()
+        for dotted, value in changes.items():
+            node = data
+            *parents, leaf = dotted.split(".")
+            for key in parents:
+                if not isinstance(node.get(key), dict):
+                    raise ConfigError(f"unknown config key {dotted!r}")
+                node = node[key]
+            if leaf not in node:
+                raise ConfigError(f"unknown config key {dotted!r}")
+            node[leaf] = value
+        return config_from_dict(data)
+
+
+def config_from_dict(data: Mapping[str, Any], *, name: str | None = None) -> Config:
+    """Build and validate a :class:`Config` from the authors' nested mapping.
+
+    Missing sections and keys take the defaults (the vox-256 values); unknown keys and
+    values of the wrong type raise :class:`ConfigError` naming the dotted key.
+    """
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"a config must be a mapping of sections, got {type(data).__name__}")
+    values = dict(data)
+    if name is not None:
+        values["name"] = name
+    return _build(Config, values, "")
+
+
+def load_config(source: str | Path | Mapping[str, Any] | Config | None) -> Config:
+    """A :class:`Config` from a preset name, a YAML file path, a mapping, or a Config.
+
+    ``None`` gives the ``vox-256`` preset. A YAML file's name (without suffix) becomes
+    the config's ``name`` unless the file sets one; a name ending in ``-<digits>`` (the
+    authors' ``ted-384.yaml``) sets ``default_frame_size`` unless the file sets it.
+    """
+    if source is None:
+        return preset("vox-256")
+    if isinstance(source, Config):
+        return source
+    if isinstance(source, Mapping):
+        return config_from_dict(source)
+    text = str(source)
+    if text in PRESETS:
+        return preset(text)
+    path = Path(text)
+    if not path.is_file():
+        raise ConfigError(
+            f"config {text!r} is neither a preset ({', '.join(PRESETS)}) nor a YAML file"
+        )
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise ConfigError(f"cannot read config {path}: {_first_line(error)}") from None
+    if data is None:
+        raise ConfigError(f"config {path} is empty")
+    if isinstance(data, Mapping):
+        data = dict(data)
+        size = re.search(r"-(\d+)$", path.stem)
+        if size and "default_frame_size" not in data:
+            # The authors name the frame size in the file name (ted-384.yaml).
+            data["default_frame_size"] = int(size.group(1))
+        if "name" not in data:
+            data["name"] = path.stem
+    return config_from_dict(data)
+
+
+def preset(name: str) -> Config:
+    """One of the bundled presets (:data:`PRESETS`) with the authors' values."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    text = resources.files("tpsmm.configs").joinpath(f"{name}.yaml").read_text()
+    return config_from_dict(yaml.safe_load(text), name=name)
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def _build(cls: type, values: Mapping[str, Any] | None, where: str):
+    """Instantiate dataclass ``cls`` from ``values``, checking keys and types."""
+    if values is None:
+        values = {}
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{where or 'config'} must be a mapping, got {values!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in values:
+        if key not in names:
+            known = ", ".join(sorted(names))
+            raise ConfigError(f"unknown config key {_join(where, key)!r} (known: {known})")
+    kwargs = {key: _convert(hints[key], value, _join(where, key)) for key, value in values.items()}
+    instance = cls(**kwargs)
+    if hasattr(instance, "validate"):
+        instance.validate(where or "config")
+    return instance
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _convert(hint: Any, value: Any, where: str) -> Any:
+    """Check (and where lossless, convert) ``value`` against the type ``hint``."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _convert(option, value, where)
+            except ConfigError as error:
+                errors.append(str(error))
+        raise ConfigError(errors[0] if errors else f"{where}: invalid value {value!r}")
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, where)
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where} must be a list, got {value!r}")
+        return [_convert(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where} must be a mapping, got {value!r}")
+        return dict(value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+            raise ConfigError(f"{where} must be an integer, got {value!r}")
+        return int(value)
+    if hint is float:
+        if isinstance(value, str):
+            try:  # YAML 1.1 reads "2e-4" (no dot) as a string
+                return float(value)
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where} must be a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be a string, got {value!r}")
+        return value
+    if hint is Any:
+        return value
+    raise TypeError(f"unsupported config type {hint!r} at {where}")
+
+
+def _positive(obj: Any, where: str, *names: str) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        if not value > 0:
+            raise ConfigError(f"{where}.{name} must be positive, got {value}")
+
+
+def _non_negative(obj: Any, where: str, *names: str) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        if value < 0:
+            raise ConfigError(f"{where}.{name} must not be negative, got {value}")

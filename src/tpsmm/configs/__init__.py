@@ -1,0 +1,1 @@
+"""Bundled presets: the authors' configurations as YAML files."""

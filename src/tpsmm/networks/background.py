@@ -1,0 +1,31 @@
+"""Background motion predictor: an affine background transform from a frame pair."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from tpsmm.networks.backbones import ResNet18
+
+
+class BackgroundPredictor(nn.Module):
+    """ResNet-18 on concat(source, driving) (6 channels) predicting a 2x3 affine matrix.
+
+    ``fc`` starts at weight 0 and bias (1, 0, 0, 0, 1, 0), i.e. the identity.
+    ``forward``: source, driving (B, 3, H, W) in [0, 1] -> (B, 3, 3) matrices whose last
+    row is (0, 0, 1); a matrix maps driving-frame coordinates to source coordinates
+    (see :func:`tpsmm.geometry.background_grid`).
+    """
+
+    def __init__(self, num_channels: int = 3):
+        super().__init__()
+        self.bg_encoder = ResNet18(num_outputs=6, in_channels=2 * num_channels)
+        with torch.no_grad():
+            self.bg_encoder.fc.weight.zero_()
+            self.bg_encoder.fc.bias.copy_(torch.tensor([1.0, 0, 0, 0, 1, 0]))
+
+    def forward(self, source: Tensor, driving: Tensor) -> Tensor:
+        batch = source.shape[0]
+        affine = self.bg_encoder(torch.cat((source, driving), dim=1)).view(batch, 2, 3)
+        last_row = affine.new_tensor([0.0, 0.0, 1.0]).expand(batch, 1, 3)
+        return torch.cat((affine, last_row), dim=1)
