@@ -24,7 +24,9 @@ configuration):
     default, which their configs keep) or ``"bilinear"`` (anti-aliased).
 ``crop_param: {size: [h, w]}`` (or one number)
     A random ``h x w`` window; a side shorter than the window is first padded evenly by
-    repeating its edge pixels (as the authors' ``pad_clip`` does).
+    repeating its edge pixels (as the authors' ``pad_clip`` does). The offsets are drawn
+    uniformly over every position (the authors' ``RandomCrop`` tests the height against
+    the width and so pins an offset to 0 when the crop height equals the image height).
 ``jitter_param: {brightness, contrast, saturation, hue}``
     torchvision ``ColorJitter`` semantics: factors drawn uniformly from
     ``[max(0, 1 - b), 1 + b]`` (likewise contrast and saturation), a hue shift from
@@ -167,30 +169,20 @@ def rgb_to_hsv(rgb: torch.Tensor) -> torch.Tensor:
 
 
 def hsv_to_rgb(hsv: torch.Tensor) -> torch.Tensor:
-    """HSV ``(..., 3, H, W)`` with channels in [0, 1] back to RGB in [0, 1]."""
+    """HSV ``(..., 3, H, W)`` with channels in [0, 1] back to RGB in [0, 1].
+
+    Channel ``c`` of (R, G, B) is ``v - v s clamp(min(k, 4 - k), 0, 1)`` with
+    ``k = (n + 6 h) mod 6`` and ``n`` = 5, 3, 1: the piecewise-linear form of the
+    six-sector formula.
+    """
     hue, sat, val = hsv.unbind(dim=-3)
     h6 = torch.remainder(hue, 1.0) * 6.0
-    sector = torch.floor(h6)
-    frac = h6 - sector
-    sector = sector.long() % 6
-    p = val * (1.0 - sat)
-    q = val * (1.0 - sat * frac)
-    t = val * (1.0 - sat * (1.0 - frac))
-    # (r, g, b) for sectors 0..5 of the hue circle.
-    table = (
-        (val, t, p),
-        (q, val, p),
-        (p, val, t),
-        (p, q, val),
-        (t, p, val),
-        (val, p, q),
-    )
+    chroma = val * sat
     channels = []
-    for c in range(3):
-        out = torch.zeros_like(val)
-        for s, row in enumerate(table):
-            out = torch.where(sector == s, row[c], out)
-        channels.append(out)
+    for n in (5.0, 3.0, 1.0):
+        k = torch.remainder(h6 + n, 6.0)
+        ramp = torch.minimum(k, 4.0 - k).clamp_(0.0, 1.0)
+        channels.append(val - chroma * ramp)
     return torch.stack(channels, dim=-3)
 
 

@@ -102,12 +102,15 @@ class DatasetReport:
         lines = [f"Dataset {self.root}", f"  layout: {self.layout}; frame shape: {shape}"]
         width = max((len(s.name) for s in self.splits), default=0)
         for split in self.splits:
-            sizes = ", ".join(f"{h}x{w} ({n})" for (h, w), n in sorted(split.frame_sizes.items()))
+            sizes = ", ".join(
+                f"{h}x{w} in {_plural(n, 'video')}"
+                for (h, w), n in sorted(split.frame_sizes.items())
+            )
             lines.append(
                 f"  {split.name + ':':<{width + 1}} {_plural(split.num_videos, 'video')}, "
                 f"{_plural(split.num_frames, 'frame')}, "
                 f"{_plural(split.num_identities, 'identity', 'identities')}"
-                + (f"; frame sizes {sizes}" if sizes else "")
+                + (f"; frames {sizes}" if sizes else "")
             )
         for title, findings in (("Errors", self.errors), ("Warnings", self.warnings)):
             if findings:
@@ -232,7 +235,9 @@ def _note_mixed_sizes(report: DatasetReport) -> None:
     for split in report.splits:
         sizes.update(split.frame_sizes)
     if len(sizes) > 1:
-        listed = ", ".join(f"{h}x{w} ({n})" for (h, w), n in sorted(sizes.items()))
+        listed = ", ".join(
+            f"{h}x{w} in {_plural(n, 'video')}" for (h, w), n in sorted(sizes.items())
+        )
         report.findings.append(
             Finding(
                 "warning",

@@ -60,11 +60,11 @@ from tpsmm.data.video_io import (
     FrameCountChanged,
     FrameSource,
     list_videos,
-    natural_key,
     open_video,
     parse_frame_shape,
 )
 from tpsmm.errors import ConfigError, DatasetError
+from tpsmm.media import natural_sort_key
 
 __all__ = [
     "DATASET_PARAM_KEYS",
@@ -80,7 +80,6 @@ __all__ = [
 
 TEST_FRACTION = 0.2
 DATASET_PARAM_KEYS = ("root_dir", "frame_shape", "id_sampling", "pairs_list", "augmentation_params")
-_SEED_MASK = (1 << 64) - 1
 
 
 def split_videos(
@@ -111,7 +110,7 @@ def group_by_identity(videos: Sequence[Path]) -> list[tuple[str, list[Path]]]:
     groups: dict[str, list[Path]] = defaultdict(list)
     for video in videos:
         groups[identity_of(video)].append(Path(video))
-    return [(name, groups[name]) for name in sorted(groups, key=natural_key)]
+    return [(name, groups[name]) for name in sorted(groups, key=natural_sort_key)]
 
 
 def _split_folder(root: Path, is_train: bool) -> Path | None:
@@ -187,7 +186,11 @@ class FramesDataset(Dataset):
         self.frame_shape = parse_frame_shape(frame_shape)
         self.id_sampling = bool(id_sampling)
         self.is_train = bool(is_train)
-        self.random_seed = int(random_seed)
+        if isinstance(random_seed, bool) or not isinstance(random_seed, int):
+            raise ConfigError(f"random_seed must be an integer, got {random_seed!r}")
+        if not 0 <= random_seed < 2**32:
+            raise ConfigError(f"random_seed must be in [0, 2**32), got {random_seed}")
+        self.random_seed = random_seed
         self.pairs_list = pairs_list
         self.transform = build_augmentation(augmentation_params)
         self.videos: list[Path] = _select_videos(self.root_dir, self.is_train, self.random_seed)
@@ -223,9 +226,9 @@ class FramesDataset(Dataset):
         epoch = self.epoch
         if epoch is None:
             entropy = int(torch.randint(0, 2**62, (1,)).item())
-            key = [self.random_seed & _SEED_MASK, 1, entropy, draw]
+            key = [self.random_seed, 1, entropy, draw]
         else:
-            key = [self.random_seed & _SEED_MASK, 0, epoch, draw]
+            key = [self.random_seed, 0, epoch, draw]
         return np.random.default_rng(np.random.SeedSequence(key))
 
     def __getitem__(self, index: int) -> dict[str, Any]:
@@ -233,11 +236,12 @@ class FramesDataset(Dataset):
 
     def get_item(self, index: int, draw: int | None = None) -> dict[str, Any]:
         """Item ``index`` with the random choices of draw number ``draw`` (default: index)."""
+        index = int(index)
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} items")
         if not self.is_train:
             return self._test_item(self.videos[index])
-        rng = self.item_rng(index if draw is None else draw)
+        rng = self.item_rng(index if draw is None else int(draw))
         if self.identities:
             group = self.identities[index][1]
             path = group[int(rng.integers(len(group)))]
@@ -295,6 +299,7 @@ class DatasetRepeater(Dataset):
         return self.num_repeats * len(self.dataset)  # type: ignore[arg-type]
 
     def __getitem__(self, index: int) -> Any:
+        index = int(index)
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} items")
         base = index % len(self.dataset)  # type: ignore[arg-type]

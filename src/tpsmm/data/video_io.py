@@ -2,8 +2,10 @@
 
 A video in a dataset folder is one of
 
-* a folder of frame images (``.png .jpg .jpeg .bmp .webp .tif .tiff``), in natural sort
-  order (``2.png`` before ``10.png``); other files and hidden files in it are ignored;
+* a folder of frame images (any still-image format :mod:`tpsmm.media` reads: PNG, JPEG,
+  BMP, WebP, TIFF, ...), in natural name order (``2.png`` before ``10.png``), as listed
+  by :func:`tpsmm.media.video.list_frame_files`; other files and hidden files are
+  ignored;
 * a video file ``.mp4 .gif .mov .avi .webm .mkv``;
 * one ``.png``/``.jpg``/``.jpeg`` image holding the frames side by side (a "strip"),
   which needs the frame size: its height must equal the frame height and its width be
@@ -29,8 +31,8 @@ count, the read that runs off the end corrects the remembered count and raises
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,11 +42,11 @@ import torch
 
 from tpsmm.data.augmentation import resize_clip
 from tpsmm.errors import ConfigError, DatasetError, MediaError
+from tpsmm.media import natural_sort_key
 from tpsmm.media.image import load_image
-from tpsmm.media.video import VideoReader
+from tpsmm.media.video import VideoReader, list_frame_files
 
 __all__ = [
-    "FRAME_IMAGE_EXTENSIONS",
     "STRIP_EXTENSIONS",
     "VIDEO_EXTENSIONS",
     "FrameCountChanged",
@@ -55,14 +57,12 @@ __all__ = [
     "VideoFile",
     "is_video_entry",
     "list_videos",
-    "natural_key",
     "open_video",
     "parse_frame_shape",
 ]
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".gif", ".mov", ".avi", ".webm", ".mkv"})
 STRIP_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg"})
-FRAME_IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
 
 # Frame counts of video files, per process: (path, size, mtime_ns) -> count.
 _FRAME_COUNTS: dict[tuple[str, int, int], int] = {}
@@ -87,13 +87,6 @@ class ScanResult:
 
     num_frames: int
     frame_sizes: frozenset[tuple[int, int]]
-
-
-def natural_key(name: str) -> tuple[tuple[Any, ...], str]:
-    """Sort key ordering digit runs by value: ``frame2`` before ``frame10``."""
-    parts = re.split(r"(\d+)", name)
-    tokens = tuple(int(p) if i % 2 else p.lower() for i, p in enumerate(parts))
-    return tokens, name
 
 
 def parse_frame_shape(value: Any, where: str = "frame_shape") -> tuple[int, int] | None:
@@ -124,7 +117,7 @@ def is_video_entry(path: Path) -> bool:
 def list_videos(directory: Path) -> list[Path]:
     """The videos directly inside ``directory``, in natural sort order."""
     entries = [p for p in Path(directory).iterdir() if is_video_entry(p)]
-    return sorted(entries, key=lambda p: natural_key(p.name))
+    return sorted(entries, key=lambda p: natural_sort_key(p.name))
 
 
 def _to_float(frames: np.ndarray) -> np.ndarray:
@@ -231,17 +224,9 @@ class FrameFolder(FrameSource):
         """The frame images, in natural sort order."""
         if self._files is None:
             try:
-                entries = list(self.path.iterdir())
+                self._files = list_frame_files(self.path)
             except OSError as error:
                 raise _media_failure(self.path, error) from error
-            images = [
-                p
-                for p in entries
-                if not p.name.startswith(".")
-                and p.suffix.lower() in FRAME_IMAGE_EXTENSIONS
-                and p.is_file()
-            ]
-            self._files = sorted(images, key=lambda p: natural_key(p.name))
         return self._files
 
     @property
@@ -272,7 +257,11 @@ def _load_rgb(path: Path) -> np.ndarray:
 
 
 class VideoFile(FrameSource):
-    """A video file (mp4, gif, ...), decoded from the start up to the last frame needed."""
+    """A video file (mp4, gif, ...), decoded from the start up to the last frame needed.
+
+    A one-frame GIF, which :class:`tpsmm.media.video.VideoReader` turns away as a still
+    image, is read as a video of one frame.
+    """
 
     def _key(self) -> tuple[str, int, int]:
         try:
@@ -291,61 +280,73 @@ class VideoFile(FrameSource):
     def _count(self) -> int:
         try:
             with VideoReader(self.path) as reader:
-                stated = reader.num_frames
-                if stated:
-                    return int(stated)
-                return sum(1 for _ in reader)
+                return int(reader.num_frames or sum(1 for _ in reader))
+        except MediaError as error:
+            self._still_gif(error)
+            return 1
+        except OSError as error:
+            raise _media_failure(self.path, error) from error
+
+    def _still_gif(self, error: MediaError) -> np.ndarray:
+        """The frame of a one-frame GIF the video reader refused; else ``error`` as ours."""
+        if self.path.suffix.lower() == ".gif":
+            try:
+                return np.asarray(load_image(self.path))
+            except MediaError:
+                pass
+        raise _media_failure(self.path, error) from error
+
+    def _frames(self) -> Iterator[np.ndarray]:
+        """``(H, W, 3)`` uint8 frames from the first; use within ``contextlib.closing``."""
+        try:
+            reader = VideoReader(self.path)
+        except MediaError as error:
+            yield self._still_gif(error)
+            return
+        try:
+            with reader:
+                for frame in reader:
+                    yield np.asarray(frame)
         except (MediaError, OSError) as error:
             raise _media_failure(self.path, error) from error
+
+    def _decode(self, last: int | None = None) -> list[np.ndarray]:
+        """Frames ``0 .. last`` (all when ``last`` is None; fewer if the video is shorter)."""
+        frames: list[np.ndarray] = []
+        with closing(self._frames()) as stream:
+            for frame in stream:
+                frames.append(frame)
+                if last is not None and len(frames) > last:
+                    break
+        return frames
 
     def read(self, indices: Iterable[int]) -> np.ndarray:
         wanted = self._check_indices(indices)
         if not wanted:
             return self._finish([])
-        needed, last = set(wanted), max(wanted)
-        decoded: dict[int, np.ndarray] = {}
-        count = 0
-        try:
-            with VideoReader(self.path) as reader:
-                for i, frame in enumerate(reader):
-                    count = i + 1
-                    if i in needed:
-                        decoded[i] = np.asarray(frame)
-                    if i >= last:
-                        break
-        except (MediaError, OSError) as error:
-            raise _media_failure(self.path, error) from error
-        if count <= last:
-            _FRAME_COUNTS[self._key()] = count
-            raise FrameCountChanged(self.path, count)
-        return self._finish([decoded[i] for i in wanted])
+        frames = self._decode(max(wanted))
+        if len(frames) <= max(wanted):
+            _FRAME_COUNTS[self._key()] = len(frames)
+            raise FrameCountChanged(self.path, len(frames))
+        return self._finish([frames[i] for i in wanted])
 
     def read_all(self) -> np.ndarray:
-        frames: list[np.ndarray] = []
-        try:
-            with VideoReader(self.path) as reader:
-                frames.extend(np.asarray(frame) for frame in reader)
-        except (MediaError, OSError) as error:
-            raise _media_failure(self.path, error) from error
+        frames = self._decode()
         _FRAME_COUNTS[self._key()] = len(frames)
         return self._finish(frames)
 
     def scan(self, quick: bool = False) -> ScanResult:
-        count = self.num_frames if quick else 0
+        if quick:
+            count = self.num_frames
+            first = self._decode(0)
+            return ScanResult(count, frozenset(f.shape[:2] for f in first))
+        count = 0
         sizes: set[tuple[int, int]] = set()
-        try:
-            with VideoReader(self.path) as reader:
-                for i, frame in enumerate(reader):
-                    sizes.add(tuple(np.shape(frame)[:2]))  # type: ignore[arg-type]
-                    if quick:
-                        break
-                    count = i + 1
-        except (MediaError, OSError) as error:
-            raise _media_failure(self.path, error) from error
-        if quick and not sizes:
-            count = 0
-        if not quick:
-            _FRAME_COUNTS[self._key()] = count
+        with closing(self._frames()) as stream:
+            for frame in stream:
+                count += 1
+                sizes.add((frame.shape[0], frame.shape[1]))
+        _FRAME_COUNTS[self._key()] = count
         return ScanResult(count, frozenset(sizes))
 
 

@@ -102,7 +102,10 @@ class FrameFitter:
             out[...] = frame
             return
         image = Image.fromarray(np.ascontiguousarray(frame))
-        resized = np.asarray(image.resize(self.resized, RESAMPLE, box=self.box))
+        if self.box != (0, 0, width, height):
+            # Crop first: resizing with ``box=`` would let the filter see pixels outside.
+            image = image.crop(self.box)
+        resized = np.asarray(image.resize(self.resized, RESAMPLE))
         if self.resized == (self.size, self.size):
             out[...] = resized
             return

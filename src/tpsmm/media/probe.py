@@ -8,13 +8,7 @@ from typing import Literal
 import av
 from PIL import Image, UnidentifiedImageError
 
-from tpsmm.media._common import (
-    GIF_SUFFIX,
-    IMAGE_SUFFIXES,
-    VIDEO_SUFFIXES,
-    PathLike,
-    media_error,
-)
+from tpsmm.media._common import VIDEO_SUFFIXES, PathLike, media_error
 
 MediaKind = Literal["image", "video", "folder"]
 
@@ -37,7 +31,7 @@ def probe(path: PathLike) -> MediaKind:
     frames = pillow_frame_count(path)
     if frames is not None:
         return "video" if frames > 1 else "image"
-    if suffix not in IMAGE_SUFFIXES and suffix != GIF_SUFFIX and ffmpeg_sees_video(path):
+    if ffmpeg_sees_video(path):
         return "video"
     raise media_error(path, "is neither an image nor a video that can be read")
 

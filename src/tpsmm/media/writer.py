@@ -9,11 +9,12 @@ folder and renamed onto the final path only by a successful :meth:`VideoWriter.c
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
@@ -108,8 +109,8 @@ class VideoWriter:
     def _make_sink(self, audio_from: PathLike | None, crf: int, preset: str) -> _Sink:
         token = secrets.token_hex(4)
         if self.kind == "frames":
-            name = self.path.name or "frames"
-            return _PngFolderSink(self.path.with_name(f".{name}.partial-{token}"))
+            folder = Path(os.path.abspath(self.path))
+            return _PngFolderSink(folder.with_name(f".{folder.name}.partial-{token}"))
         temporary = self.path.with_name(f".{self.path.stem}.partial-{token}{self.path.suffix}")
         if self.kind == "gif":
             return _GifSink(temporary, self.frame_rate)
@@ -157,23 +158,31 @@ class VideoWriter:
         if self.frames_written == 0:
             self.abort()
             raise ValueError(f"no frames were written to {self.path}")
-        self._guard(self._sink.finish)
+
+        def finish_and_commit() -> None:
+            self._sink.finish()
+            self._sink.commit(self.path)
+
+        self._guard(finish_and_commit)
         self._closed = True
-        self._guard(lambda: self._sink.commit(self.path))
 
     def abort(self) -> None:
-        """Discard the output: remove everything written so far. Safe to call twice."""
+        """Discard the output: remove everything written so far. Does nothing after a
+        successful :meth:`close`; safe to call twice."""
         if not self._closed:
             self._closed = True
             self._sink.discard()
 
-    def _guard(self, action: Any) -> None:
+    def _guard(self, action: Callable[[], None]) -> None:
         """Run ``action``; on an FFmpeg or OS error discard the output, raise MediaError."""
         try:
             action()
         except (av.error.FFmpegError, OSError) as error:
             self.abort()
             raise media_error(self.path, f"cannot write ({describe_error(error)})") from None
+        except BaseException:
+            self.abort()
+            raise
 
     def __enter__(self) -> VideoWriter:
         return self
@@ -291,26 +300,22 @@ class _ContainerSink(_Sink):
     def discard(self) -> None:
         if self.container is not None:
             container, self.container = self.container, None
-            try:
+            with contextlib.suppress(av.error.FFmpegError, OSError):
                 container.close()
-            except (av.error.FFmpegError, OSError):
-                pass
         super().discard()
 
 
 class _GifSink(_ContainerSink):
-    """An animated GIF, looping forever, with one 256-colour palette for all frames.
+    """An animated GIF, looping forever, with a 256-colour palette made for each frame.
 
-    The palette is Pillow's median cut of the first frame; later frames are mapped to it
-    without dithering, which avoids palette flicker and dither crawl between frames.
-    FFmpeg's GIF muxer keeps the frame rate on average (delays are in 1/100 s).
+    Each frame is quantised on its own (Pillow's fast octree, no dithering), so fades and
+    cuts keep their colours; FFmpeg stores a palette per frame where it differs. FFmpeg's
+    GIF muxer keeps the frame rate on average (GIF delays are in 1/100 s).
     """
 
     def __init__(self, temporary: Path, frame_rate: Fraction) -> None:
         super().__init__(temporary)
         self.frame_rate = frame_rate
-        self.palette_image: Image.Image | None = None
-        self.palette_argb: np.ndarray | None = None
 
     def start(self, width: int, height: int) -> None:
         self.container = av.open(str(self.temporary), "w", format="gif")
@@ -319,20 +324,15 @@ class _GifSink(_ContainerSink):
         )
         self.stream.width, self.stream.height = width, height
         self.stream.pix_fmt = "pal8"
+        self.container.start_encoding()
 
     def write(self, frame: np.ndarray, index: int) -> None:
         assert self.container is not None
-        image = Image.fromarray(frame)
-        if self.palette_image is None:
-            self.palette_image = image.quantize(
-                256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE
-            )
-            self.palette_argb = _argb_palette(self.palette_image)
-            indices = self.palette_image
-        else:
-            indices = image.quantize(palette=self.palette_image, dither=Image.Dither.NONE)
+        indexed = Image.fromarray(frame).quantize(
+            256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE
+        )
         video_frame = av.VideoFrame.from_ndarray(
-            (np.asarray(indices), self.palette_argb), format="pal8"
+            (np.asarray(indexed), _argb_palette(indexed)), format="pal8"
         )
         video_frame.pts = index
         video_frame.time_base = 1 / self.frame_rate
@@ -387,6 +387,7 @@ class _EncodedVideoSink(_ContainerSink):
         self.stream.pix_fmt = "yuv420p"
         if self.audio is not None:
             self.audio.add_output_stream(self.container)
+        self.container.start_encoding()  # creates the file: fail now, not at frame 40
 
     def write(self, frame: np.ndarray, index: int) -> None:
         assert self.container is not None
@@ -433,7 +434,10 @@ class _AudioSource:
 
     @classmethod
     def open(cls, path: Path) -> _AudioSource | None:
-        """The audio of ``path``, or None when it has no audio stream."""
+        """The audio of ``path``, or None when it has no audio stream (or is a folder of
+        frames)."""
+        if path.is_dir():
+            return None
         if not path.is_file():
             raise media_error(path, "no such file (given for the audio)")
         try:
@@ -526,7 +530,8 @@ class _AudioSource:
         self.close()
 
     def close(self) -> None:
-        self.input.close()
+        with contextlib.suppress(av.error.FFmpegError, OSError):
+            self.input.close()
 
 
 def _video_start_seconds(container: av.container.InputContainer) -> float:

@@ -1,0 +1,279 @@
+"""The generator's loss terms as the authors compute them (paper Sec. 3.3).
+
+Each term is a small function of tensors (or a module holding fixed weights) and returns
+the *weighted* scalar loss, as the authors' ``GeneratorFullModel`` puts it in its
+``loss_values`` dict:
+
+* :class:`PerceptualLoss` - VGG-19 features of an anti-aliased image pyramid;
+* :func:`equivariance_loss` - keypoints of a randomly TPS-warped driving frame;
+* :func:`warp_loss` - the inpainting encoder's features of the driving frame against the
+  warped source features;
+* :func:`background_loss` - the background matrices of (source, driving) and
+  (driving, source) should be inverse to each other.
+
+Images are (B, 3, H, W) float in [0, 1]; keypoints (B, N, 2) in [-1, 1] (see
+:mod:`tpsmm.geometry`). The VGG-19 weights come from torchvision's ImageNet file,
+found by :func:`load_vgg19` (never downloaded).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from tpsmm import geometry
+from tpsmm.errors import TPSMMError
+from tpsmm.networks.backbones import VGG19Features
+from tpsmm.networks.layers import ImagePyramid
+
+#: torchvision's ImageNet VGG-19 weights (the perceptual loss's backbone).
+VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
+VGG19_FILENAME = "vgg19-dcbb9e9d.pth"
+
+__all__ = [
+    "VGG19_FILENAME",
+    "VGG19_URL",
+    "PerceptualLoss",
+    "background_loss",
+    "default_vgg19_path",
+    "equivariance_loss",
+    "load_vgg19",
+    "transform_frame",
+    "warp_loss",
+]
+
+
+# --------------------------------------------------------------------------- VGG-19
+
+
+def default_vgg19_path() -> Path:
+    """Where torch's hub cache keeps torchvision's VGG-19 file:
+    ``torch.hub.get_dir()/checkpoints/vgg19-dcbb9e9d.pth`` (``$TORCH_HOME/hub/...``,
+    ``TORCH_HOME`` defaulting to ``~/.cache/torch``)."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / VGG19_FILENAME
+
+
+def _how_to_get_vgg19() -> str:
+    return (
+        f"download {VGG19_URL} (torchvision's ImageNet VGG-19, 548 MB) and either put it at "
+        f"{default_vgg19_path()} or pass its path (--vgg19 PATH / vgg19_weights=PATH)"
+    )
+
+
+def _read_vgg19_state(path: Path) -> dict[str, Tensor]:
+    if not path.exists():
+        raise TPSMMError(f"VGG-19 weights {path} do not exist: {_how_to_get_vgg19()}")
+    if path.is_dir():
+        raise TPSMMError(f"VGG-19 weights {path} is a directory, not a file: {_how_to_get_vgg19()}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as error:
+        raise TPSMMError(
+            f"cannot read VGG-19 weights {path} ({_first_line(error)}): {_how_to_get_vgg19()}"
+        ) from None
+    except zipfile.BadZipFile as error:
+        raise TPSMMError(
+            f"cannot read VGG-19 weights {path} ({_first_line(error)}): {_how_to_get_vgg19()}"
+        ) from None
+    if not isinstance(state, Mapping):
+        raise TPSMMError(f"VGG-19 weights {path} hold a {type(state).__name__}, not a state dict")
+    return dict(state)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:200] if text else type(error).__name__
+
+
+def load_vgg19(
+    weights: str | os.PathLike | Mapping[str, Tensor] | None = None, *, allow_random: bool = False
+) -> VGG19Features:
+    """The perceptual loss's VGG-19 (through relu5_1), in eval mode, without gradients.
+
+    Args:
+        weights: a torchvision-layout file (``features.N.weight`` / ``.bias``; deeper
+            layers and the classifier are ignored) or such a state dict. None looks for
+            torchvision's file in the torch hub cache (:func:`default_vgg19_path`).
+        allow_random: when no weights are given and none are cached, use a random
+            initialisation instead of failing (explicit opt-in, for smoke tests only: the
+            perceptual loss is then meaningless).
+
+    Raises:
+        TPSMMError: the file is missing or unreadable, lacks an entry, or (weights None,
+            ``allow_random`` false) nothing is cached; the message says where to get the
+            file (:data:`VGG19_URL`) and where to put it. Nothing is ever downloaded.
+    """
+    vgg = VGG19Features()
+    state: Mapping[str, Tensor] | None
+    if weights is None:
+        path = default_vgg19_path()
+        if path.exists():
+            state = _read_vgg19_state(path)
+        elif allow_random:
+            state = None
+        else:
+            raise TPSMMError(f"no VGG-19 weights for the perceptual loss: {_how_to_get_vgg19()}")
+    elif isinstance(weights, Mapping):
+        state = weights
+    else:
+        path = Path(weights)
+        state = _read_vgg19_state(path)
+    if state is not None:
+        try:
+            vgg.load_torchvision_state_dict(dict(state))
+        except RuntimeError as error:
+            raise TPSMMError(
+                f"VGG-19 weights do not fit torchvision's VGG-19 layout ({_first_line(error)})"
+            ) from None
+    vgg.eval()
+    vgg.requires_grad_(False)
+    return vgg
+
+
+# --------------------------------------------------------------------------- perceptual
+
+
+class PerceptualLoss(nn.Module):
+    """Multi-scale VGG-19 perceptual loss.
+
+    ``sum_s sum_i weight_i * mean |f_i(P_s(prediction)) - f_i(P_s(real))|`` where ``P_s``
+    is the anti-aliased downsample by scale ``s`` (:class:`ImagePyramid`) and ``f_i`` the
+    VGG-19 activation at relu{i}_1 (ImageNet normalisation inside), summed in the authors'
+    order (scales outer, layers inner). The real side carries no gradient.
+
+    Args:
+        vgg: the backbone (:func:`load_vgg19`); its parameters get no gradient.
+        scales: pyramid scales, e.g. [1, 0.5, 0.25, 0.125].
+        weights: one weight per VGG layer (5).
+        channels_last: run the VGG in the channels-last memory format (faster on CPUs
+            with oneDNN; equal to float rounding).
+
+    ``forward(prediction, real)``: (B, 3, H, W) in [0, 1] each -> scalar.
+    """
+
+    def __init__(
+        self,
+        vgg: VGG19Features,
+        scales: Sequence[float],
+        weights: Sequence[float],
+        *,
+        channels_last: bool = False,
+    ):
+        super().__init__()
+        if len(weights) != 5:
+            raise ValueError(f"perceptual weights: need 5 (relu1_1 .. relu5_1), got {weights}")
+        self.vgg = vgg
+        self.vgg.requires_grad_(False)
+        self.pyramid = ImagePyramid(list(scales), channels=3)
+        self.weights = [float(w) for w in weights]
+        self.channels_last = channels_last
+
+    def features(self, image: Tensor) -> list[Tensor]:
+        """VGG-19 activations (relu1_1 .. relu5_1) of (B, 3, h, w) in [0, 1]."""
+        if self.channels_last:
+            image = image.contiguous(memory_format=torch.channels_last)
+        return self.vgg(image)
+
+    def real_features(self, real: Tensor) -> list[list[Tensor]]:
+        """Per scale, the VGG activations of the real image, computed without autograd."""
+        with torch.no_grad():
+            return [self.features(level) for level in self.pyramid(real)]
+
+    def forward(self, prediction: Tensor, real: Tensor) -> Tensor:
+        targets = self.real_features(real)
+        total: Tensor | float = 0.0
+        for level, target in zip(self.pyramid(prediction), targets, strict=True):
+            for weight, feat, ref in zip(self.weights, self.features(level), target, strict=True):
+                total = total + weight * (feat - ref).abs().mean()
+        return torch.as_tensor(total, device=prediction.device)
+
+
+# --------------------------------------------------------------------------- equivariance
+
+
+def transform_frame(frame: Tensor, transform: geometry.RandomTPS) -> Tensor:
+    """Warp (B, C, H, W) frames by the equivariance loss's random TPS (bilinear,
+    reflection padding, align_corners=True) -> (B, C, H, W)."""
+    grid = geometry.random_tps_grid(transform, frame.shape[2], frame.shape[3])
+    return geometry.warp(frame, grid.to(frame.dtype), padding_mode="reflection")
+
+
+def equivariance_loss(
+    kp_detector: Callable[[Tensor], Tensor],
+    driving: Tensor,
+    kp_driving: Tensor,
+    transform: geometry.RandomTPS,
+    weight: float,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Keypoint equivariance under a random TPS (the authors' ``equivariance_value``).
+
+    The driving frame is warped by ``transform`` (:func:`transform_frame`); keypoints are
+    detected on it in a call of their own (BatchNorm in train mode uses that call's batch
+    statistics) and mapped back through the same transform.
+
+    Args:
+        kp_detector: images (B, 3, H, W) -> keypoints (B, N, 2).
+        driving: (B, 3, H, W) in [0, 1].
+        kp_driving: (B, N, 2) keypoints of ``driving``.
+        transform: the random TPS (:func:`tpsmm.geometry.sample_random_tps`).
+        weight: the loss weight.
+
+    Returns:
+        (``weight * mean |kp_driving - T(kp_transformed)|``, the transformed frame
+        (B, 3, H, W), its keypoints (B, N, 2)).
+    """
+    transformed = transform_frame(driving, transform)
+    transformed_kp = kp_detector(transformed)
+    mapped = geometry.apply_random_tps(transform, transformed_kp)
+    value = (kp_driving - mapped).abs().mean()
+    return weight * value, transformed, transformed_kp
+
+
+# --------------------------------------------------------------------------- warp
+
+
+def warp_loss(targets: Sequence[Tensor], warped: Sequence[Tensor], weight: float) -> Tensor:
+    """The authors' ``warp_loss``: ``weight * sum_l mean |target_l - warped_l|``.
+
+    Args:
+        targets: the encoder's masked features of the driving frame, fine to coarse
+            (:meth:`InpaintingNetwork.encode_targets`; no gradient).
+        warped: the detached source features warped by the flow and masked, coarse to
+            fine (``InpaintingOutput.warped_features``); gradient reaches the flow only.
+            ``targets[i]`` is paired with ``warped[-i - 1]`` (same resolution).
+        weight: the loss weight.
+
+    Returns:
+        scalar.
+    """
+    if len(targets) != len(warped):
+        raise ValueError(f"warp loss: {len(targets)} targets but {len(warped)} warped maps")
+    total: Tensor | float = 0.0
+    for i, target in enumerate(targets):
+        total = total + (target - warped[-i - 1]).abs().mean()
+    return weight * torch.as_tensor(total)
+
+
+# --------------------------------------------------------------------------- background
+
+
+def background_loss(forward: Tensor, backward: Tensor, weight: float) -> Tensor:
+    """Cycle consistency of the background matrices: ``weight * mean |B B' - I_3|``.
+
+    Args:
+        forward: (B, 3, 3) ``bg(source, driving)``.
+        backward: (B, 3, 3) ``bg(driving, source)``.
+        weight: the loss weight.
+
+    Returns:
+        scalar (the mean runs over all 9 entries of every sample).
+    """
+    product = forward @ backward
+    eye = torch.eye(3, dtype=product.dtype, device=product.device)
+    return weight * (product - eye).abs().mean()

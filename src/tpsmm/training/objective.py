@@ -1,0 +1,310 @@
+"""The generator's training objective: one forward of the full model with its losses.
+
+:class:`GeneratorObjective` reproduces the authors' ``GeneratorFullModel.forward``
+(keypoints of source and driving, background matrix from ``bg_start``, dense motion with
+TPS dropout before ``dropout_epoch``, inpainting, then the perceptual, equivariance, warp
+and background losses), with the same numbers and gradients, but without their wasted
+work: the perceptual loss's real side and the warp loss's targets are computed without
+autograd instead of being computed with it and detached.
+
+:func:`generator_losses` is the functional entry point: the authors' ``train_params``
+mapping in, the dict of weighted loss terms out.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from tpsmm import geometry
+from tpsmm.config import TrainParams, config_from_dict
+from tpsmm.losses import (
+    PerceptualLoss,
+    background_loss,
+    equivariance_loss,
+    load_vgg19,
+    warp_loss,
+)
+from tpsmm.model import TPSMM
+from tpsmm.networks.backbones import VGG19Features
+
+#: Keys of the loss dict, in the authors' order.
+LOSS_NAMES: tuple[str, ...] = ("perceptual", "equivariance_value", "warp_loss", "bg")
+
+RandomTPSLike = geometry.RandomTPS | tuple[Tensor, Tensor]
+
+
+class GeneratorObjective(nn.Module):
+    """The generator's full forward and weighted losses (the authors' GeneratorFullModel).
+
+    Args:
+        model: the networks; only ``kp_detector``, ``dense_motion_network``,
+            ``inpainting_network`` and ``bg_predictor`` are used (and trained).
+        train_params: the training parameters (loss weights, pyramid scales, random TPS,
+            dropout schedule, ``bg_start``).
+        vgg: the perceptual loss's backbone (:func:`tpsmm.losses.load_vgg19`); None looks
+            for torchvision's file in the torch hub cache (and fails with instructions when
+            it is not there). Not needed when every perceptual weight is 0.
+        channels_last: run the perceptual VGG in channels-last memory format (faster on
+            CPUs with oneDNN, equal up to float rounding).
+
+    Parameters are reached through ``self.model``, so the module can be wrapped in
+    DistributedDataParallel (which then needs ``find_unused_parameters=True`` or a model
+    whose unused networks - the AVD network, the background predictor before
+    ``bg_start`` - do not require gradients).
+    """
+
+    def __init__(
+        self,
+        model: TPSMM,
+        train_params: TrainParams,
+        vgg: VGG19Features | None = None,
+        *,
+        channels_last: bool = False,
+    ):
+        super().__init__()
+        self.model = model
+        self.train_params = train_params
+        weights = train_params.loss_weights
+        self.perceptual: PerceptualLoss | None = None
+        if sum(weights.perceptual) != 0:
+            if vgg is None:
+                vgg = load_vgg19()
+            self.perceptual = PerceptualLoss(
+                vgg, train_params.scales, weights.perceptual, channels_last=channels_last
+            )
+
+    def uses_background(self, epoch: int) -> bool:
+        """Whether the background predictor takes part at ``epoch`` (it exists and
+        ``epoch >= bg_start``)."""
+        return self.model.bg_predictor is not None and epoch >= self.train_params.bg_start
+
+    def random_transform(
+        self, batch: int, like: Tensor, generator: torch.Generator | None = None
+    ) -> geometry.RandomTPS:
+        """Draw the equivariance loss's random TPS for ``batch`` samples (on the CPU, as
+        the authors do, or on ``generator``'s device), moved to ``like``'s device/dtype."""
+        params = self.train_params.transform_params
+        device = generator.device if generator is not None else torch.device("cpu")
+        transform = geometry.sample_random_tps(
+            batch,
+            params.sigma_affine,
+            params.sigma_tps,
+            params.points_tps,
+            generator=generator,
+            device=device,
+        )
+        return _to_like(transform, like)
+
+    def forward(
+        self,
+        source: Tensor,
+        driving: Tensor,
+        epoch: int,
+        *,
+        random_tps: RandomTPSLike | None = None,
+        generator: torch.Generator | None = None,
+    ) -> tuple[dict[str, Tensor], dict[str, Any]]:
+        """Losses and generated tensors for a batch of frame pairs.
+
+        Args:
+            source, driving: (B, 3, H, W) in [0, 1].
+            epoch: the current epoch (0-based); sets the TPS dropout probability and
+                whether the background predictor is used.
+            random_tps: the equivariance loss's random TPS, as a
+                :class:`tpsmm.geometry.RandomTPS` or ``(theta (B, 2, 3), control_params
+                (B, 1, points_tps^2))``; drawn when None.
+            generator: random generator for the TPS dropout and the random TPS (the
+                global one when None).
+
+        Returns:
+            ``(losses, generated)``. ``losses`` holds the weighted scalar terms that apply
+            (a zero weight skips its term; 'bg' needs a background predictor and
+            ``epoch >= bg_start``), keys among :data:`LOSS_NAMES`. ``generated`` holds
+            'prediction' (B, 3, H, W), 'deformed' (the source warped by the flow),
+            'occlusion_maps' (list, coarse to fine), 'contribution_maps' (B, K+1, h, w),
+            'deformed_source' (B, K+1, 3, h, w), 'deformation' (B, h, w, 2), 'kp_source',
+            'kp_driving' (B, K*5, 2), 'bg_param' ((B, 3, 3) or None) and, with the
+            equivariance loss, 'transformed_frame' and 'transformed_kp'.
+        """
+        model = self.model
+        params = self.train_params
+        weights = params.loss_weights
+
+        # The networks, in the authors' call order (one kp_detector call per batch: in
+        # train mode each call normalises with its own BatchNorm batch statistics).
+        kp_source = model.kp_detector(source)
+        kp_driving = model.kp_detector(driving)
+        use_bg = self.uses_background(epoch)
+        bg_param = model.bg_predictor(source, driving) if use_bg else None
+        motion = model.dense_motion_network(
+            source,
+            kp_source,
+            kp_driving,
+            bg_param,
+            dropout_p=params.dropout_probability(epoch),
+            generator=generator,
+        )
+        inpainting = model.inpainting_network
+        decoded = inpainting.decode(
+            source,
+            inpainting.encode(source),
+            motion["deformation"],
+            motion["occlusion_maps"],
+            return_warped_features=weights.warp_loss != 0,
+        )
+        generated: dict[str, Any] = {
+            "prediction": decoded.prediction,
+            "deformed": decoded.deformed_source,
+            "occlusion_maps": motion["occlusion_maps"],
+            "contribution_maps": motion["contribution_maps"],
+            "deformed_source": motion["deformed_source"],
+            "deformation": motion["deformation"],
+            "kp_source": kp_source,
+            "kp_driving": kp_driving,
+            "bg_param": bg_param,
+        }
+
+        losses: dict[str, Tensor] = {}
+        if self.perceptual is not None:
+            losses["perceptual"] = self.perceptual(decoded.prediction, driving)
+
+        if weights.equivariance_value != 0:
+            if random_tps is None:
+                transform = self.random_transform(driving.shape[0], driving, generator)
+            else:
+                transform = _as_random_tps(random_tps, params.transform_params.points_tps)
+                transform = _to_like(transform, driving)
+            value, transformed, transformed_kp = equivariance_loss(
+                model.kp_detector, driving, kp_driving, transform, weights.equivariance_value
+            )
+            losses["equivariance_value"] = value
+            generated["transformed_frame"] = transformed
+            generated["transformed_kp"] = transformed_kp
+
+        if weights.warp_loss != 0:
+            targets = inpainting.encode_targets(driving, motion["occlusion_maps"])
+            assert decoded.warped_features is not None
+            losses["warp_loss"] = warp_loss(targets, decoded.warped_features, weights.warp_loss)
+
+        if use_bg and weights.bg != 0:
+            assert bg_param is not None and model.bg_predictor is not None
+            reverse = model.bg_predictor(driving, source)
+            losses["bg"] = background_loss(bg_param, reverse, weights.bg)
+        return losses, generated
+
+
+def _as_random_tps(value: RandomTPSLike, points_tps: int) -> geometry.RandomTPS:
+    """A RandomTPS from itself or from ``(theta, control_params)`` (arrays or tensors)."""
+    if isinstance(value, geometry.RandomTPS):
+        return value
+    theta, control_params = value
+    theta = torch.as_tensor(np.asarray(theta) if not isinstance(theta, Tensor) else theta)
+    control_params = torch.as_tensor(
+        np.asarray(control_params) if not isinstance(control_params, Tensor) else control_params
+    )
+    points = round(control_params.shape[-1] ** 0.5)
+    if points * points != control_params.shape[-1]:
+        points = points_tps
+    return geometry.make_random_tps(theta, control_params, points)
+
+
+def _to_like(transform: geometry.RandomTPS, like: Tensor) -> geometry.RandomTPS:
+    """Move a RandomTPS to ``like``'s device and dtype."""
+    return geometry.RandomTPS(
+        *(t.to(device=like.device, dtype=like.dtype) for t in transform)  # type: ignore[arg-type]
+    )
+
+
+# --------------------------------------------------------------------------- functional
+
+
+def as_train_params(train_params: TrainParams | Mapping[str, Any]) -> TrainParams:
+    """A :class:`TrainParams` from itself or from the authors' ``train_params`` mapping
+    (validated like a config file's section)."""
+    if isinstance(train_params, TrainParams):
+        return train_params
+    return config_from_dict({"train_params": dict(train_params)}).train_params
+
+
+_VGG_CACHE: dict[tuple[str, int, int], VGG19Features] = {}
+
+
+def _vgg_from(weights: str | os.PathLike | VGG19Features | None) -> VGG19Features:
+    """A VGG19Features from itself or a file (the last file read is kept in memory)."""
+    if isinstance(weights, VGG19Features):
+        return weights
+    if weights is None:
+        return load_vgg19()
+    path = Path(weights)
+    try:
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        return load_vgg19(path)  # raises the explanatory error
+    if key not in _VGG_CACHE:
+        _VGG_CACHE.clear()
+        _VGG_CACHE[key] = load_vgg19(path)
+    return _VGG_CACHE[key]
+
+
+def as_image_batch(images: Tensor | np.ndarray) -> Tensor:
+    """(B, 3, H, W) float images in [0, 1] from a tensor or array in that layout, or from
+    (B, H, W, 3) / (H, W, 3) uint8 frames (divided by 255)."""
+    tensor = torch.as_tensor(images) if not isinstance(images, Tensor) else images
+    if tensor.dtype == torch.uint8:
+        tensor = tensor.float() / 255
+    if tensor.dim() == 3:
+        tensor = tensor.unsqueeze(0)
+    if tensor.shape[1] != 3 and tensor.shape[-1] == 3:
+        tensor = tensor.permute(0, 3, 1, 2)
+    return tensor
+
+
+def generator_losses(
+    model: TPSMM,
+    source: Tensor | np.ndarray,
+    driving: Tensor | np.ndarray,
+    *,
+    epoch: int,
+    train_params: TrainParams | Mapping[str, Any],
+    vgg19_weights: str | os.PathLike | VGG19Features | None,
+    random_tps: RandomTPSLike | None = None,
+) -> dict[str, Tensor]:
+    """The generator's weighted loss terms for one batch (with their autograd graph, so
+    ``sum(losses.values()).backward()`` gives the training gradients).
+
+    The networks run in the mode they are in (call ``model.train()`` for training:
+    BatchNorm then uses batch statistics, as in the authors' training).
+
+    Args:
+        model: the networks.
+        source, driving: (B, 3, H, W) float in [0, 1] (or (B, H, W, 3) uint8 frames).
+        epoch: the epoch (TPS dropout before ``dropout_epoch``, background from
+            ``bg_start``).
+        train_params: the authors' ``train_params`` mapping (as in their YAML files) or
+            a :class:`TrainParams`.
+        vgg19_weights: the perceptual VGG-19: a torchvision-layout file, a loaded
+            :class:`VGG19Features`, or None for the torch hub cache.
+        random_tps: ``(theta (B, 2, 3), control_params (B, 1, 25))`` fixing the
+            equivariance loss's random TPS; drawn from the global generator when None.
+
+    Returns:
+        ``{'perceptual', 'equivariance_value', 'warp_loss', 'bg'}`` (those that apply)
+        -> scalar tensors.
+    """
+    params = as_train_params(train_params)
+    vgg = _vgg_from(vgg19_weights) if sum(params.loss_weights.perceptual) != 0 else None
+    source_t = as_image_batch(source)
+    driving_t = as_image_batch(driving)
+    if vgg is not None:
+        vgg = vgg.to(device=source_t.device)
+    objective = GeneratorObjective(model, params, vgg)
+    losses, _ = objective(source_t, driving_t, epoch, random_tps=random_tps)
+    return losses

@@ -1,0 +1,910 @@
+"""The training loop of both stages: the generator (``tpsmm train``) and, reusing it, the
+AVD network (``tpsmm train-avd``, :mod:`tpsmm.training.avd`).
+
+Procedure (the authors' ``train.py``)
+    Adam (betas 0.5, 0.999, weight decay 1e-4, ``lr_generator``) over the inpainting,
+    dense motion and keypoint detector networks; a second Adam for the background
+    predictor, stepped only from ``bg_start``; both on MultiStepLR (gamma 0.1) stepped
+    once per epoch at ``epoch_milestones``. Per step: loss = sum of the weighted terms of
+    :class:`tpsmm.training.GeneratorObjective`, backward, gradients clipped to infinity
+    norm 10 for the keypoint detector, the dense motion network and (from ``bg_start``)
+    the background predictor, optimizer steps. An epoch is ``num_repeats`` passes over the
+    videos, shuffled, incomplete last batch dropped.
+
+Run folder
+    ``RUN/checkpoint.pth.tar``: the networks in the authors' layout and the config
+    (:func:`tpsmm.checkpoint.save_checkpoint`), plus ``epoch`` (the last completed epoch,
+    as the authors store it), the optimizer states under the authors' names
+    (``optimizer``, ``optimizer_bg_predictor``; ``optimizer_avd``) and, under
+    ``tpsmm_training``, what resuming needs: stage, epoch in progress, steps done in it,
+    global step, scheduler and grad-scaler states, seed, world size and the random states
+    (torch, numpy, python and the run's generators, per rank). Everything loads with
+    ``torch.load(weights_only=True)``. It is written atomically every ``checkpoint_freq``
+    epochs (with a copy ``RUN/checkpoints/<epochs done, 8 digits>.pth.tar``), when
+    ``--max-steps`` stops the run (mid-epoch if need be) and at the end.
+    ``RUN/config.yaml`` (the run's configuration), ``RUN/log.csv`` (see
+    :mod:`tpsmm.training.logging`) and ``RUN/vis/epoch_XXXX.png`` (one per epoch, see
+    :mod:`tpsmm.training.visualize`; epochs count from 0) complete it.
+
+Exact resume
+    Every random choice is a function of saved state: the item order of epoch ``e`` comes
+    from ``(seed, e)`` (:class:`tpsmm.training.distributed.GlobalBatchSampler`), the items
+    themselves from ``(dataset seed, e, index)`` (``FramesDataset.set_epoch``), the random
+    TPS of the equivariance loss (and the AVD scales) from a generator shared by the ranks
+    and the TPS dropout from a per-rank generator, both saved. A run stopped by
+    ``--max-steps`` (or resumed from any checkpoint) and continued with ``--resume``
+    skips the batches already done and gives the weights an uninterrupted run gives.
+    ``--max-steps`` counts steps from the start of the run, across resumes.
+
+Divergence
+    A loss that is not finite stops the run on every rank with a
+    :class:`TrainingDiverged` naming the epoch and step, before the backward pass; the
+    last checkpoint is left as it was. Weights that became non-finite are never saved.
+
+Mixed precision
+    ``precision="bf16"`` or ``"fp16"`` runs the forward under ``torch.autocast``; fp16
+    needs CUDA and uses a GradScaler (gradients are unscaled before clipping).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import yaml
+from torch import Tensor, nn
+from torch.optim import Adam, Optimizer
+from torch.optim.lr_scheduler import MultiStepLR
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from tpsmm.checkpoint import (
+    atomic_path,
+    convert_checkpoint,
+    load_state,
+    read_checkpoint,
+    save_checkpoint,
+    stored_config,
+)
+from tpsmm.config import Config, TrainAVDParams, TrainParams
+from tpsmm.data import DatasetRepeater, build_dataset, collate_items
+from tpsmm.errors import CheckpointError, ConfigError, TPSMMError
+from tpsmm.model import TPSMM
+from tpsmm.networks.backbones import VGG19Features
+from tpsmm.training.distributed import (
+    DistContext,
+    GlobalBatchSampler,
+    all_gather_objects,
+    all_reduce_sum,
+    barrier,
+    cleanup_distributed,
+    convert_sync_batchnorm,
+    init_distributed,
+    wrap_ddp,
+)
+from tpsmm.training.logging import LossLog
+from tpsmm.training.objective import LOSS_NAMES, GeneratorObjective
+from tpsmm.training.visualize import Row, generator_rows, visualize
+
+__all__ = [
+    "CHECKPOINT_NAME",
+    "PRECISIONS",
+    "STATE_KEY",
+    "GeneratorTrainer",
+    "RunOptions",
+    "TrainSummary",
+    "Trainer",
+    "TrainingDiverged",
+    "load_resume",
+    "resume_checkpoint_path",
+    "train_generator",
+]
+
+CHECKPOINT_NAME = "checkpoint.pth.tar"
+STATE_KEY = "tpsmm_training"
+PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
+#: Infinity-norm bound of the clipped gradients (the authors' ``max_norm=10``).
+CLIP_NORM = 10.0
+ADAM_BETAS = (0.5, 0.999)
+GENERATOR_WEIGHT_DECAY = 1e-4
+#: Seed of the 80/20 split and of the items' random choices, fixed (as the authors' 0) so
+#: that ``--seed`` never moves videos between the training and the test set.
+DATASET_SEED = 0
+
+
+class TrainingDiverged(TPSMMError):
+    """A loss or a weight became NaN or infinite; the run stopped without saving."""
+
+
+@dataclass
+class RunOptions:
+    """How to run a training stage (the command-line options that are not config values).
+
+    Attributes:
+        out_dir: the run folder (created).
+        seed: seeds the initial weights, the data order and the random transforms.
+        max_steps: stop (and save) once this many steps were done since the run began.
+        precision: ``fp32``, ``bf16`` or ``fp16`` (autocast; fp16 needs CUDA).
+        device: ``cuda``, ``cuda:N`` or ``cpu``; None: CUDA when available.
+        workers: DataLoader workers; None: the config's ``dataloader_workers``.
+        sync_bn: SyncBatchNorm when distributed (CUDA only).
+        progress: show a tqdm progress bar (rank 0).
+        tensorboard: write TensorBoard events when tensorboard is installed.
+        shuffle: shuffle the items of each epoch (off only for tests).
+    """
+
+    out_dir: Path
+    seed: int = 0
+    max_steps: int | None = None
+    precision: str = "fp32"
+    device: str | None = None
+    workers: int | None = None
+    sync_bn: bool = False
+    progress: bool = True
+    tensorboard: bool = True
+    shuffle: bool = True
+
+    def __post_init__(self) -> None:
+        self.out_dir = Path(self.out_dir)
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}")
+        if self.max_steps is not None and self.max_steps < 0:
+            raise ConfigError(f"--max-steps must not be negative, got {self.max_steps}")
+
+
+@dataclass
+class Progress:
+    """Where a run stands: ``epoch`` is the epoch in progress (or next to run),
+    ``step_in_epoch`` the global batches of it already done, ``global_step`` the steps
+    since the run began, ``elapsed`` the training seconds so far."""
+
+    epoch: int = 0
+    step_in_epoch: int = 0
+    global_step: int = 0
+    elapsed: float = 0.0
+
+
+@dataclass
+class TrainSummary:
+    """The outcome of :meth:`Trainer.run`.
+
+    Attributes:
+        checkpoint: the run's checkpoint file (None when nothing was written).
+        epoch, step_in_epoch, global_step: where the run stopped (see :class:`Progress`).
+        finished: all ``num_epochs`` epochs are done.
+        losses: the terms of every step run by this call, in order (floats, rank means).
+    """
+
+    checkpoint: Path | None
+    epoch: int
+    step_in_epoch: int
+    global_step: int
+    finished: bool
+    losses: list[dict[str, float]]
+
+
+def resume_checkpoint_path(path: str | Path) -> Path:
+    """The checkpoint of ``--resume PATH``: ``PATH/checkpoint.pth.tar`` for a run folder,
+    ``PATH`` for a file."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT_NAME
+    if not path.exists():
+        raise CheckpointError(f"cannot resume: {path} does not exist")
+    return path
+
+
+def load_resume(path: str | Path, stage: str) -> tuple[dict[str, Any], Config]:
+    """Read a run's checkpoint for ``--resume``: ``(raw contents, stored config)``.
+
+    Raises:
+        CheckpointError: the file is not a resumable tpsmm checkpoint of ``stage``.
+    """
+    file = resume_checkpoint_path(path)
+    raw = read_checkpoint(file)
+    state = raw.get(STATE_KEY)
+    config = stored_config(raw)
+    if not isinstance(state, Mapping) or config is None:
+        raise CheckpointError(
+            f"cannot resume from {file}: it holds no tpsmm training state (an authors' or "
+            "exported checkpoint); start a new run from it with --checkpoint instead"
+        )
+    if state.get("stage") != stage:
+        raise CheckpointError(
+            f"cannot resume from {file}: it is a {state.get('stage')!r} run, not {stage!r}"
+        )
+    return raw, config
+
+
+# ----------------------------------------------------------------------------- random
+
+
+def _derived_seed(*parts: int) -> int:
+    """A 63-bit seed mixed from integers (NumPy's SeedSequence)."""
+    return int(np.random.SeedSequence([p & (2**63 - 1) for p in parts]).generate_state(1, np.uint64)[0]) >> 1
+
+
+def _rng_snapshot(private: torch.Generator, device: torch.device) -> dict[str, Any]:
+    """This process's random states as tensors and plain data (weights_only-loadable)."""
+    np_state = np.random.get_state()
+    py_state = random.getstate()
+    snapshot: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": {
+            "keys": torch.from_numpy(np.asarray(np_state[1], dtype=np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached_gaussian": float(np_state[4]),
+        },
+        "python": {"version": py_state[0], "state": list(py_state[1]), "gauss": py_state[2]},
+        "private": private.get_state(),
+    }
+    if device.type == "cuda":
+        snapshot["cuda"] = torch.cuda.get_rng_state(device)
+    return snapshot
+
+
+def _restore_rng(snapshot: Mapping[str, Any], private: torch.Generator, device: torch.device) -> None:
+    """Inverse of :func:`_rng_snapshot`."""
+    torch.set_rng_state(snapshot["torch"])
+    numpy_state = snapshot["numpy"]
+    np.random.set_state(
+        (
+            "MT19937",
+            numpy_state["keys"].numpy().astype(np.uint32),
+            numpy_state["pos"],
+            numpy_state["has_gauss"],
+            numpy_state["cached_gaussian"],
+        )
+    )
+    python = snapshot["python"]
+    random.setstate((python["version"], tuple(python["state"]), python["gauss"]))
+    private.set_state(snapshot["private"])
+    if device.type == "cuda" and snapshot.get("cuda") is not None:
+        torch.cuda.set_rng_state(snapshot["cuda"], device)
+
+
+def _seed_process(seed: int, rank: int) -> None:
+    """Seed torch (the same on every rank: equal initial weights), NumPy and Python
+    (per rank)."""
+    torch.manual_seed(seed)
+    np.random.seed(_derived_seed(seed, 2, rank) % 2**32)
+    random.seed(_derived_seed(seed, 3, rank))
+
+
+def _scheduler_state(scheduler: MultiStepLR) -> dict[str, Any]:
+    """A scheduler's state with its Counter as a plain dict (weights_only-safe)."""
+    state = scheduler.state_dict()
+    state["milestones"] = {int(k): int(v) for k, v in state["milestones"].items()}
+    return state
+
+
+def _load_scheduler(scheduler: MultiStepLR, state: Mapping[str, Any]) -> None:
+    state = dict(state)
+    state["milestones"] = Counter({int(k): int(v) for k, v in state["milestones"].items()})
+    scheduler.load_state_dict(state)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _detach(value: Any) -> Any:
+    """Tensors detached, through lists, tuples and dicts."""
+    if isinstance(value, Tensor):
+        return value.detach()
+    if isinstance(value, (list, tuple)):
+        return type(value)(_detach(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _detach(v) for k, v in value.items()}
+    return value
+
+
+def _one_line(error: BaseException) -> str:
+    """The message of an error re-raised from a DataLoader worker, without the worker's
+    traceback (its last line, minus the exception's class name)."""
+    lines = [line for line in str(error).splitlines() if line.strip()]
+    if len(lines) <= 1:
+        return str(error)
+    last = lines[-1]
+    name = type(error).__name__
+    marker = f"{name}: "
+    return last.split(marker, 1)[1] if marker in last else last
+
+
+def _clip(parameters: Iterable[nn.Parameter]) -> None:
+    torch.nn.utils.clip_grad_norm_(list(parameters), max_norm=CLIP_NORM, norm_type=math.inf)
+
+
+def _weights_finite(model: nn.Module) -> bool:
+    return all(bool(torch.isfinite(p).all()) for p in model.parameters())
+
+
+def _adam(parameters: Iterable[nn.Parameter], lr: float, weight_decay: float) -> Adam:
+    return Adam(list(parameters), lr=lr, betas=ADAM_BETAS, weight_decay=weight_decay)
+
+
+# ----------------------------------------------------------------------------- trainer
+
+
+class Trainer:
+    """One training stage's loop: data, optimisation, logging, checkpoints, resume.
+
+    Subclasses say what is trained: :meth:`prepare_model`, :meth:`build_module`,
+    :meth:`build_optimizers`, :meth:`set_train_mode`, :meth:`compute`, :meth:`update`,
+    :meth:`visual_rows`.
+
+    Args:
+        config: the run's configuration (``dataset_params.root_dir`` set).
+        options: see :class:`RunOptions`.
+        ctx: the process's place in the run (:func:`init_distributed`).
+        init_checkpoint: weights to start from (fine-tuning; raw checkpoint contents).
+        resume: a checkpoint of this stage to continue (raw contents, see
+            :func:`load_resume`).
+    """
+
+    #: ``"generator"`` or ``"avd"``; checked on resume.
+    stage: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        config: Config,
+        options: RunOptions,
+        ctx: DistContext,
+        *,
+        init_checkpoint: Mapping[str, Any] | None = None,
+        resume: Mapping[str, Any] | None = None,
+    ):
+        self.config = config
+        self.options = options
+        self.ctx = ctx
+        self.device = ctx.device
+        self.params = self.stage_params(config)
+        self.per_rank_batch = ctx.per_rank_batch(self.params.batch_size)
+        self._check_precision()
+        self.dataset = self._build_dataset()
+
+        _seed_process(options.seed, ctx.rank)
+        self.model = TPSMM(config)
+        for raw, what in ((init_checkpoint, "checkpoint"), (resume, "resumed checkpoint")):
+            if raw is not None:
+                load_state(self.model, convert_checkpoint(raw), source=what)
+        self.model.to(self.device)
+        self.prepare_model()
+        module = self.build_module()
+        if options.sync_bn:
+            module = convert_sync_batchnorm(module, ctx)
+        self.module = module
+        self.optimizers = self.build_optimizers()
+        self.schedulers = {
+            name: MultiStepLR(opt, self.params.epoch_milestones, gamma=0.1)
+            for name, opt in self.optimizers.items()
+        }
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=options.precision == "fp16")
+        self.shared_generator = torch.Generator().manual_seed(_derived_seed(options.seed, 0))
+        self.rank_generator = torch.Generator().manual_seed(_derived_seed(options.seed, 1, ctx.rank))
+        self.progress = Progress()
+        if resume is not None:
+            self._restore(resume)
+        self.ddp = wrap_ddp(
+            self.module, ctx, find_unused_parameters=self.find_unused_parameters(self.progress.epoch)
+        )
+        self.sampler = GlobalBatchSampler(
+            len(self.dataset),
+            self.params.batch_size,
+            rank=ctx.rank,
+            world_size=ctx.world_size,
+            seed=options.seed,
+            shuffle=options.shuffle,
+        )
+        workers = self.params.dataloader_workers if options.workers is None else options.workers
+        self.loader = DataLoader(
+            self.dataset,
+            batch_sampler=self.sampler,
+            num_workers=workers,
+            collate_fn=collate_items,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=workers > 0,
+            generator=torch.Generator().manual_seed(_derived_seed(options.seed, 4)),
+        )
+        self._visual: tuple[dict[str, Any], dict[str, Any]] | None = None
+        self._checkpoint_written = False
+
+    # ------------------------------------------------------------------ stage hooks
+
+    @staticmethod
+    def stage_params(config: Config) -> TrainParams | TrainAVDParams:
+        """The config section with this stage's schedule (epochs, repeats, batch, ...)."""
+        raise NotImplementedError
+
+    def prepare_model(self) -> None:
+        """Freeze what this stage does not train (``requires_grad``), set flags."""
+        raise NotImplementedError
+
+    def build_module(self) -> nn.Module:
+        """The module whose forward computes the losses (wrapped in DDP when distributed)."""
+        raise NotImplementedError
+
+    def build_optimizers(self) -> dict[str, Optimizer]:
+        """``{checkpoint key: optimizer}``, the first one's learning rate is logged."""
+        raise NotImplementedError
+
+    def set_train_mode(self) -> None:
+        """Put the networks in the modes of a training epoch."""
+        raise NotImplementedError
+
+    def compute(self, batch: Mapping[str, Any], epoch: int) -> tuple[dict[str, Tensor], dict]:
+        """Forward one batch through ``self.ddp``: ``(weighted loss terms, generated)``."""
+        raise NotImplementedError
+
+    def update(self, epoch: int) -> None:
+        """Clip the gradients and step the optimizers (through ``self.scaler``)."""
+        raise NotImplementedError
+
+    def visual_rows(self, batch: Mapping[str, Any], generated: Mapping[str, Any]) -> list[Row]:
+        """The rows of the epoch's visualisation for a batch and its outputs."""
+        raise NotImplementedError
+
+    def find_unused_parameters(self, epoch: int) -> bool:
+        """Whether DDP must look for trained parameters left out of the graph."""
+        return False
+
+    def loss_terms(self) -> list[str]:
+        """The loss terms expected in the log, in column order."""
+        return []
+
+    # ------------------------------------------------------------------ set-up
+
+    def _check_precision(self) -> None:
+        if self.options.precision == "fp16" and self.device.type != "cuda":
+            raise ConfigError("--precision fp16 needs CUDA (use bf16 or fp32 on the CPU)")
+
+    def _build_dataset(self) -> DatasetRepeater:
+        params = dataclasses.asdict(self.config.dataset_params)
+        if not params.get("root_dir"):
+            raise ConfigError("no dataset: pass --data ROOT (or set dataset_params.root_dir)")
+        dataset = build_dataset(params, is_train=True, random_seed=DATASET_SEED)
+        return DatasetRepeater(dataset, self.params.num_repeats)
+
+    def autocast(self) -> AbstractContextManager:
+        """The forward's autocast context for the run's precision."""
+        if self.options.precision == "fp32":
+            return nullcontext()
+        dtype = torch.bfloat16 if self.options.precision == "bf16" else torch.float16
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    def shared_draw(self, sampler: Callable[[int, torch.Generator], Tensor | tuple]) -> Any:
+        """Draw something for the whole global batch from the generator every rank shares
+        and return this rank's rows of it, so the draws do not depend on the number of
+        ranks. ``sampler(global_batch, generator)`` returns a tensor or a tuple of
+        tensors with the batch first."""
+        drawn = sampler(self.params.batch_size, self.shared_generator)
+        start = self.ctx.rank * self.per_rank_batch
+        rows = slice(start, start + self.per_rank_batch)
+        if isinstance(drawn, Tensor):
+            return drawn[rows]
+        return type(drawn)(*(t[rows] if t.shape[:1] == (self.params.batch_size,) else t for t in drawn))
+
+    def to_device(self, batch: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            k: v.to(self.device, non_blocking=True) if isinstance(v, Tensor) else v
+            for k, v in batch.items()
+        }
+
+    # ------------------------------------------------------------------ one step
+
+    def zero_grad(self) -> None:
+        for optimizer in self.optimizers.values():
+            optimizer.zero_grad(set_to_none=True)
+
+    def train_step(self, batch: Mapping[str, Any], epoch: int) -> tuple[dict[str, float], dict]:
+        """One optimisation step on this rank's part of a global batch.
+
+        Gradients are cleared first and left in place afterwards (clipped), so they can be
+        inspected. Returns the loss terms averaged over the ranks (floats) and the
+        generated tensors.
+
+        Raises:
+            TrainingDiverged: a loss term is not finite on some rank (raised on all).
+        """
+        self.zero_grad()
+        with self.autocast():
+            losses, generated = self.compute(self.to_device(batch), epoch)
+        total = sum(losses.values())
+        values = self._reduce_losses(losses, total, epoch)
+        self.scaler.scale(total).backward()
+        self.update(epoch)
+        self.scaler.update()
+        return values, generated
+
+    def _reduce_losses(self, losses: Mapping[str, Tensor], total: Tensor, epoch: int) -> dict[str, float]:
+        """Rank means of the loss terms; stops every rank when any total is not finite."""
+        local = [v.detach().float().reshape(()) for v in losses.values()]
+        flag = (~torch.isfinite(total.detach().float())).float().reshape(())
+        packed = all_reduce_sum(torch.stack([*local, flag]), self.ctx).cpu()
+        means = (packed[:-1] / self.ctx.world_size).tolist()
+        values = dict(zip(losses, means, strict=True))
+        if packed[-1] > 0:
+            self._diverged(values, epoch)
+        return values
+
+    def _diverged(self, values: Mapping[str, float], epoch: int) -> None:
+        terms = ", ".join(f"{k}={v:.4g}" for k, v in values.items())
+        step = self.progress.global_step + 1
+        kept = self.checkpoint_path if self.checkpoint_path.exists() else None
+        where = f"the last checkpoint {kept} is kept" if kept else "no checkpoint was written"
+        raise TrainingDiverged(
+            f"loss is not finite at epoch {epoch}, step {step} "
+            f"(step {self.progress.step_in_epoch + 1} of the epoch; {terms}); "
+            f"stopped without saving, {where}"
+        )
+
+    # ------------------------------------------------------------------ the loop
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.options.out_dir / CHECKPOINT_NAME
+
+    def _reached_max_steps(self) -> bool:
+        limit = self.options.max_steps
+        return limit is not None and self.progress.global_step >= limit
+
+    def run(self) -> TrainSummary:
+        """Train from :attr:`progress` until ``num_epochs`` or ``max_steps``."""
+        is_main = self.ctx.is_main
+        if is_main:
+            self._write_config()
+        log = (
+            LossLog(
+                self.options.out_dir,
+                self.loss_terms(),
+                resume_step=self.progress.global_step if self.progress.global_step else None,
+                tensorboard=self.options.tensorboard,
+            )
+            if is_main
+            else None
+        )
+        history: list[dict[str, float]] = []
+        try:
+            while self.progress.epoch < self.params.num_epochs and not self._reached_max_steps():
+                epoch = self.progress.epoch
+                completed = self._run_epoch(epoch, log, history)
+                if completed:
+                    self._end_epoch(epoch)
+                else:
+                    self._save(copy=False)
+                if self._reached_max_steps() and not self._checkpoint_written_now:
+                    self._save(copy=False)
+        finally:
+            if log is not None:
+                log.close()
+        barrier(self.ctx)
+        written = self.checkpoint_path if self.checkpoint_path.exists() else None
+        return TrainSummary(
+            written,
+            self.progress.epoch,
+            self.progress.step_in_epoch,
+            self.progress.global_step,
+            self.progress.epoch >= self.params.num_epochs,
+            history,
+        )
+
+    def _run_epoch(self, epoch: int, log: LossLog | None, history: list[dict[str, float]]) -> bool:
+        """Steps of ``epoch`` from ``progress.step_in_epoch``; False when ``max_steps``
+        stopped it before its end."""
+        self._checkpoint_written_now = False
+        self.set_train_mode()
+        self.dataset.set_epoch(epoch)
+        self.sampler.set_epoch(epoch, self.progress.step_in_epoch)
+        total_batches = self.sampler.batches_per_epoch
+        bar = tqdm(
+            total=total_batches,
+            initial=self.progress.step_in_epoch,
+            desc=f"{self.stage} epoch {epoch}/{self.params.num_epochs}",
+            disable=not (self.ctx.is_main and self.options.progress),
+            dynamic_ncols=True,
+        )
+        try:
+            for batch in self._batches():
+                start = time.perf_counter()
+                values, generated = self.train_step(batch, epoch)
+                progress = self.progress
+                progress.step_in_epoch += 1
+                progress.global_step += 1
+                progress.elapsed += time.perf_counter() - start
+                history.append(values)
+                last = progress.step_in_epoch == total_batches or self._reached_max_steps()
+                if self.ctx.is_main and last:
+                    self._visual = (_detach(dict(batch)), _detach(generated))
+                if log is not None:
+                    log.log(epoch, progress.global_step, values, self.learning_rate, progress.elapsed)
+                bar.update(1)
+                bar.set_postfix(loss=f"{sum(values.values()):.4g}", refresh=False)
+                if self._reached_max_steps() and progress.step_in_epoch < total_batches:
+                    self._write_visualisation(epoch)
+                    return False
+        finally:
+            bar.close()
+        return True
+
+    def _batches(self) -> Iterable[Mapping[str, Any]]:
+        """The loader's batches, with errors from worker processes on one line."""
+        iterator = iter(self.loader)
+        while True:
+            try:
+                batch = next(iterator)
+            except StopIteration:
+                return
+            except TPSMMError as error:
+                raise type(error)(_one_line(error)) from None
+            yield batch
+
+    def _end_epoch(self, epoch: int) -> None:
+        """Schedulers, visualisation and (when due) the checkpoint after ``epoch``."""
+        for scheduler in self.schedulers.values():
+            scheduler.step()
+        self.progress.epoch = epoch + 1
+        self.progress.step_in_epoch = 0
+        self._write_visualisation(epoch)
+        done = epoch + 1
+        due = done % self.params.checkpoint_freq == 0
+        if due or done == self.params.num_epochs or self._reached_max_steps():
+            self._save(copy=due)
+
+    @property
+    def learning_rate(self) -> float:
+        first = next(iter(self.optimizers.values()))
+        return float(first.param_groups[0]["lr"])
+
+    # ------------------------------------------------------------------ outputs
+
+    def _write_config(self) -> None:
+        path = self.options.out_dir / "config.yaml"
+        with atomic_path(path) as tmp:
+            tmp.write_text(yaml.safe_dump(self.config.to_dict(), sort_keys=False))
+
+    def _write_visualisation(self, epoch: int) -> None:
+        if not self.ctx.is_main or self._visual is None:
+            return
+        batch, generated = self._visual
+        self._visual = None
+        with torch.no_grad():
+            rows = self.visual_rows(self.to_device(batch), generated)
+        visualize(rows, self.config.visualizer_params, self.options.out_dir / "vis" / f"epoch_{epoch:04d}.png")
+
+    def training_state(self, rng: list[dict[str, Any]]) -> dict[str, Any]:
+        """The ``tpsmm_training`` entry of a checkpoint."""
+        progress = self.progress
+        return {
+            "stage": self.stage,
+            "epoch": progress.epoch,
+            "step_in_epoch": progress.step_in_epoch,
+            "global_step": progress.global_step,
+            "elapsed": progress.elapsed,
+            "seed": self.options.seed,
+            "world_size": self.ctx.world_size,
+            "batch_size": self.params.batch_size,
+            "schedulers": {name: _scheduler_state(s) for name, s in self.schedulers.items()},
+            "scaler": self.scaler.state_dict(),
+            "rng": {"shared": self.shared_generator.get_state(), "ranks": rng},
+        }
+
+    def _save(self, *, copy: bool) -> None:
+        """Write the checkpoint (rank 0) after gathering every rank's random state."""
+        if not _weights_finite(self.model):
+            raise TrainingDiverged(
+                f"weights are not finite at epoch {self.progress.epoch}, step "
+                f"{self.progress.global_step}; stopped without saving"
+            )
+        rng = all_gather_objects(_rng_snapshot(self.rank_generator, self.device), self.ctx)
+        if self.ctx.is_main:
+            extra: dict[str, Any] = {"epoch": self.progress.epoch - 1}
+            extra.update({name: opt.state_dict() for name, opt in self.optimizers.items()})
+            extra[STATE_KEY] = self.training_state(rng)
+            save_checkpoint(self.checkpoint_path, self.model, extra)
+            if copy:
+                target = self.options.out_dir / "checkpoints" / f"{self.progress.epoch:08d}.pth.tar"
+                with atomic_path(target) as tmp:
+                    shutil.copyfile(self.checkpoint_path, tmp)
+        self._checkpoint_written_now = True
+        barrier(self.ctx)
+
+    def _restore(self, raw: Mapping[str, Any]) -> None:
+        """Optimizers, schedulers, scaler, progress and random states from a checkpoint."""
+        state = raw[STATE_KEY]
+        if state.get("stage") != self.stage:
+            raise CheckpointError(f"cannot resume a {state.get('stage')!r} run as {self.stage!r}")
+        for name, optimizer in self.optimizers.items():
+            if name not in raw:
+                raise CheckpointError(f"the resumed checkpoint has no {name} state")
+            optimizer.load_state_dict(raw[name])
+        for name, scheduler in self.schedulers.items():
+            _load_scheduler(scheduler, state["schedulers"][name])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.progress = Progress(
+            int(state["epoch"]),
+            int(state["step_in_epoch"]),
+            int(state["global_step"]),
+            float(state.get("elapsed", 0.0)),
+        )
+        if self.progress.step_in_epoch and int(state["batch_size"]) != self.params.batch_size:
+            raise ConfigError(
+                f"the run stopped in the middle of epoch {self.progress.epoch} with batch_size "
+                f"{state['batch_size']}; resume it with that batch size"
+            )
+        rng = state["rng"]
+        self.shared_generator.set_state(rng["shared"])
+        ranks = rng["ranks"]
+        if self.ctx.rank < len(ranks):
+            _restore_rng(ranks[self.ctx.rank], self.rank_generator, self.device)
+        self._checkpoint_written = True
+
+
+# ----------------------------------------------------------------------------- generator
+
+
+class GeneratorTrainer(Trainer):
+    """The generator stage: keypoint detector, dense motion, inpainting and background
+    networks trained with :class:`tpsmm.training.GeneratorObjective`.
+
+    Args (besides :class:`Trainer`'s):
+        vgg: the perceptual loss's VGG-19 (:func:`tpsmm.losses.load_vgg19`).
+    """
+
+    stage = "generator"
+
+    def __init__(self, config: Config, options: RunOptions, ctx: DistContext, *, vgg: VGG19Features | None = None, **kwargs: Any):
+        self._vgg = vgg
+        super().__init__(config, options, ctx, **kwargs)
+
+    @staticmethod
+    def stage_params(config: Config) -> TrainParams:
+        return config.train_params
+
+    def prepare_model(self) -> None:
+        # The AVD network is not trained here; its weights would not match the new
+        # keypoints, so checkpoints of this stage leave it out (avd_available False).
+        self.model.avd_network.requires_grad_(False)
+        self.model.avd_available = False
+
+    def build_module(self) -> nn.Module:
+        vgg = self._vgg.to(self.device) if self._vgg is not None else None
+        return GeneratorObjective(self.model, self.config.train_params, vgg)
+
+    def build_optimizers(self) -> dict[str, Optimizer]:
+        model = self.model
+        lr = self.config.train_params.lr_generator
+        main = [
+            *model.inpainting_network.parameters(),
+            *model.dense_motion_network.parameters(),
+            *model.kp_detector.parameters(),
+        ]
+        optimizers: dict[str, Optimizer] = {"optimizer": _adam(main, lr, GENERATOR_WEIGHT_DECAY)}
+        if model.bg_predictor is not None:
+            optimizers["optimizer_bg_predictor"] = _adam(
+                model.bg_predictor.parameters(), lr, GENERATOR_WEIGHT_DECAY
+            )
+        return optimizers
+
+    def set_train_mode(self) -> None:
+        self.model.train()
+        self.model.avd_network.eval()
+
+    def find_unused_parameters(self, epoch: int) -> bool:
+        return self.model.bg_predictor is not None and epoch < self.config.train_params.bg_start
+
+    def loss_terms(self) -> list[str]:
+        weights = self.config.train_params.loss_weights
+        active = {
+            "perceptual": sum(weights.perceptual) != 0,
+            "equivariance_value": weights.equivariance_value != 0,
+            "warp_loss": weights.warp_loss != 0,
+            "bg": self.model.bg_predictor is not None and weights.bg != 0,
+        }
+        return [name for name in LOSS_NAMES if active.get(name, True)]
+
+    def _random_tps(self) -> Any:
+        objective: GeneratorObjective = self.module  # type: ignore[assignment]
+        like = torch.empty(0)
+        return self.shared_draw(lambda batch, gen: objective.random_transform(batch, like, gen))
+
+    def compute(self, batch: Mapping[str, Any], epoch: int) -> tuple[dict[str, Tensor], dict]:
+        random_tps = self._random_tps()
+        return self.ddp(
+            batch["source"],
+            batch["driving"],
+            epoch,
+            random_tps=random_tps,
+            generator=self.rank_generator,
+        )
+
+    def uses_background(self, epoch: int) -> bool:
+        return self.model.bg_predictor is not None and epoch >= self.config.train_params.bg_start
+
+    def update(self, epoch: int) -> None:
+        model = self.model
+        optimizer = self.optimizers["optimizer"]
+        self.scaler.unscale_(optimizer)
+        _clip(model.kp_detector.parameters())
+        _clip(model.dense_motion_network.parameters())
+        stepped = [optimizer]
+        if self.uses_background(epoch):
+            bg_optimizer = self.optimizers["optimizer_bg_predictor"]
+            self.scaler.unscale_(bg_optimizer)
+            _clip(model.bg_predictor.parameters())  # type: ignore[union-attr]
+            stepped.append(bg_optimizer)
+        for opt in stepped:
+            self.scaler.step(opt)
+
+    def visual_rows(self, batch: Mapping[str, Any], generated: Mapping[str, Any]) -> list[Row]:
+        return generator_rows(batch["source"], batch["driving"], dict(generated))
+
+
+# ----------------------------------------------------------------------------- entry
+
+
+def train_generator(
+    config: Config,
+    options: RunOptions,
+    *,
+    vgg: VGG19Features | None = None,
+    init_checkpoint: str | Path | None = None,
+    resume: str | Path | None = None,
+) -> TrainSummary:
+    """Train the generator (``tpsmm train``), on all of torchrun's processes when
+    started by torchrun.
+
+    Args:
+        config: the configuration, ``dataset_params.root_dir`` set. Ignored when
+            resuming, except for the schedule values (``num_epochs``, ...): pass the
+            stored config with any changes (:func:`load_resume`).
+        options: see :class:`RunOptions`.
+        vgg: the perceptual loss's VGG-19; None looks in the torch hub cache.
+        init_checkpoint: start from these weights (any checkpoint ``load_model`` reads)
+            with fresh optimizers at epoch 0.
+        resume: a run folder or checkpoint of this stage to continue.
+
+    Raises:
+        CheckpointError: ``options.out_dir`` already holds a run and ``resume`` is not set.
+        TrainingDiverged: a loss became NaN/infinite (the last checkpoint is kept).
+    """
+    return _run_stage(
+        GeneratorTrainer, config, options, init_checkpoint=init_checkpoint, resume=resume, vgg=vgg
+    )
+
+
+def _run_stage(
+    cls: type[Trainer],
+    config: Config,
+    options: RunOptions,
+    *,
+    init_checkpoint: str | Path | None,
+    resume: str | Path | None,
+    **kwargs: Any,
+) -> TrainSummary:
+    """Set up the processes, build the stage's trainer and run it."""
+    resume_raw = load_resume(resume, cls.stage)[0] if resume is not None else None
+    existing = options.out_dir / CHECKPOINT_NAME
+    if resume is None and existing.exists():
+        raise CheckpointError(
+            f"{options.out_dir} already holds a run ({existing}); continue it with "
+            f"--resume {options.out_dir} or choose another --out"
+        )
+    init_raw = read_checkpoint(init_checkpoint) if init_checkpoint is not None else None
+    ctx = init_distributed(options.device)
+    try:
+        trainer = cls(config, options, ctx, init_checkpoint=init_raw, resume=resume_raw, **kwargs)
+        return trainer.run()
+    finally:
+        cleanup_distributed(ctx)

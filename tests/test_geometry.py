@@ -1,0 +1,197 @@
+"""Geometry against closed-form cases and gradcheck in float64."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tpsmm import geometry as g
+
+torch.manual_seed(0)
+
+
+def test_coordinate_grid_align_corners_convention():
+    grid = g.coordinate_grid(3, 5)
+    assert grid.shape == (3, 5, 2)
+    assert torch.equal(grid[0, 0], torch.tensor([-1.0, -1.0]))
+    assert torch.equal(grid[-1, -1], torch.tensor([1.0, 1.0]))
+    # channel 0 is x along columns, channel 1 is y along rows: x_j = 2j/(w-1) - 1
+    assert torch.allclose(grid[1, :, 0], torch.tensor([-1.0, -0.5, 0.0, 0.5, 1.0]))
+    assert torch.allclose(grid[:, 2, 1], torch.tensor([-1.0, 0.0, 1.0]))
+
+
+def _random_points(*shape: int, dtype=torch.float64) -> torch.Tensor:
+    return torch.rand(*shape, 2, dtype=dtype) * 1.6 - 0.8
+
+
+def test_tps_without_ridge_interpolates_control_points():
+    p = _random_points(2, 3, 5)
+    q = _random_points(2, 3, 5)
+    tps = g.fit_tps(p, q, ridge=0)
+    assert torch.allclose(g.apply_tps(tps, p), q, atol=1e-10)
+
+
+def test_tps_of_affinely_related_points_has_zero_kernel_weights():
+    p = _random_points(4, 5)
+    a = torch.tensor([[1.1, -0.2], [0.3, 0.9]], dtype=torch.float64)
+    t = torch.tensor([0.05, -0.1], dtype=torch.float64)
+    q = p @ a.T + t
+    tps = g.fit_tps(p, q, ridge=0)
+    assert torch.allclose(tps.kernel_weights, torch.zeros_like(tps.kernel_weights), atol=1e-10)
+    expected = torch.cat((a, t[:, None]), dim=1).expand(4, 2, 3)
+    assert torch.allclose(tps.affine, expected, atol=1e-10)
+    x = _random_points(4, 7)
+    assert torch.allclose(g.apply_tps(tps, x), x @ a.T + t, atol=1e-10)
+
+
+def test_authors_ridge_makes_equal_keypoints_not_an_exact_identity():
+    p = _random_points(1, 5)
+    identity = g.fit_tps(p, p, ridge=0)
+    ridged = g.fit_tps(p, p)
+    x = _random_points(1, 9)
+    assert torch.allclose(g.apply_tps(identity, x), x, atol=1e-10)
+    assert not torch.allclose(g.apply_tps(ridged, x), x, atol=1e-6)
+
+
+def test_tps_gradients_finite_when_keypoints_coincide():
+    p = _random_points(1, 5, dtype=torch.float32)
+    p[0, 1] = p[0, 0]
+    p.requires_grad_(True)
+    q = _random_points(1, 5, dtype=torch.float32).requires_grad_(True)
+    grid = g.tps_warp_grid(g.fit_tps(p, q), 8, 8)
+    # a grid point coinciding with a control point too
+    on_point = g.apply_tps(g.fit_tps(p, q), p)
+    (grid.sum() + on_point.sum()).backward()
+    assert torch.isfinite(p.grad).all() and torch.isfinite(q.grad).all()
+
+
+def test_tps_warp_grid_matches_pointwise_application():
+    p, q = _random_points(2, 3, 5), _random_points(2, 3, 5)
+    tps = g.fit_tps(p, q)
+    grid = g.tps_warp_grid(tps, 4, 6)
+    assert grid.shape == (2, 3, 4, 6, 2)
+    points = g.coordinate_grid(4, 6, dtype=torch.float64).reshape(1, 1, -1, 2)
+    assert torch.allclose(grid.reshape(2, 3, -1, 2), g.apply_tps(tps, points))
+
+
+def test_tps_gradcheck_float64():
+    p = _random_points(1, 5).requires_grad_(True)
+    q = _random_points(1, 5).requires_grad_(True)
+    x = _random_points(1, 4).requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda p, q, x: g.apply_tps(g.fit_tps(p, q), x), (p, q, x))
+
+
+def test_random_tps_identity_and_scalar_shift():
+    theta = torch.eye(2, 3, dtype=torch.float64).expand(2, 2, 3)
+    zero = torch.zeros(2, 1, 25, dtype=torch.float64)
+    x = _random_points(2, 6)
+    assert torch.allclose(g.apply_random_tps(g.make_random_tps(theta, zero), x), x)
+    params = torch.randn(2, 1, 25, dtype=torch.float64) * 0.01
+    shifted = g.apply_random_tps(g.make_random_tps(theta, params), x) - x
+    # one scalar per point, added to both x and y
+    assert torch.allclose(shifted[..., 0], shifted[..., 1])
+    grid = g.random_tps_grid(g.make_random_tps(theta, params), 3, 4)
+    assert grid.shape == (2, 3, 4, 2)
+
+
+def test_sample_random_tps_statistics():
+    gen = torch.Generator().manual_seed(1)
+    t = g.sample_random_tps(4000, 0.05, 0.005, 5, generator=gen)
+    assert t.theta.shape == (4000, 2, 3) and t.control_params.shape == (4000, 1, 25)
+    assert t.control_points.shape == (25, 2)
+    noise = t.theta - torch.eye(2, 3)
+    assert abs(noise.std().item() - 0.05) < 0.002
+    assert abs(t.control_params.std().item() - 0.005) < 0.0002
+
+
+def test_random_tps_gradcheck_float64():
+    theta = (torch.eye(2, 3, dtype=torch.float64) + 0.05 * torch.randn(2, 2, 3, dtype=torch.float64))
+    params = 0.01 * torch.randn(2, 1, 25, dtype=torch.float64)
+    x = _random_points(2, 3)
+    inputs = (theta.requires_grad_(), params.requires_grad_(), x.requires_grad_())
+    assert torch.autograd.gradcheck(
+        lambda th, c, pts: g.apply_random_tps(g.make_random_tps(th, c), pts), inputs
+    )
+
+
+def test_homogeneous_round_trip_and_projective():
+    x = _random_points(2, 4)
+    assert torch.allclose(g.from_homogeneous(g.to_homogeneous(x)), x)
+    m = torch.eye(3, dtype=torch.float64).repeat(2, 1, 1)
+    m[:, :2, 2] = torch.tensor([0.1, -0.2], dtype=torch.float64)
+    assert torch.allclose(g.apply_projective(m, x), x + torch.tensor([0.1, -0.2], dtype=torch.float64))
+    m[:, 2, 2] = 2.0
+    assert torch.allclose(g.apply_projective(m, x), (x + torch.tensor([0.1, -0.2], dtype=torch.float64)) / 2)
+
+
+def test_background_grid_identity_and_gradcheck():
+    eye = torch.eye(3, dtype=torch.float64).expand(2, 3, 3)
+    assert torch.allclose(g.background_grid(eye, 5, 4), g.coordinate_grid(5, 4, dtype=torch.float64).expand(2, 5, 4, 2))
+    m = (eye + 0.05 * torch.randn(2, 3, 3, dtype=torch.float64)).requires_grad_()
+    assert torch.autograd.gradcheck(lambda m: g.background_grid(m, 3, 3), (m,))
+
+
+def test_warp_identity_grid_is_exact_and_zero_padded_outside():
+    image = torch.rand(2, 3, 6, 7)
+    identity = g.coordinate_grid(6, 7).expand(2, 6, 7, 2)
+    assert torch.allclose(g.warp(image, identity), image, atol=1e-6)
+    outside = torch.full((2, 6, 7, 2), 3.0)
+    assert torch.equal(g.warp(image, outside), torch.zeros(2, 3, 6, 7))
+    reflected = g.warp(image, outside, padding_mode="reflection")
+    assert reflected.abs().sum() > 0
+
+
+def test_warp_resizes_a_coarser_flow_to_the_image():
+    image = torch.rand(1, 2, 8, 8)
+    identity = g.coordinate_grid(4, 4).unsqueeze(0)
+    assert torch.allclose(g.warp(image, identity), image, atol=1e-6)
+
+
+def test_warp_gradcheck_float64():
+    image = torch.rand(1, 2, 4, 5, dtype=torch.float64, requires_grad=True)
+    grid = (torch.rand(1, 3, 3, 2, dtype=torch.float64) * 1.8 - 0.9).requires_grad_()
+    assert torch.autograd.gradcheck(g.warp, (image, grid))
+
+
+def test_resize_flow_keeps_linear_fields():
+    identity = g.coordinate_grid(4, 4).unsqueeze(0)
+    assert torch.allclose(g.resize_flow(identity, 9, 7), g.coordinate_grid(9, 7).unsqueeze(0), atol=1e-6)
+    assert g.resize_flow(identity, 4, 4) is identity
+
+
+def test_keypoint_heatmaps_peak_and_width():
+    kp = torch.tensor([[[0.0, 0.0], [-1.0, 1.0]]])
+    maps = g.keypoint_heatmaps(kp, 5, 5, variance=0.01)
+    assert maps.shape == (1, 2, 5, 5)
+    assert maps[0, 0, 2, 2] == 1.0 and maps[0, 1, 4, 0] == 1.0
+    # one pixel away is 0.5 in normalised units: exp(-0.5 * 0.25 / 0.01)
+    assert torch.isclose(maps[0, 0, 2, 3], torch.exp(torch.tensor(-12.5)))
+    kp64 = kp.double().requires_grad_()
+    assert torch.autograd.gradcheck(lambda k: g.keypoint_heatmaps(k, 4, 4, 0.5), (kp64,))
+
+
+@pytest.mark.parametrize(("scale", "size"), [(0.5, 5), (0.25, 13), (0.125, 29)])
+def test_gaussian_kernel_size_and_normalisation(scale, size):
+    kernel = g.gaussian_kernel(scale)
+    assert kernel.shape == (size, size)
+    assert torch.isclose(kernel.sum(), torch.tensor(1.0))
+    assert torch.equal(kernel, kernel.T)
+
+
+def test_antialias_downsample_shape_constant_and_gradcheck():
+    image = torch.ones(1, 3, 64, 64)
+    out = g.antialias_downsample(image, 0.25)
+    assert out.shape == (1, 3, 16, 16)
+    assert torch.allclose(out[..., 2:-2, 2:-2], torch.ones(1, 3, 12, 12), atol=1e-6)
+    assert g.antialias_downsample(image, 1) is image
+    small = torch.rand(1, 1, 8, 8, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x: g.antialias_downsample(x, 0.5), (small,))
+
+
+def test_convex_hull_area():
+    square = torch.tensor([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0], [0.0, 0.0], [0.3, 0.2]])
+    assert float(g.convex_hull_area(square)) == pytest.approx(4.0)
+    triangle = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.5, 0.0]])
+    assert float(g.convex_hull_area(triangle)) == pytest.approx(0.5)
+    collinear = torch.tensor([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]])
+    assert float(g.convex_hull_area(collinear)) == 0.0
