@@ -26,7 +26,9 @@ WEIGHTS_SCRIPT = REFERENCE / "make_reference_weights.py"
 
 
 def _cache_dir() -> Path:
-    root = Path(os.environ.get("TPSMM_TEST_CACHE", Path(tempfile.gettempdir()) / "tpsmm-test-cache"))
+    root = Path(
+        os.environ.get("TPSMM_TEST_CACHE", Path(tempfile.gettempdir()) / "tpsmm-test-cache")
+    )
     digest = hashlib.sha256(WEIGHTS_SCRIPT.read_bytes()).hexdigest()[:12]
     folder = root / digest
     folder.mkdir(parents=True, exist_ok=True)

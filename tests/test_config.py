@@ -97,7 +97,12 @@ def test_presets_hold_the_authors_values(name):
     cfg = preset(name)
     bg, size, repeats, batch, startp, maxp, bg_start, avd = TABLE[name]
     train = cfg.train_params
-    assert (cfg.common.bg, cfg.frame_size, train.num_repeats, train.batch_size) == (bg, size, repeats, batch)
+    assert (cfg.common.bg, cfg.frame_size, train.num_repeats, train.batch_size) == (
+        bg,
+        size,
+        repeats,
+        batch,
+    )
     assert (train.dropout_startp, train.dropout_maxp, train.bg_start) == (startp, maxp, bg_start)
     avd_params = cfg.train_avd_params
     assert (avd_params.num_epochs, avd_params.num_repeats, avd_params.epoch_milestones) == avd
@@ -105,7 +110,12 @@ def test_presets_hold_the_authors_values(name):
     assert train.loss_weights.perceptual == [10] * 5 and train.scales == [1, 0.5, 0.25, 0.125]
     assert cfg.model_params.avd_network_params.id_bottle_size == 128
     if name == "mgif-256":
-        assert set(cfg.dataset_params.augmentation_params) == {"flip_param", "crop_param", "resize_param", "jitter_param"}
+        assert set(cfg.dataset_params.augmentation_params) == {
+            "flip_param",
+            "crop_param",
+            "resize_param",
+            "jitter_param",
+        }
 
 
 def test_authors_yaml_loads_as_is(tmp_path):
@@ -131,8 +141,14 @@ def test_dropout_schedule():
 @pytest.mark.parametrize(
     ("yaml_text", "message"),
     [
-        ("model_params:\n  common_params:\n    num_tsp: 10\n", "model_params.common_params.num_tsp"),
-        ("model_params:\n  common_params:\n    num_tps: ten\n", "model_params.common_params.num_tps must be an integer"),
+        (
+            "model_params:\n  common_params:\n    num_tsp: 10\n",
+            "model_params.common_params.num_tsp",
+        ),
+        (
+            "model_params:\n  common_params:\n    num_tps: ten\n",
+            "model_params.common_params.num_tps must be an integer",
+        ),
         ("model_params:\n  common_params:\n    num_tps: 0\n", "num_tps must be positive"),
         ("model_params:\n  common_params:\n    bg: 3\n", "common_params.bg must be true or false"),
         ("train_params:\n  scales: 1\n", "train_params.scales must be a list"),

@@ -105,7 +105,7 @@ def test_sample_random_tps_statistics():
 
 
 def test_random_tps_gradcheck_float64():
-    theta = (torch.eye(2, 3, dtype=torch.float64) + 0.05 * torch.randn(2, 2, 3, dtype=torch.float64))
+    theta = torch.eye(2, 3, dtype=torch.float64) + 0.05 * torch.randn(2, 2, 3, dtype=torch.float64)
     params = 0.01 * torch.randn(2, 1, 25, dtype=torch.float64)
     x = _random_points(2, 3)
     inputs = (theta.requires_grad_(), params.requires_grad_(), x.requires_grad_())
@@ -119,14 +119,21 @@ def test_homogeneous_round_trip_and_projective():
     assert torch.allclose(g.from_homogeneous(g.to_homogeneous(x)), x)
     m = torch.eye(3, dtype=torch.float64).repeat(2, 1, 1)
     m[:, :2, 2] = torch.tensor([0.1, -0.2], dtype=torch.float64)
-    assert torch.allclose(g.apply_projective(m, x), x + torch.tensor([0.1, -0.2], dtype=torch.float64))
+    assert torch.allclose(
+        g.apply_projective(m, x), x + torch.tensor([0.1, -0.2], dtype=torch.float64)
+    )
     m[:, 2, 2] = 2.0
-    assert torch.allclose(g.apply_projective(m, x), (x + torch.tensor([0.1, -0.2], dtype=torch.float64)) / 2)
+    assert torch.allclose(
+        g.apply_projective(m, x), (x + torch.tensor([0.1, -0.2], dtype=torch.float64)) / 2
+    )
 
 
 def test_background_grid_identity_and_gradcheck():
     eye = torch.eye(3, dtype=torch.float64).expand(2, 3, 3)
-    assert torch.allclose(g.background_grid(eye, 5, 4), g.coordinate_grid(5, 4, dtype=torch.float64).expand(2, 5, 4, 2))
+    assert torch.allclose(
+        g.background_grid(eye, 5, 4),
+        g.coordinate_grid(5, 4, dtype=torch.float64).expand(2, 5, 4, 2),
+    )
     m = (eye + 0.05 * torch.randn(2, 3, 3, dtype=torch.float64)).requires_grad_()
     assert torch.autograd.gradcheck(lambda m: g.background_grid(m, 3, 3), (m,))
 
@@ -155,7 +162,9 @@ def test_warp_gradcheck_float64():
 
 def test_resize_flow_keeps_linear_fields():
     identity = g.coordinate_grid(4, 4).unsqueeze(0)
-    assert torch.allclose(g.resize_flow(identity, 9, 7), g.coordinate_grid(9, 7).unsqueeze(0), atol=1e-6)
+    assert torch.allclose(
+        g.resize_flow(identity, 9, 7), g.coordinate_grid(9, 7).unsqueeze(0), atol=1e-6
+    )
     assert g.resize_flow(identity, 4, 4) is identity
 
 
@@ -189,7 +198,9 @@ def test_antialias_downsample_shape_constant_and_gradcheck():
 
 
 def test_convex_hull_area():
-    square = torch.tensor([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0], [0.0, 0.0], [0.3, 0.2]])
+    square = torch.tensor(
+        [[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0], [0.0, 0.0], [0.3, 0.2]]
+    )
     assert float(g.convex_hull_area(square)) == pytest.approx(4.0)
     triangle = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.5, 0.0]])
     assert float(g.convex_hull_area(triangle)) == pytest.approx(0.5)

@@ -45,8 +45,12 @@ def inputs(parity_vox256, reference_model):
 
 def test_keypoints(parity_vox256, inputs):
     _, _, kp_source, kp_driving = inputs
-    np.testing.assert_allclose(kp_source.numpy(), parity_vox256["kp_source"], atol=KEYPOINT_ATOL, rtol=0)
-    np.testing.assert_allclose(kp_driving.numpy(), parity_vox256["kp_driving"], atol=KEYPOINT_ATOL, rtol=0)
+    np.testing.assert_allclose(
+        kp_source.numpy(), parity_vox256["kp_source"], atol=KEYPOINT_ATOL, rtol=0
+    )
+    np.testing.assert_allclose(
+        kp_driving.numpy(), parity_vox256["kp_driving"], atol=KEYPOINT_ATOL, rtol=0
+    )
 
 
 @torch.no_grad()
@@ -54,25 +58,38 @@ def test_dense_motion_outputs(parity_vox256, reference_model, inputs):
     source, _, kp_source, kp_driving = inputs
     motion = reference_model.motion(source, kp_source, kp_driving[1:2])
     ref = "standard_f1_"
-    np.testing.assert_allclose(motion["deformation"].numpy(), parity_vox256[ref + "deformation"], atol=FLOW_ATOL, rtol=0)
     np.testing.assert_allclose(
-        motion["contribution_maps"].numpy(), parity_vox256[ref + "contribution_maps"], atol=FLOW_ATOL, rtol=0
+        motion["deformation"].numpy(), parity_vox256[ref + "deformation"], atol=FLOW_ATOL, rtol=0
+    )
+    np.testing.assert_allclose(
+        motion["contribution_maps"].numpy(),
+        parity_vox256[ref + "contribution_maps"],
+        atol=FLOW_ATOL,
+        rtol=0,
     )
     assert len(motion["occlusion_maps"]) == 4
     for i, mask in enumerate(motion["occlusion_maps"]):
-        np.testing.assert_allclose(mask.numpy(), parity_vox256[f"{ref}occlusion_{i}"], atol=FLOW_ATOL, rtol=0)
+        np.testing.assert_allclose(
+            mask.numpy(), parity_vox256[f"{ref}occlusion_{i}"], atol=FLOW_ATOL, rtol=0
+        )
 
 
 def test_relative_mode_keypoints(parity_vox256, inputs):
     _, _, kp_source, kp_driving = inputs
     kp_norm = relative_keypoints(kp_source, kp_driving, kp_driving[:1])
-    np.testing.assert_allclose(kp_norm.numpy(), parity_vox256["kp_norm_relative"], atol=KEYPOINT_ATOL, rtol=0)
+    np.testing.assert_allclose(
+        kp_norm.numpy(), parity_vox256["kp_norm_relative"], atol=KEYPOINT_ATOL, rtol=0
+    )
 
 
-@pytest.mark.parametrize(("mode", "key"), [("relative", "pred_relative"), ("standard", "pred_standard")])
+@pytest.mark.parametrize(
+    ("mode", "key"), [("relative", "pred_relative"), ("standard", "pred_standard")]
+)
 def test_animate_frames(parity_vox256, reference_model, mode, key):
     """The public ``tpsmm.animate`` (source encoded once, frames in batches)."""
-    frames = tpsmm.animate(reference_model, parity_vox256["source"], parity_vox256["driving"], mode=mode, batch_size=4)
+    frames = tpsmm.animate(
+        reference_model, parity_vox256["source"], parity_vox256["driving"], mode=mode, batch_size=4
+    )
     assert frames.dtype == np.float32
     assert_frames_close(frames, parity_vox256[key])
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
@@ -60,7 +61,9 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        if "weights only" in str(error).lower() or "weights_only" in str(error):
+        # The weights-only unpickler names the global or opcode it refused; a refused
+        # global means the file wants to construct arbitrary objects (run code).
+        if re.search(r"Unsupported (global|class)|GLOBAL|REDUCE|BUILD", str(error)):
             raise CheckpointError(
                 f"refusing checkpoint {path}: it holds Python objects other than tensors "
                 "(loading it could execute code)"

@@ -261,10 +261,17 @@ def warp(image: Tensor, grid: Tensor, padding_mode: str = "zeros") -> Tensor:
     ``"reflection"`` for the equivariance loss's frame warp. If the grid's size differs
     from the image's it is resized with :func:`resize_flow` first, as the inpainting
     network does for its feature maps. Returns (B, C, h', w') with the image's size when
-    the grid was resized, else the grid's size.
+    the grid was resized, else the grid's size. A float16/bfloat16 image is sampled in
+    float32 at the grid's full-precision coordinates and returned in its own dtype.
     """
     if grid.shape[1:3] != image.shape[2:]:
         grid = resize_flow(grid, image.shape[2], image.shape[3])
+    if image.dtype in (torch.float16, torch.bfloat16) and grid.dtype != image.dtype:
+        # Coordinates keep full precision: bfloat16 would misplace samples by a pixel.
+        sampled = F.grid_sample(
+            image.float(), grid.float(), "bilinear", padding_mode, align_corners=True
+        )
+        return sampled.to(image.dtype)
     return F.grid_sample(
         image, grid.to(image.dtype), mode="bilinear", padding_mode=padding_mode, align_corners=True
     )

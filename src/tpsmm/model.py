@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import torch
 from torch import Tensor, nn
 
 from tpsmm.config import Config, load_config
@@ -91,6 +92,30 @@ class TPSMM(nn.Module):
     def frame_size(self) -> int:
         """The square frame size the configuration was trained at (256 or 384)."""
         return self.config.frame_size
+
+    @property
+    def compute_dtype(self) -> torch.dtype:
+        """The dtype of the dense motion and inpainting networks' convolutions."""
+        return self.inpainting_network.final.weight.dtype
+
+    def set_compute_dtype(self, dtype: torch.dtype) -> TPSMM:
+        """Run the dense motion and inpainting networks (about 98% of the work) in
+        ``dtype`` (float32, bfloat16 or float16), in place; returns the model.
+
+        The keypoint detector, background predictor and AVD network stay float32 (their
+        outputs place the TPS control points), as do the geometry (TPS solve, grids,
+        sampling coordinates, heatmaps, softmax blending), the anti-aliasing filter and
+        the final composition with the warped source, so reduced precision only touches
+        feature maps. Converting to a lower precision rounds the weights: reload the
+        checkpoint rather than converting back to float32.
+        """
+        if dtype not in (torch.float32, torch.bfloat16, torch.float16):
+            raise TPSMMError(f"unsupported compute dtype {dtype}; use float32, bfloat16 or float16")
+        self.dense_motion_network.to(dtype)
+        self.inpainting_network.to(dtype)
+        if hasattr(self.dense_motion_network, "down"):
+            self.dense_motion_network.down.float()
+        return self
 
     def keypoints(self, images: Tensor) -> Tensor:
         """(B, 3, H, W) in [0, 1] -> keypoints (B, K*5, 2) in [-1, 1]."""

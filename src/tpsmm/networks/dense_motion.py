@@ -41,6 +41,10 @@ def tps_dropout_softmax(
 class DenseMotionNetwork(nn.Module):
     """Predicts the optical flow and occlusion masks from a source image and keypoints.
 
+    The convolutions run in the dtype of the network's parameters (float32, or bfloat16 /
+    float16 after :meth:`tpsmm.model.TPSMM.set_compute_dtype`); the downsampled source,
+    the grids, heatmaps, softmax and flow stay in float32.
+
     Args:
         block_expansion, num_blocks, max_features: the hourglass's size.
         num_tps: K, the number of TPS transforms (K*5 keypoints).
@@ -89,6 +93,12 @@ class DenseMotionNetwork(nn.Module):
         self.occlusion = nn.ModuleList(
             nn.Conv2d(c, 1, kernel_size=7, padding=3) for c in mask_channels
         )
+
+    @staticmethod
+    def _geometry_dtype(kp: Tensor) -> torch.dtype:
+        """Geometry (grids, heatmaps, flow) runs in float32 at least, whatever dtype the
+        convolutions use."""
+        return torch.promote_types(kp.dtype, torch.float32)
 
     def downsample(self, source: Tensor) -> Tensor:
         """(B, C, H, W) -> (B, C, h, w) at ``scale_factor``."""
@@ -147,7 +157,9 @@ class DenseMotionNetwork(nn.Module):
             'contribution_maps' (B, K+1, h, w), 'occlusion_maps' list of (B, 1, *, *)
             coarse to fine, 'deformed_source' (B, K+1, C, h, w).
         """
-        small = self.downsample(source) if source_small is None else source_small
+        if source_small is None:
+            source_small = self.downsample(source.to(self._geometry_dtype(kp_source)))
+        small = source_small.to(self._geometry_dtype(kp_source))
         batch, channels, height, width = small.shape
         heatmaps = geometry.keypoint_heatmaps(
             kp_driving, height, width, self.kp_variance
@@ -162,15 +174,16 @@ class DenseMotionNetwork(nn.Module):
             grids.reshape(batch * count, height, width, 2),
         ).view(batch, count, channels, height, width)
 
+        compute_dtype = self.maps.weight.dtype
         features = self.hourglass(
-            torch.cat((heatmaps.to(small.dtype), deformed.view(batch, -1, height, width)), dim=1)
+            torch.cat((heatmaps, deformed.view(batch, -1, height, width)), dim=1).to(compute_dtype)
         )
-        logits = self.maps(features[-1])
+        logits = self.maps(features[-1]).to(grids.dtype)
         if dropout_p is None:
             contribution = F.softmax(logits, dim=1)
         else:
             contribution = tps_dropout_softmax(logits, dropout_p, generator)
-        deformation = (grids.to(contribution.dtype) * contribution.unsqueeze(-1)).sum(dim=1)
+        deformation = (grids * contribution.unsqueeze(-1)).sum(dim=1)
 
         if self.multi_mask:
             first = len(self.occlusion) - self.num_up

@@ -73,7 +73,7 @@ class InpaintingNetwork(nn.Module):
         Depends only on the source: compute it once per source image and pass it to
         :meth:`decode` for every driving frame.
         """
-        features = [self.first(image)]
+        features = [self.first(image.to(self.first.conv.weight.dtype))]
         for block in self.down_blocks:
             features.append(block(features[-1]))
         return features

@@ -1,0 +1,188 @@
+"""Checkpoint loading and saving: the authors' layout, foreign keys, every error path."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+
+import tpsmm
+from tpsmm.checkpoint import convert_checkpoint, load_model, read_checkpoint, save_checkpoint
+from tpsmm.errors import CheckpointError
+
+TINY = {
+    "model_params.common_params.num_tps": 2,
+    "model_params.generator_params.block_expansion": 8,
+    "model_params.generator_params.max_features": 32,
+    "model_params.dense_motion_params.block_expansion": 8,
+    "model_params.dense_motion_params.max_features": 32,
+    "model_params.dense_motion_params.num_blocks": 3,
+    "default_frame_size": 64,
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_model() -> tpsmm.TPSMM:
+    torch.manual_seed(0)
+    return tpsmm.TPSMM(tpsmm.preset("vox-256").replace(**TINY)).eval()
+
+
+def authors_layout(model: tpsmm.TPSMM, *, avd: bool = True, prefix: str = "") -> dict:
+    """A dict as the authors' trainer saves it, optimizer states and epoch included."""
+    data = {
+        name: {prefix + k: v.clone() for k, v in getattr(model, name).state_dict().items()}
+        for name in ("kp_detector", "dense_motion_network", "inpainting_network", "bg_predictor")
+    }
+    if avd:
+        data["avd_network"] = dict(model.avd_network.state_dict())
+    data["optimizer"] = {"state": {}, "param_groups": [{"lr": 2e-4, "params": [0, 1]}]}
+    data["epoch"] = 99
+    return data
+
+
+def same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_authors_file_loads_with_explicit_config(tmp_path, tiny_model):
+    path = tmp_path / "authors.pth.tar"
+    torch.save(authors_layout(tiny_model), path)
+    model = load_model(path, tiny_model.config)
+    assert not model.training and model.avd_available
+    assert same_weights(model, tiny_model)
+
+
+def test_authors_reference_checkpoint_loads_without_config(reference_model):
+    assert reference_model.config.common.num_tps == 10 and reference_model.frame_size == 256
+    assert reference_model.bg_predictor is not None and reference_model.avd_available
+
+
+def test_dataparallel_prefixes_are_stripped(tmp_path, tiny_model):
+    path = tmp_path / "dp.pth.tar"
+    torch.save(authors_layout(tiny_model, prefix="module."), path)
+    assert same_weights(load_model(path, tiny_model.config), tiny_model)
+
+
+def test_file_without_avd_loads_and_avd_mode_refuses(tmp_path, tiny_model):
+    path = tmp_path / "no_avd.pth.tar"
+    torch.save(authors_layout(tiny_model, avd=False), path)
+    model = load_model(path, tiny_model.config)
+    assert not model.avd_available
+    kp = torch.zeros(1, 10, 2)
+    with pytest.raises(tpsmm.TPSMMError, match="avd mode needs an AVD network"):
+        model.avd(kp, kp)
+    with pytest.raises(tpsmm.TPSMMError, match="avd mode needs an AVD network"):
+        tpsmm.Animator(model, torch.zeros(64, 64, 3, dtype=torch.uint8).numpy(), mode="avd")
+
+
+@pytest.mark.parametrize("suffix", [".pth.tar", ".safetensors"])
+def test_save_and_load_round_trip_describes_itself(tmp_path, tiny_model, suffix):
+    path = save_checkpoint(tmp_path / f"model{suffix}", tiny_model)
+    model = load_model(path)  # no config: the one stored in the file
+    assert model.config == tiny_model.config
+    assert same_weights(model, tiny_model)
+    assert not list(tmp_path.glob(".*partial"))
+
+
+def test_saved_file_is_in_the_authors_layout(tmp_path, tiny_model):
+    path = save_checkpoint(tmp_path / "m.pth.tar", tiny_model, {"epoch": 3})
+    raw = torch.load(path, weights_only=True)
+    assert {
+        "kp_detector",
+        "dense_motion_network",
+        "inpainting_network",
+        "bg_predictor",
+        "avd_network",
+    } <= set(raw)
+    assert raw["epoch"] == 3 and "fg_encoder.fc.bias" in raw["kp_detector"]
+
+
+def test_missing_entry_is_named(tmp_path, tiny_model):
+    data = authors_layout(tiny_model)
+    del data["dense_motion_network"]["maps.weight"]
+    torch.save(data, tmp_path / "m.pth.tar")
+    with pytest.raises(CheckpointError, match=r"lacks dense_motion_network\.maps\.weight"):
+        load_model(tmp_path / "m.pth.tar", tiny_model.config)
+
+
+def test_missing_network_is_named(tmp_path, tiny_model):
+    data = authors_layout(tiny_model)
+    del data["inpainting_network"]
+    torch.save(data, tmp_path / "m.pth.tar")
+    with pytest.raises(CheckpointError, match="has no inpainting_network"):
+        load_model(tmp_path / "m.pth.tar", tiny_model.config)
+
+
+def test_unexpected_entry_is_named(tmp_path, tiny_model):
+    data = authors_layout(tiny_model)
+    data["kp_detector"]["extra.weight"] = torch.zeros(1)
+    torch.save(data, tmp_path / "m.pth.tar")
+    with pytest.raises(CheckpointError, match=r"unexpected entry kp_detector\.extra\.weight"):
+        load_model(tmp_path / "m.pth.tar", tiny_model.config)
+
+
+def test_background_predictor_against_config_without_one(tmp_path, tiny_model):
+    torch.save(authors_layout(tiny_model), tmp_path / "m.pth.tar")
+    no_bg = tiny_model.config.replace(**{"model_params.common_params.bg": False})
+    with pytest.raises(CheckpointError, match="no background predictor"):
+        load_model(tmp_path / "m.pth.tar", no_bg)
+
+
+def test_wrong_shape_is_named(tmp_path, tiny_model):
+    torch.save(authors_layout(tiny_model), tmp_path / "m.pth.tar")
+    wider = tiny_model.config.replace(**{"model_params.common_params.num_tps": 3})
+    with pytest.raises(
+        CheckpointError, match=r"kp_detector\.fg_encoder\.fc\.weight has shape \(20, 512\)"
+    ):
+        load_model(tmp_path / "m.pth.tar", wider)
+
+
+def test_truncated_and_foreign_files(tmp_path, tiny_model):
+    good = save_checkpoint(tmp_path / "good.pth.tar", tiny_model)
+    truncated = tmp_path / "truncated.pth.tar"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match="truncated or not a PyTorch checkpoint"):
+        load_model(truncated)
+    foreign = tmp_path / "image.pth.tar"
+    foreign.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
+    with pytest.raises(CheckpointError, match="cannot read checkpoint"):
+        load_model(foreign)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_model(tmp_path / "missing.pth.tar")
+    torch.save({"weights": [1, 2, 3]}, tmp_path / "other.pth.tar")
+    with pytest.raises(CheckpointError, match="holds no TPSMM networks"):
+        load_model(tmp_path / "other.pth.tar")
+    bad_st = tmp_path / "bad.safetensors"
+    bad_st.write_bytes(b"not a safetensors file")
+    with pytest.raises(CheckpointError, match="not a safetensors file"):
+        load_model(bad_st)
+
+
+class _Exploit:
+    """Unpickling this would create a marker file, i.e. run code."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_checkpoint_with_code_is_refused_and_never_executed(tmp_path, tiny_model):
+    marker = tmp_path / "executed"
+    data = authors_layout(tiny_model)
+    data["payload"] = _Exploit(marker)
+    path = tmp_path / "evil.pth.tar"
+    with path.open("wb") as f:
+        torch.save(data, f, pickle_module=pickle)
+    with pytest.raises(CheckpointError, match=r"refusing checkpoint .* other than tensors"):
+        read_checkpoint(path)
+    assert not marker.exists()
+
+
+def test_convert_checkpoint_accepts_flat_layouts(tiny_model):
+    flat = {f"module.{k}": v for k, v in tiny_model.state_dict().items()}
+    assert convert_checkpoint(flat).keys() == tiny_model.state_dict().keys()

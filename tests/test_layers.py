@@ -1,0 +1,107 @@
+"""Inference fast paths equal the reference formulation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import tpsmm
+from tpsmm.networks.layers import (
+    UpBlock2d,
+    instance_norm_relu,
+    reference_ops,
+    upsample_conv,
+    upsample_conv_kernels,
+)
+
+
+def test_upsample_conv_equals_upsampling_then_convolving():
+    torch.manual_seed(0)
+    x = torch.randn(2, 6, 5, 7, dtype=torch.float64)
+    conv = torch.nn.Conv2d(6, 4, 3, padding=1).double()
+    expected = conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+    actual = upsample_conv(x, upsample_conv_kernels(conv.weight), conv.bias)
+    assert actual.shape == (2, 4, 10, 14)
+    torch.testing.assert_close(actual, expected, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+def test_instance_norm_relu_fast_path(memory_format):
+    torch.manual_seed(0)
+    norm = torch.nn.InstanceNorm2d(8, affine=True)
+    torch.nn.init.uniform_(norm.weight, 0.5, 1.5)
+    torch.nn.init.uniform_(norm.bias, -0.5, 0.5)
+    x = (torch.randn(3, 8, 9, 9) * 3 + 1).contiguous(memory_format=memory_format)
+    with torch.no_grad():
+        fast = instance_norm_relu(x, norm)
+        with reference_ops():
+            reference = instance_norm_relu(x, norm)
+    torch.testing.assert_close(fast, reference, atol=2e-6, rtol=0)
+    assert fast.is_contiguous(memory_format=memory_format)
+
+
+def test_up_block_cache_follows_weight_updates():
+    block = UpBlock2d(4, 2).eval()
+    x = torch.randn(1, 4, 3, 3)
+    with torch.no_grad():
+        before = block(x)
+        block.conv.weight.mul_(2)
+        after = block(x)
+        with reference_ops():
+            reference = block(x)
+    assert not torch.allclose(before, after)
+    torch.testing.assert_close(after, reference, atol=1e-5, rtol=0)
+
+
+def test_training_mode_uses_reference_ops_with_gradients():
+    block = UpBlock2d(4, 2)
+    x = torch.randn(1, 4, 3, 3, requires_grad=True)
+    block(x).sum().backward()
+    assert x.grad is not None and block.conv.weight.grad is not None
+
+
+@pytest.fixture(scope="module")
+def tiny_setup():
+    torch.manual_seed(0)
+    config = tpsmm.preset("vox-256").replace(
+        **{
+            "model_params.common_params.num_tps": 2,
+            "model_params.generator_params.block_expansion": 8,
+            "model_params.generator_params.max_features": 32,
+            "model_params.dense_motion_params.block_expansion": 8,
+            "model_params.dense_motion_params.max_features": 32,
+            "model_params.dense_motion_params.num_blocks": 3,
+        }
+    )
+    model = tpsmm.TPSMM(config).eval()
+    rng = np.random.default_rng(0)
+    source = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    driving = rng.integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
+    return model, source, driving
+
+
+def test_fast_inference_equals_reference_frames(tiny_setup):
+    model, source, driving = tiny_setup
+    fast = tpsmm.animate(model, source, driving, batch_size=3)
+    with reference_ops():
+        reference = tpsmm.animate(model, source, driving, batch_size=1)
+    np.testing.assert_allclose(fast, reference, atol=2e-4, rtol=0)
+
+
+def test_bfloat16_compute_keeps_geometry_in_float32(tiny_setup):
+    import copy
+
+    model, source, driving = tiny_setup
+    reference = tpsmm.animate(model, source, driving)
+    low = copy.deepcopy(model).set_compute_dtype(torch.bfloat16)
+    assert low.compute_dtype == torch.bfloat16
+    assert low.kp_detector.fg_encoder.fc.weight.dtype == torch.float32
+    assert low.dense_motion_network.down.weight.dtype == torch.float32
+    frames = tpsmm.animate(low, source, driving)
+    assert frames.dtype == np.float32
+    mse = float(np.mean((frames - reference) ** 2))
+    assert 10 * np.log10(1 / mse) > 35
+    with pytest.raises(tpsmm.TPSMMError, match="unsupported compute dtype"):
+        low.set_compute_dtype(torch.int8)
