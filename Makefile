@@ -31,8 +31,9 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix src tests benchmarks
 	$(BIN)/ruff format src tests benchmarks
 
+# `make demo CHECKPOINT=vox.pth.tar` (or TPSMM_CHECKPOINT in the environment).
 demo: $(STAMP)
-	$(BIN)/tpsmm demo $(DEMO_ARGS)
+	$(BIN)/tpsmm demo $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT)) $(DEMO_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache
