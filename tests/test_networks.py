@@ -132,6 +132,9 @@ def test_tps_dropout_softmax():
     kept = maps.amax(dim=(2, 3)) > 0
     assert kept[:, 0].all()  # the background is always kept
     assert 0.3 < kept[:, 1:].float().mean() < 0.7  # per sample and transform, not per pixel
-    assert torch.allclose(maps.sum(1), torch.ones(64, 4, 4), atol=1e-5)
+    # the authors' formula: keep * exp(M - max) / (sum keep * exp(M - max) + 1e-6)
+    keep = (maps.amax(dim=(2, 3)) > 0).float()[:, :, None, None]
+    exp = (logits - logits.amax(1, keepdim=True)).exp() * keep
+    torch.testing.assert_close(maps, exp / (exp.sum(1, keepdim=True) + 1e-6))
     no_drop = tps_dropout_softmax(logits, 0.0)
     assert torch.allclose(no_drop, torch.softmax(logits, 1), atol=1e-5)

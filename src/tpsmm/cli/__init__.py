@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from tpsmm.errors import TPSMMError
 
 # Sub-command modules, in the order `tpsmm --help` lists them.
-SUBCOMMAND_MODULES: tuple[str, ...] = ("dataset",)
+SUBCOMMAND_MODULES: tuple[str, ...] = ("dataset", "train", "train_avd", "reconstruct")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -31,7 +31,7 @@ Frame size
 Randomness
     Every random choice of an item (the video of an identity, the frame indices, the
     augmentation) comes from a ``numpy.random.Generator`` made for that item from
-    ``(random_seed, epoch, draw)``, where ``draw`` is the item's index (the index in a
+    ``(item_seed, epoch, draw)`` (``item_seed`` defaults to ``random_seed``), where ``draw`` is the item's index (the index in a
     :class:`DatasetRepeater`, so repeats of one video differ). Call :meth:`set_epoch`
     at the start of each epoch, as with ``DistributedSampler``: items then do not depend
     on the number of DataLoader workers or on which worker loads them, and a resumed run
@@ -167,7 +167,11 @@ class FramesDataset(Dataset):
         frame_shape: ``None``, ``(H, W)`` or ``(H, W, 3)``: the frame size (see module doc).
         id_sampling: in training, an item is an identity rather than a video.
         is_train: training pairs (augmented) or whole test videos.
-        random_seed: seeds the 80/20 split and every item's random choices.
+        random_seed: seeds the 80/20 split, and every item's random choices unless
+            ``item_seed`` is given.
+        item_seed: seeds every item's random choices (frames, identity's video,
+            augmentation) separately from the split, so a training seed can change
+            them without moving videos between train and test.
         pairs_list: kept as ``self.pairs_list`` (the authors' animation pairs CSV); unused.
         augmentation_params: the YAML ``augmentation_params`` mapping (training only).
     """
@@ -181,16 +185,21 @@ class FramesDataset(Dataset):
         random_seed: int = 0,
         pairs_list: str | os.PathLike[str] | None = None,
         augmentation_params: Mapping[str, Any] | None = None,
+        item_seed: int | None = None,
     ) -> None:
         self.root_dir = _check_root(root_dir)
         self.frame_shape = parse_frame_shape(frame_shape)
         self.id_sampling = bool(id_sampling)
         self.is_train = bool(is_train)
-        if isinstance(random_seed, bool) or not isinstance(random_seed, int):
-            raise ConfigError(f"random_seed must be an integer, got {random_seed!r}")
-        if not 0 <= random_seed < 2**32:
-            raise ConfigError(f"random_seed must be in [0, 2**32), got {random_seed}")
+        for name, seed in (("random_seed", random_seed), ("item_seed", item_seed)):
+            if seed is None and name == "item_seed":
+                continue
+            if isinstance(seed, bool) or not isinstance(seed, int):
+                raise ConfigError(f"{name} must be an integer, got {seed!r}")
+            if not 0 <= seed < 2**32:
+                raise ConfigError(f"{name} must be in [0, 2**32), got {seed}")
         self.random_seed = random_seed
+        self.item_seed = random_seed if item_seed is None else item_seed
         self.pairs_list = pairs_list
         self.transform = build_augmentation(augmentation_params)
         self.videos: list[Path] = _select_videos(self.root_dir, self.is_train, self.random_seed)
@@ -226,9 +235,9 @@ class FramesDataset(Dataset):
         epoch = self.epoch
         if epoch is None:
             entropy = int(torch.randint(0, 2**62, (1,)).item())
-            key = [self.random_seed, 1, entropy, draw]
+            key = [self.item_seed, 1, entropy, draw]
         else:
-            key = [self.random_seed, 0, epoch, draw]
+            key = [self.item_seed, 0, epoch, draw]
         return np.random.default_rng(np.random.SeedSequence(key))
 
     def __getitem__(self, index: int) -> dict[str, Any]:
@@ -335,7 +344,10 @@ def collate_items(batch: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def build_dataset(
-    dataset_params: Mapping[str, Any], is_train: bool, random_seed: int = 0
+    dataset_params: Mapping[str, Any],
+    is_train: bool,
+    random_seed: int = 0,
+    item_seed: int | None = None,
 ) -> FramesDataset:
     """A :class:`FramesDataset` from the YAML ``dataset_params`` mapping.
 
@@ -365,4 +377,5 @@ def build_dataset(
         random_seed=random_seed,
         pairs_list=dataset_params.get("pairs_list"),
         augmentation_params=dataset_params.get("augmentation_params"),
+        item_seed=item_seed,
     )

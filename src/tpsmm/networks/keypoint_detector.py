@@ -12,7 +12,7 @@ class KeypointDetector(nn.Module):
     """ResNet-18 whose ``fc`` is Linear(512, K*5*2); output ``2 * sigmoid(fc) - 1``.
 
     ``forward``: images (B, 3, H, W) in [0, 1] -> keypoints (B, K*5, 2) in [-1, 1], (x, y),
-    float32 whatever the network's dtype; TPS k owns keypoints 5k .. 5k+4.
+    at least float32 whatever the network's dtype; TPS k owns keypoints 5k .. 5k+4.
     """
 
     def __init__(self, num_tps: int = 10, num_channels: int = 3):
@@ -21,6 +21,7 @@ class KeypointDetector(nn.Module):
         self.fg_encoder = ResNet18(num_outputs=num_tps * 5 * 2, in_channels=num_channels)
 
     def forward(self, image: Tensor) -> Tensor:
-        logits = self.fg_encoder(image.to(self.fg_encoder.fc.weight.dtype)).float()
+        logits = self.fg_encoder(image.to(self.fg_encoder.fc.weight.dtype))
+        logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
         out = torch.sigmoid(logits) * 2 - 1
         return out.view(image.shape[0], self.num_tps * 5, 2)

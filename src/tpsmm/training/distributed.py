@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -50,6 +50,7 @@ __all__ = [
     "GlobalBatchSampler",
     "all_gather_objects",
     "all_reduce_sum",
+    "barrier",
     "broadcast_object",
     "cleanup_distributed",
     "convert_sync_batchnorm",
@@ -74,7 +75,7 @@ class DistContext:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
-    device: torch.device = torch.device("cpu")
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     backend: str | None = None
 
     @property

@@ -66,7 +66,9 @@ class LossLog:
         self._write_all(rows)
         self._handle = self.path.open("a", newline="")
         self._writer = csv.DictWriter(self._handle, fieldnames=self.columns)
-        self.tensorboard = _tensorboard_writer(self.path.parent / "tensorboard") if tensorboard else None
+        self.tensorboard = (
+            _tensorboard_writer(self.path.parent / "tensorboard") if tensorboard else None
+        )
 
     @property
     def columns(self) -> list[str]:

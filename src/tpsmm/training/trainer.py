@@ -9,7 +9,8 @@ Procedure (the authors' ``train.py``)
     :class:`tpsmm.training.GeneratorObjective`, backward, gradients clipped to infinity
     norm 10 for the keypoint detector, the dense motion network and (from ``bg_start``)
     the background predictor, optimizer steps. An epoch is ``num_repeats`` passes over the
-    videos, shuffled, incomplete last batch dropped.
+    videos, shuffled, incomplete last batch dropped. ``batch_size`` is the global batch,
+    split over torchrun's processes (see :mod:`tpsmm.training.distributed`).
 
 Run folder
     ``RUN/checkpoint.pth.tar``: the networks in the authors' layout and the config
@@ -53,7 +54,8 @@ import math
 import random
 import shutil
 import time
-from collections import Counter
+import warnings
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -80,6 +82,7 @@ from tpsmm.checkpoint import (
 from tpsmm.config import Config, TrainAVDParams, TrainParams
 from tpsmm.data import DatasetRepeater, build_dataset, collate_items
 from tpsmm.errors import CheckpointError, ConfigError, TPSMMError
+from tpsmm.geometry import RandomTPS
 from tpsmm.model import TPSMM
 from tpsmm.networks.backbones import VGG19Features
 from tpsmm.training.distributed import (
@@ -118,9 +121,11 @@ PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
 CLIP_NORM = 10.0
 ADAM_BETAS = (0.5, 0.999)
 GENERATOR_WEIGHT_DECAY = 1e-4
-#: Seed of the 80/20 split and of the items' random choices, fixed (as the authors' 0) so
-#: that ``--seed`` never moves videos between the training and the test set.
+#: Seed of the 80/20 split, fixed (as the authors' 0) so that ``--seed`` never moves
+#: videos between the training and the test set; ``--seed`` seeds the items' choices.
 DATASET_SEED = 0
+#: Loss dicts kept for :attr:`TrainSummary.losses` (the most recent steps).
+HISTORY_LENGTH = 10_000
 
 
 class TrainingDiverged(TPSMMError):
@@ -183,7 +188,8 @@ class TrainSummary:
         checkpoint: the run's checkpoint file (None when nothing was written).
         epoch, step_in_epoch, global_step: where the run stopped (see :class:`Progress`).
         finished: all ``num_epochs`` epochs are done.
-        losses: the terms of every step run by this call, in order (floats, rank means).
+        losses: the terms of the steps run by this call, in order (floats, rank means;
+            the last :data:`HISTORY_LENGTH`).
     """
 
     checkpoint: Path | None
@@ -232,7 +238,12 @@ def load_resume(path: str | Path, stage: str) -> tuple[dict[str, Any], Config]:
 
 def _derived_seed(*parts: int) -> int:
     """A 63-bit seed mixed from integers (NumPy's SeedSequence)."""
-    return int(np.random.SeedSequence([p & (2**63 - 1) for p in parts]).generate_state(1, np.uint64)[0]) >> 1
+    return (
+        int(
+            np.random.SeedSequence([p & (2**63 - 1) for p in parts]).generate_state(1, np.uint64)[0]
+        )
+        >> 1
+    )
 
 
 def _rng_snapshot(private: torch.Generator, device: torch.device) -> dict[str, Any]:
@@ -255,7 +266,9 @@ def _rng_snapshot(private: torch.Generator, device: torch.device) -> dict[str, A
     return snapshot
 
 
-def _restore_rng(snapshot: Mapping[str, Any], private: torch.Generator, device: torch.device) -> None:
+def _restore_rng(
+    snapshot: Mapping[str, Any], private: torch.Generator, device: torch.device
+) -> None:
     """Inverse of :func:`_rng_snapshot`."""
     torch.set_rng_state(snapshot["torch"])
     numpy_state = snapshot["numpy"]
@@ -322,7 +335,8 @@ def _one_line(error: BaseException) -> str:
     return last.split(marker, 1)[1] if marker in last else last
 
 
-def _clip(parameters: Iterable[nn.Parameter]) -> None:
+def clip_inf_norm(parameters: Iterable[nn.Parameter]) -> None:
+    """Clip gradients to infinity norm :data:`CLIP_NORM` (the authors' clipping)."""
     torch.nn.utils.clip_grad_norm_(list(parameters), max_norm=CLIP_NORM, norm_type=math.inf)
 
 
@@ -330,7 +344,7 @@ def _weights_finite(model: nn.Module) -> bool:
     return all(bool(torch.isfinite(p).all()) for p in model.parameters())
 
 
-def _adam(parameters: Iterable[nn.Parameter], lr: float, weight_decay: float) -> Adam:
+def make_adam(parameters: Iterable[nn.Parameter], lr: float, weight_decay: float) -> Adam:
     return Adam(list(parameters), lr=lr, betas=ADAM_BETAS, weight_decay=weight_decay)
 
 
@@ -392,12 +406,17 @@ class Trainer:
         }
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=options.precision == "fp16")
         self.shared_generator = torch.Generator().manual_seed(_derived_seed(options.seed, 0))
-        self.rank_generator = torch.Generator().manual_seed(_derived_seed(options.seed, 1, ctx.rank))
+        self.rank_generator = torch.Generator().manual_seed(
+            _derived_seed(options.seed, 1, ctx.rank)
+        )
         self.progress = Progress()
+        self.resumed = resume is not None
         if resume is not None:
             self._restore(resume)
         self.ddp = wrap_ddp(
-            self.module, ctx, find_unused_parameters=self.find_unused_parameters(self.progress.epoch)
+            self.module,
+            ctx,
+            find_unused_parameters=self.find_unused_parameters(self.progress.epoch),
         )
         self.sampler = GlobalBatchSampler(
             len(self.dataset),
@@ -418,7 +437,6 @@ class Trainer:
             generator=torch.Generator().manual_seed(_derived_seed(options.seed, 4)),
         )
         self._visual: tuple[dict[str, Any], dict[str, Any]] | None = None
-        self._checkpoint_written = False
 
     # ------------------------------------------------------------------ stage hooks
 
@@ -473,7 +491,12 @@ class Trainer:
         params = dataclasses.asdict(self.config.dataset_params)
         if not params.get("root_dir"):
             raise ConfigError("no dataset: pass --data ROOT (or set dataset_params.root_dir)")
-        dataset = build_dataset(params, is_train=True, random_seed=DATASET_SEED)
+        dataset = build_dataset(
+            params,
+            is_train=True,
+            random_seed=DATASET_SEED,
+            item_seed=_derived_seed(self.options.seed, 5) % 2**32,
+        )
         return DatasetRepeater(dataset, self.params.num_repeats)
 
     def autocast(self) -> AbstractContextManager:
@@ -483,17 +506,17 @@ class Trainer:
         dtype = torch.bfloat16 if self.options.precision == "bf16" else torch.float16
         return torch.autocast(self.device.type, dtype=dtype)
 
-    def shared_draw(self, sampler: Callable[[int, torch.Generator], Tensor | tuple]) -> Any:
-        """Draw something for the whole global batch from the generator every rank shares
-        and return this rank's rows of it, so the draws do not depend on the number of
-        ranks. ``sampler(global_batch, generator)`` returns a tensor or a tuple of
-        tensors with the batch first."""
-        drawn = sampler(self.params.batch_size, self.shared_generator)
+    def shared_draw(self, sampler: Callable[[int, torch.Generator], Any]) -> Any:
+        """``sampler(global_batch, generator)`` on the generator every rank shares, so that
+        a draw for the whole global batch does not depend on the number of ranks; take
+        this rank's rows with :attr:`rank_rows`."""
+        return sampler(self.params.batch_size, self.shared_generator)
+
+    @property
+    def rank_rows(self) -> slice:
+        """This rank's rows of a global batch."""
         start = self.ctx.rank * self.per_rank_batch
-        rows = slice(start, start + self.per_rank_batch)
-        if isinstance(drawn, Tensor):
-            return drawn[rows]
-        return type(drawn)(*(t[rows] if t.shape[:1] == (self.params.batch_size,) else t for t in drawn))
+        return slice(start, start + self.per_rank_batch)
 
     def to_device(self, batch: Mapping[str, Any]) -> dict[str, Any]:
         return {
@@ -527,7 +550,9 @@ class Trainer:
         self.scaler.update()
         return values, generated
 
-    def _reduce_losses(self, losses: Mapping[str, Tensor], total: Tensor, epoch: int) -> dict[str, float]:
+    def _reduce_losses(
+        self, losses: Mapping[str, Tensor], total: Tensor, epoch: int
+    ) -> dict[str, float]:
         """Rank means of the loss terms; stops every rank when any total is not finite."""
         local = [v.detach().float().reshape(()) for v in losses.values()]
         flag = (~torch.isfinite(total.detach().float())).float().reshape(())
@@ -568,22 +593,19 @@ class Trainer:
             LossLog(
                 self.options.out_dir,
                 self.loss_terms(),
-                resume_step=self.progress.global_step if self.progress.global_step else None,
+                resume_step=self.progress.global_step if self.resumed else None,
                 tensorboard=self.options.tensorboard,
             )
             if is_main
             else None
         )
-        history: list[dict[str, float]] = []
+        history: deque[dict[str, float]] = deque(maxlen=HISTORY_LENGTH)
         try:
             while self.progress.epoch < self.params.num_epochs and not self._reached_max_steps():
                 epoch = self.progress.epoch
-                completed = self._run_epoch(epoch, log, history)
-                if completed:
+                if self._run_epoch(epoch, log, history):
                     self._end_epoch(epoch)
-                else:
-                    self._save(copy=False)
-                if self._reached_max_steps() and not self._checkpoint_written_now:
+                else:  # stopped by max_steps in the middle of the epoch
                     self._save(copy=False)
         finally:
             if log is not None:
@@ -596,13 +618,12 @@ class Trainer:
             self.progress.step_in_epoch,
             self.progress.global_step,
             self.progress.epoch >= self.params.num_epochs,
-            history,
+            list(history),
         )
 
-    def _run_epoch(self, epoch: int, log: LossLog | None, history: list[dict[str, float]]) -> bool:
+    def _run_epoch(self, epoch: int, log: LossLog | None, history: deque[dict[str, float]]) -> bool:
         """Steps of ``epoch`` from ``progress.step_in_epoch``; False when ``max_steps``
         stopped it before its end."""
-        self._checkpoint_written_now = False
         self.set_train_mode()
         self.dataset.set_epoch(epoch)
         self.sampler.set_epoch(epoch, self.progress.step_in_epoch)
@@ -614,28 +635,36 @@ class Trainer:
             disable=not (self.ctx.is_main and self.options.progress),
             dynamic_ncols=True,
         )
+        tick = time.perf_counter()
         try:
             for batch in self._batches():
-                start = time.perf_counter()
                 values, generated = self.train_step(batch, epoch)
-                progress = self.progress
-                progress.step_in_epoch += 1
-                progress.global_step += 1
-                progress.elapsed += time.perf_counter() - start
+                now = time.perf_counter()
+                self._count_step(now - tick)
+                tick = now
                 history.append(values)
-                last = progress.step_in_epoch == total_batches or self._reached_max_steps()
-                if self.ctx.is_main and last:
+                progress = self.progress
+                stopping = self._reached_max_steps() and progress.step_in_epoch < total_batches
+                if self.ctx.is_main and (stopping or progress.step_in_epoch == total_batches):
                     self._visual = (_detach(dict(batch)), _detach(generated))
                 if log is not None:
-                    log.log(epoch, progress.global_step, values, self.learning_rate, progress.elapsed)
+                    log.log(
+                        epoch, progress.global_step, values, self.learning_rate, progress.elapsed
+                    )
                 bar.update(1)
                 bar.set_postfix(loss=f"{sum(values.values()):.4g}", refresh=False)
-                if self._reached_max_steps() and progress.step_in_epoch < total_batches:
+                if stopping:
                     self._write_visualisation(epoch)
                     return False
         finally:
             bar.close()
         return True
+
+    def _count_step(self, seconds: float) -> None:
+        """Advance :attr:`progress` by one step that took ``seconds`` (data included)."""
+        self.progress.step_in_epoch += 1
+        self.progress.global_step += 1
+        self.progress.elapsed += seconds
 
     def _batches(self) -> Iterable[Mapping[str, Any]]:
         """The loader's batches, with errors from worker processes on one line."""
@@ -651,8 +680,12 @@ class Trainer:
 
     def _end_epoch(self, epoch: int) -> None:
         """Schedulers, visualisation and (when due) the checkpoint after ``epoch``."""
-        for scheduler in self.schedulers.values():
-            scheduler.step()
+        with warnings.catch_warnings():
+            # The background predictor's optimizer has not stepped before bg_start; its
+            # schedule still advances with the epochs, as in the authors' code.
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)`")
+            for scheduler in self.schedulers.values():
+                scheduler.step()
         self.progress.epoch = epoch + 1
         self.progress.step_in_epoch = 0
         self._write_visualisation(epoch)
@@ -680,7 +713,11 @@ class Trainer:
         self._visual = None
         with torch.no_grad():
             rows = self.visual_rows(self.to_device(batch), generated)
-        visualize(rows, self.config.visualizer_params, self.options.out_dir / "vis" / f"epoch_{epoch:04d}.png")
+        visualize(
+            rows,
+            self.config.visualizer_params,
+            self.options.out_dir / "vis" / f"epoch_{epoch:04d}.png",
+        )
 
     def training_state(self, rng: list[dict[str, Any]]) -> dict[str, Any]:
         """The ``tpsmm_training`` entry of a checkpoint."""
@@ -716,7 +753,6 @@ class Trainer:
                 target = self.options.out_dir / "checkpoints" / f"{self.progress.epoch:08d}.pth.tar"
                 with atomic_path(target) as tmp:
                     shutil.copyfile(self.checkpoint_path, tmp)
-        self._checkpoint_written_now = True
         barrier(self.ctx)
 
     def _restore(self, raw: Mapping[str, Any]) -> None:
@@ -748,7 +784,6 @@ class Trainer:
         ranks = rng["ranks"]
         if self.ctx.rank < len(ranks):
             _restore_rng(ranks[self.ctx.rank], self.rank_generator, self.device)
-        self._checkpoint_written = True
 
 
 # ----------------------------------------------------------------------------- generator
@@ -764,7 +799,15 @@ class GeneratorTrainer(Trainer):
 
     stage = "generator"
 
-    def __init__(self, config: Config, options: RunOptions, ctx: DistContext, *, vgg: VGG19Features | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        config: Config,
+        options: RunOptions,
+        ctx: DistContext,
+        *,
+        vgg: VGG19Features | None = None,
+        **kwargs: Any,
+    ):
         self._vgg = vgg
         super().__init__(config, options, ctx, **kwargs)
 
@@ -790,9 +833,11 @@ class GeneratorTrainer(Trainer):
             *model.dense_motion_network.parameters(),
             *model.kp_detector.parameters(),
         ]
-        optimizers: dict[str, Optimizer] = {"optimizer": _adam(main, lr, GENERATOR_WEIGHT_DECAY)}
+        optimizers: dict[str, Optimizer] = {
+            "optimizer": make_adam(main, lr, GENERATOR_WEIGHT_DECAY)
+        }
         if model.bg_predictor is not None:
-            optimizers["optimizer_bg_predictor"] = _adam(
+            optimizers["optimizer_bg_predictor"] = make_adam(
                 model.bg_predictor.parameters(), lr, GENERATOR_WEIGHT_DECAY
             )
         return optimizers
@@ -814,10 +859,13 @@ class GeneratorTrainer(Trainer):
         }
         return [name for name in LOSS_NAMES if active.get(name, True)]
 
-    def _random_tps(self) -> Any:
+    def _random_tps(self) -> RandomTPS:
+        """This rank's rows of the global batch's random TPS (equivariance loss)."""
         objective: GeneratorObjective = self.module  # type: ignore[assignment]
         like = torch.empty(0)
-        return self.shared_draw(lambda batch, gen: objective.random_transform(batch, like, gen))
+        drawn = self.shared_draw(lambda batch, gen: objective.random_transform(batch, like, gen))
+        rows = self.rank_rows
+        return drawn._replace(theta=drawn.theta[rows], control_params=drawn.control_params[rows])
 
     def compute(self, batch: Mapping[str, Any], epoch: int) -> tuple[dict[str, Tensor], dict]:
         random_tps = self._random_tps()
@@ -832,20 +880,30 @@ class GeneratorTrainer(Trainer):
     def uses_background(self, epoch: int) -> bool:
         return self.model.bg_predictor is not None and epoch >= self.config.train_params.bg_start
 
-    def update(self, epoch: int) -> None:
-        model = self.model
-        optimizer = self.optimizers["optimizer"]
-        self.scaler.unscale_(optimizer)
-        _clip(model.kp_detector.parameters())
-        _clip(model.dense_motion_network.parameters())
-        stepped = [optimizer]
+    def stepped_optimizers(self, epoch: int) -> list[Optimizer]:
+        """The optimizers that step at ``epoch``: the background predictor's only from
+        ``bg_start``."""
+        optimizers = [self.optimizers["optimizer"]]
         if self.uses_background(epoch):
-            bg_optimizer = self.optimizers["optimizer_bg_predictor"]
-            self.scaler.unscale_(bg_optimizer)
-            _clip(model.bg_predictor.parameters())  # type: ignore[union-attr]
-            stepped.append(bg_optimizer)
-        for opt in stepped:
-            self.scaler.step(opt)
+            optimizers.append(self.optimizers["optimizer_bg_predictor"])
+        return optimizers
+
+    def clip_gradients(self, epoch: int) -> None:
+        """Infinity-norm clipping (max 10) of the keypoint detector's, the dense motion
+        network's and, from ``bg_start``, the background predictor's gradients."""
+        model = self.model
+        clip_inf_norm(model.kp_detector.parameters())
+        clip_inf_norm(model.dense_motion_network.parameters())
+        if self.uses_background(epoch):
+            clip_inf_norm(model.bg_predictor.parameters())  # type: ignore[union-attr]
+
+    def update(self, epoch: int) -> None:
+        stepped = self.stepped_optimizers(epoch)
+        for optimizer in stepped:
+            self.scaler.unscale_(optimizer)
+        self.clip_gradients(epoch)
+        for optimizer in stepped:
+            self.scaler.step(optimizer)
 
     def visual_rows(self, batch: Mapping[str, Any], generated: Mapping[str, Any]) -> list[Row]:
         return generator_rows(batch["source"], batch["driving"], dict(generated))
@@ -879,12 +937,12 @@ def train_generator(
         CheckpointError: ``options.out_dir`` already holds a run and ``resume`` is not set.
         TrainingDiverged: a loss became NaN/infinite (the last checkpoint is kept).
     """
-    return _run_stage(
+    return run_stage(
         GeneratorTrainer, config, options, init_checkpoint=init_checkpoint, resume=resume, vgg=vgg
     )
 
 
-def _run_stage(
+def run_stage(
     cls: type[Trainer],
     config: Config,
     options: RunOptions,

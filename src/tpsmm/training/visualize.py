@@ -97,7 +97,9 @@ def grid_image(
         cells = to_uint8(images[:samples], size)  # type: ignore[arg-type]
         if keypoints is not None:
             points = keypoints[:samples].detach().float().cpu().numpy()
-            cells = np.stack([draw_keypoints(c, p, kp_size) for c, p in zip(cells, points, strict=True)])
+            cells = np.stack(
+                [draw_keypoints(c, p, kp_size) for c, p in zip(cells, points, strict=True)]
+            )
         if draw_border:
             cells = cells.copy()
             cells[:, [0, -1], :] = 255

@@ -1,0 +1,244 @@
+"""``tpsmm train``: train the generator networks (the authors' ``run.py --mode train``).
+
+Examples::
+
+    tpsmm train --config vox-256 --data /data/vox --out runs/vox
+    tpsmm train --resume runs/vox                          # continue where it stopped
+    torchrun --nproc_per_node 4 -m tpsmm.cli train --config vox-256 --data /data/vox --out runs/vox
+
+The options shared with ``tpsmm train-avd`` (run folder, schedule overrides, precision,
+device, seed, ...) are defined here (:func:`add_run_arguments`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+#: ``tpsmm.training.trainer.PRECISIONS``, repeated so that building the parser does not
+#: import torch (a test keeps the two equal).
+PRECISION_CHOICES = ("fp32", "bf16", "fp16")
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every training stage takes (see ``tpsmm train --help``)."""
+    parser.add_argument("--data", metavar="ROOT", help="dataset folder (dataset_params.root_dir)")
+    parser.add_argument(
+        "--resume",
+        metavar="RUN",
+        help="continue the run in folder RUN (or from its checkpoint file) exactly where it "
+        "stopped; --out defaults to RUN",
+    )
+    parser.add_argument(
+        "--max-steps",
+        type=positive_int,
+        metavar="N",
+        help="stop (and save) after N optimisation steps counted from the start of the run",
+    )
+    parser.add_argument("--epochs", type=positive_int, metavar="N", help="number of epochs")
+    parser.add_argument(
+        "--batch-size",
+        type=positive_int,
+        metavar="N",
+        help="global batch size, split over the torchrun processes",
+    )
+    parser.add_argument(
+        "--checkpoint-every",
+        type=positive_int,
+        metavar="N",
+        help="save (and keep a copy under RUN/checkpoints/) every N epochs",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=PRECISION_CHOICES,
+        default="fp32",
+        help="autocast precision of the forward pass (fp16 needs CUDA; default fp32)",
+    )
+    parser.add_argument("--device", help="cuda, cuda:N or cpu (default: cuda when available)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument(
+        "--sync-bn",
+        action="store_true",
+        help="SyncBatchNorm across torchrun processes (CUDA only)",
+    )
+    parser.add_argument(
+        "--workers", type=int, metavar="N", help="DataLoader worker processes (config default)"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def register(subparsers: Any) -> None:
+    """Add ``train`` to the ``tpsmm`` sub-commands."""
+    parser = subparsers.add_parser(
+        "train",
+        help="train the keypoint detector, dense motion, inpainting and background networks",
+        description=(
+            "Train the generator networks with the authors' procedure (Adam, MultiStepLR, "
+            "gradient clipping). Writes RUN/checkpoint.pth.tar (the authors' layout plus "
+            "the config and everything --resume needs), RUN/log.csv, RUN/vis/epoch_*.png. "
+            "Under torchrun every process trains on its share of the global batch."
+        ),
+    )
+    parser.add_argument("--config", help="preset name or YAML file (required for a new run)")
+    parser.add_argument("--out", metavar="RUN", help="run folder (created)")
+    parser.add_argument(
+        "--checkpoint",
+        metavar="FILE",
+        help="start from these weights (e.g. the authors' checkpoint) with fresh optimizers",
+    )
+    vgg = parser.add_mutually_exclusive_group()
+    vgg.add_argument(
+        "--vgg19",
+        metavar="PATH",
+        help="torchvision's VGG-19 ImageNet weights (default: the torch hub cache)",
+    )
+    vgg.add_argument(
+        "--no-pretrained-vgg",
+        action="store_true",
+        help="random VGG-19 for the perceptual loss (smoke tests only: the loss is meaningless)",
+    )
+    add_run_arguments(parser)
+    parser.set_defaults(func=run_train)
+
+
+def is_main_process() -> bool:
+    """True unless torchrun says this is not rank 0."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def stage_config(args: argparse.Namespace, section: str, stage: str, fallback: Any = None) -> Any:
+    """The run's configuration with the command line's overrides.
+
+    Args:
+        args: the parsed options.
+        section: ``train_params`` or ``train_avd_params``.
+        stage: ``generator`` or ``avd`` (to read a resumed run).
+        fallback: ``() -> Config`` for a new run without ``--config``, or None to refuse.
+    """
+    from tpsmm.config import load_config
+    from tpsmm.errors import ConfigError
+    from tpsmm.training.trainer import load_resume
+
+    if args.resume:
+        if args.config:
+            raise ConfigError(
+                "--config cannot be combined with --resume: the run's config is in its "
+                "checkpoint (change its schedule with --epochs, --checkpoint-every)"
+            )
+        config = load_resume(args.resume, stage)[1]
+    elif args.config:
+        config = load_config(args.config)
+    elif fallback is not None:
+        config = fallback()
+    else:
+        raise ConfigError("a new run needs --config (a preset name or a YAML file)")
+    changes: dict[str, Any] = {}
+    if args.data:
+        changes["dataset_params.root_dir"] = str(Path(args.data))
+    for option, key in (
+        ("epochs", "num_epochs"),
+        ("batch_size", "batch_size"),
+        ("checkpoint_every", "checkpoint_freq"),
+    ):
+        if getattr(args, option) is not None:
+            changes[f"{section}.{key}"] = getattr(args, option)
+    return config.replace(**changes) if changes else config
+
+
+def run_options(args: argparse.Namespace, default_out: Path | None = None) -> Any:
+    """:class:`tpsmm.training.trainer.RunOptions` from the parsed options."""
+    from tpsmm.errors import ConfigError
+    from tpsmm.training.trainer import RunOptions, resume_checkpoint_path
+
+    out = args.out
+    if out is None and args.resume:
+        resumed = Path(args.resume)
+        out = resumed if resumed.is_dir() else resume_checkpoint_path(resumed).parent
+    if out is None:
+        out = default_out
+    if out is None:
+        raise ConfigError("--out RUN is required for a new run")
+    if args.workers is not None and args.workers < 0:
+        raise ConfigError(f"--workers must not be negative, got {args.workers}")
+    return RunOptions(
+        out_dir=Path(out),
+        seed=args.seed,
+        max_steps=args.max_steps,
+        precision=args.precision,
+        device=args.device,
+        workers=args.workers,
+        sync_bn=args.sync_bn,
+        progress=not args.no_progress and sys.stderr.isatty(),
+    )
+
+
+def print_summary(summary: Any) -> None:
+    """One line about where the run stopped (rank 0 only)."""
+    if not is_main_process():
+        return
+    state = "finished" if summary.finished else "stopped"
+    where = f"epoch {summary.epoch}, step {summary.global_step}"
+    if summary.checkpoint is None:
+        print(f"{state} at {where}; nothing to save")
+    else:
+        print(f"{state} at {where}; checkpoint {summary.checkpoint}")
+
+
+def _vgg(args: argparse.Namespace) -> Any:
+    """The perceptual loss's VGG-19 the options ask for."""
+    from tpsmm.losses import load_vgg19
+    from tpsmm.networks.backbones import VGG19Features
+
+    if args.no_pretrained_vgg:
+        if is_main_process():
+            print("warning: random VGG-19: the perceptual loss is meaningless", file=sys.stderr)
+        return VGG19Features().eval().requires_grad_(False)
+    return load_vgg19(args.vgg19)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Run ``tpsmm train``; returns the exit status."""
+    from tpsmm.errors import ConfigError
+    from tpsmm.training.trainer import train_generator
+
+    if args.checkpoint and args.resume:
+        raise ConfigError("--checkpoint starts a new run and --resume continues one: pass one")
+    fallback = None
+    if args.checkpoint:
+
+        def fallback() -> Any:
+            return checkpoint_config(args.checkpoint)
+
+    config = stage_config(args, "train_params", "generator", fallback)
+    options = run_options(args)
+    summary = train_generator(
+        config,
+        options,
+        vgg=_vgg(args) if sum(config.train_params.loss_weights.perceptual) else None,
+        init_checkpoint=args.checkpoint,
+        resume=args.resume,
+    )
+    print_summary(summary)
+    return 0
+
+
+def checkpoint_config(path: str) -> Any:
+    """The config a checkpoint carries, or the one its weights show (authors' files)."""
+    from tpsmm.checkpoint import convert_checkpoint, infer_config, read_checkpoint, stored_config
+
+    raw = read_checkpoint(path)
+    return stored_config(raw) or infer_config(convert_checkpoint(raw))

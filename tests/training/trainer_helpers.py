@@ -1,0 +1,123 @@
+"""Tiny datasets and configs for the training tests (seconds on a 2-core CPU)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from tpsmm.config import Config, config_from_dict
+
+FRAME = 32
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run torch on one thread (much faster than two on a busy 2-core machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def moving_shape_frames(num: int, seed: int, size: int = FRAME) -> np.ndarray:
+    """(num, size, size, 3) uint8: a coloured disc and square moving over a gradient."""
+    rng = np.random.default_rng(seed)
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32) / (size - 1)
+    background = np.stack([xs, ys, 1 - xs], axis=-1) * rng.uniform(0.3, 0.7, 3)
+    colours = rng.uniform(0.5, 1.0, (2, 3))
+    start, velocity = rng.uniform(0.25, 0.75, (2, 2)), rng.uniform(-0.04, 0.04, (2, 2))
+    frames = np.empty((num, size, size, 3), dtype=np.uint8)
+    for t in range(num):
+        image = background.copy()
+        (cx, cy), (qx, qy) = np.clip(start + velocity * t, 0.15, 0.85)
+        disc = (xs - cx) ** 2 + (ys - cy) ** 2 < 0.02
+        square = (np.abs(xs - qx) < 0.1) & (np.abs(ys - qy) < 0.1)
+        image[disc] = colours[0]
+        image[square] = colours[1]
+        frames[t] = np.round(image * 255).astype(np.uint8)
+    return frames
+
+
+def write_png_video(folder: Path, frames: np.ndarray) -> Path:
+    """A folder of PNG frames 0.png, 1.png, ..."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, frame in enumerate(frames):
+        Image.fromarray(frame).save(folder / f"{i}.png")
+    return folder
+
+
+def make_dataset(root: Path, train: int = 4, test: int = 2, frames: int = 6) -> Path:
+    """``root/train/video<i>`` and ``root/test/video<i>`` PNG-folder videos."""
+    for split, count, offset in (("train", train, 0), ("test", test, 100)):
+        for i in range(count):
+            write_png_video(root / split / f"video{i}", moving_shape_frames(frames, offset + i))
+    return root
+
+
+def tiny_config_dict(root: Path | None = None, *, bg: bool = True) -> dict[str, Any]:
+    """A small model (num_tps 2, 8 base channels, 64x64 frames) with short schedules."""
+    return {
+        "dataset_params": {
+            "root_dir": str(root) if root is not None else None,
+            "frame_shape": [FRAME, FRAME],
+            "id_sampling": False,
+            "augmentation_params": {"flip_param": {"horizontal_flip": True, "time_flip": True}},
+        },
+        "model_params": {
+            "common_params": {"num_tps": 2, "num_channels": 3, "bg": bg, "multi_mask": True},
+            "generator_params": {"block_expansion": 8, "max_features": 32, "num_down_blocks": 3},
+            "dense_motion_params": {
+                "block_expansion": 8,
+                "max_features": 32,
+                "num_blocks": 3,
+                "scale_factor": 0.25,
+            },
+            "avd_network_params": {"id_bottle_size": 16, "pose_bottle_size": 16},
+        },
+        "train_params": {
+            "num_epochs": 2,
+            "num_repeats": 5,
+            "epoch_milestones": [1],
+            "lr_generator": 2.0e-4,
+            "batch_size": 2,
+            "scales": [1, 0.5],
+            "dropout_epoch": 1,
+            "dropout_maxp": 0.3,
+            "dropout_startp": 0.1,
+            "dropout_inc_epoch": 10,
+            "bg_start": 1,
+            "dataloader_workers": 0,
+            "checkpoint_freq": 1,
+        },
+        "train_avd_params": {
+            "num_epochs": 2,
+            "num_repeats": 4,
+            "batch_size": 4,
+            "epoch_milestones": [1],
+            "lr": 1.0e-3,
+            "lambda_shift": 1,
+            "random_scale": 0.25,
+            "dataloader_workers": 0,
+            "checkpoint_freq": 1,
+        },
+        "visualizer_params": {"kp_size": 2, "draw_border": True, "colormap": "gist_rainbow"},
+        "default_frame_size": FRAME,
+        "name": "tiny",
+    }
+
+
+def tiny_config(root: Path | None = None, *, bg: bool = True, **changes: Any) -> Config:
+    """:func:`tiny_config_dict` as a Config, with dotted-path ``changes``
+    (``train_params__num_epochs=3`` style keys use ``__`` for dots)."""
+    config = config_from_dict(tiny_config_dict(root, bg=bg))
+    if changes:
+        config = config.replace(**{k.replace("__", "."): v for k, v in changes.items()})
+    return config
