@@ -11,6 +11,12 @@ Layout: :mod:`tpsmm.geometry` (TPS, grids, warping), :mod:`tpsmm.networks` (the 
 """
 
 from tpsmm.animation import MODES, Animator, animate
+from tpsmm.animation.pipeline import (
+    AnimationSummary,
+    VideoAnimator,
+    animate_video,
+    load_animation_model,
+)
 from tpsmm.checkpoint import load_model, save_checkpoint
 from tpsmm.config import PRESETS, Config, load_config, preset
 from tpsmm.errors import CheckpointError, ConfigError, TPSMMError
@@ -22,12 +28,16 @@ __all__ = [
     "MODES",
     "PRESETS",
     "TPSMM",
+    "AnimationSummary",
     "Animator",
     "CheckpointError",
     "Config",
     "ConfigError",
     "TPSMMError",
+    "VideoAnimator",
     "animate",
+    "animate_video",
+    "load_animation_model",
     "load_config",
     "load_model",
     "preset",

@@ -20,6 +20,8 @@ def frames_to_tensor(
     frames: np.ndarray | Tensor, device: torch.device | str = "cpu", dtype=torch.float32
 ) -> Tensor:
     """(T, H, W, 3) uint8 (or float in [0, 1]) frames -> (T, 3, H, W) float in [0, 1]."""
+    if isinstance(frames, np.ndarray) and any(stride < 0 for stride in frames.strides):
+        frames = frames.copy()  # torch cannot view arrays with negative strides
     tensor = torch.as_tensor(frames)
     if tensor.dim() == 3:
         tensor = tensor.unsqueeze(0)

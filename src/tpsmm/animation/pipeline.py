@@ -47,11 +47,11 @@ from tpsmm.media import (
     VideoReader,
     VideoWriter,
     check_fit_mode,
+    check_output,
     fit_frame,
     load_image,
-    output_kind,
+    to_uint8,
 )
-from tpsmm.media._common import to_uint8
 from tpsmm.model import TPSMM
 
 #: Driving frames per forward pass unless told otherwise.
@@ -132,19 +132,21 @@ def load_animation_model(
 
 def check_positive(value: int | None, what: str) -> int | None:
     """``value`` if it is None or at least 1, else a one-line error naming ``what``."""
-    if value is not None and (isinstance(value, bool) or int(value) != value or value < 1):
+    whole = isinstance(value, int | np.integer) and not isinstance(value, bool)
+    if value is not None and (not whole or value < 1):
         raise TPSMMError(f"{what} must be a positive whole number, got {value!r}")
     return value
 
 
 def check_inputs(source: SourceInput, driving: DrivingInput, output: str | os.PathLike) -> None:
     """Fail early, before any slow work: the source image reads, the driving video has a
-    decodable first frame, the output type is known and overwrites neither input.
+    decodable first frame, the output type is known, its folder exists, and it
+    overwrites neither input.
 
     Raises:
         MediaError: naming the file and the problem.
     """
-    output_kind(output)
+    check_output(output)
     if not isinstance(source, np.ndarray):
         load_image(source)
     with _open_driving(driving) as reader:
@@ -393,7 +395,7 @@ class VideoAnimator:
                 is created; a failure later removes the partial output.
         """
         check_positive(max_frames, "max frames")
-        output_kind(output)
+        check_output(output)
         with _open_driving(driving) as reader:
             refuse_overwriting_inputs(output, self.source_path, reader.path)
             best = None

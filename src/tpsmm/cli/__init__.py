@@ -16,7 +16,14 @@ from collections.abc import Sequence
 from tpsmm.errors import TPSMMError
 
 # Sub-command modules, in the order `tpsmm --help` lists them.
-SUBCOMMAND_MODULES: tuple[str, ...] = ("dataset", "train", "train_avd", "reconstruct")
+SUBCOMMAND_MODULES: tuple[str, ...] = (
+    "animate",
+    "demo",
+    "train",
+    "train_avd",
+    "reconstruct",
+    "dataset",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -29,7 +29,7 @@ from tpsmm.media.fit import (
 from tpsmm.media.image import load_image, save_image
 from tpsmm.media.probe import MediaKind, probe
 from tpsmm.media.video import VideoReader, list_frame_files, read_video
-from tpsmm.media.writer import OutputKind, VideoWriter, output_kind
+from tpsmm.media.writer import OutputKind, VideoWriter, check_output, output_kind
 
 __all__ = [
     "DEFAULT_FIT_MODE",
@@ -45,6 +45,7 @@ __all__ = [
     "VideoReader",
     "VideoWriter",
     "check_fit_mode",
+    "check_output",
     "fit_frame",
     "fit_frames",
     "list_frame_files",

@@ -222,6 +222,15 @@ def output_kind(path: PathLike) -> OutputKind:
     )
 
 
+def check_output(path: PathLike) -> OutputKind:
+    """The output type of ``path`` after checking, without creating anything, that an
+    output can be written there (its folder exists; a PNG folder is new, empty or holds
+    only frames). Raises :class:`~tpsmm.errors.MediaError` otherwise."""
+    kind = output_kind(path)
+    _check_destination(Path(os.fspath(path)), kind)
+    return kind
+
+
 def _check_destination(path: Path, kind: OutputKind) -> None:
     """Raise MediaError when the output could not be placed at ``path``."""
     if not path.parent.is_dir():

@@ -1,0 +1,301 @@
+"""``tpsmm animate``: animate a still image by a driving video, or many pairs from a CSV.
+
+A thin layer over :func:`tpsmm.animation.pipeline.animate_video`: it checks the
+arguments and inputs, loads the model, runs the streaming job and prints one line about
+the result. Every problem a user can cause ends with one line on stderr and exit status 2
+(via the dispatcher), before any output is created.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from tpsmm.animation.keypoints import MODES, check_mode
+from tpsmm.animation.pipeline import (
+    DEFAULT_BATCH_SIZE,
+    DEVICES,
+    DTYPES,
+    AnimationSummary,
+    animate_video,
+    check_inputs,
+    check_positive,
+    load_animation_model,
+    resolve_device,
+    resolve_dtype,
+)
+from tpsmm.errors import TPSMMError
+from tpsmm.media import DEFAULT_FIT_MODE, FIT_MODES, check_fit_mode
+from tpsmm.model import TPSMM
+
+#: Environment variable naming a default checkpoint.
+CHECKPOINT_ENV = "TPSMM_CHECKPOINT"
+#: Where users find the published weights.
+CHECKPOINT_SOURCE = (
+    "download vox.pth.tar from the authors' pre-trained models "
+    "(https://github.com/yoyo-nb/Thin-Plate-Spline-Motion-Model#pre-trained-models)"
+)
+
+MODE_HELP = (
+    "how the driving motion reaches the source: relative (default) moves the source's "
+    "keypoints by the driving video's motion since its first frame, scaled to the source "
+    "(best for a face of another person); standard uses the driving keypoints as they are "
+    "(the source takes on the driving face's shape); avd transfers the pose with the AVD "
+    "network (needs a checkpoint that has one)"
+)
+FIT_HELP = (
+    "how frames that are not square reach the model's square size: crop (default) cuts the "
+    "largest centred square, so faces keep their proportions and fill the frame as in the "
+    "square videos the model was trained on; pad keeps the whole frame and adds black bars, "
+    "which the model never saw in training; stretch (what the authors' demo does) squeezes "
+    "the frame and distorts faces"
+)
+EPILOG = """\
+output types (by the --output name):
+  .mp4 .mov .m4v .mkv  H.264 at the driving video's exact frame rate, with its audio
+  .gif                 an animated GIF
+  a folder             PNG frames 000000.png, 000001.png, ...
+
+many pairs:
+  tpsmm animate --pairs pairs.csv --out-dir DIR --checkpoint vox.pth.tar
+  The CSV has the columns source,driving[,output][,mode] (a header row is optional);
+  relative sources and driving videos are found from the CSV's folder, relative outputs
+  in DIR (default name <source>_<driving>.mp4). Launched with torchrun, each process
+  (RANK of WORLD_SIZE) takes every WORLD_SIZE-th row from the RANK-th. A failing pair is
+  reported and the others go on; the exit status is 1 when any pair failed.
+"""
+
+
+def register(subparsers: Any) -> None:
+    """Add ``animate`` to the ``tpsmm`` sub-commands."""
+    parser = subparsers.add_parser(
+        "animate",
+        help="animate a still image by a driving video",
+        description=(
+            "Animate a source image by a driving video, streaming: frames are decoded, "
+            "brought to the model's square size, animated in batches and encoded, so "
+            "videos of any length run in constant memory."
+        ),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    single = parser.add_argument_group("one animation")
+    single.add_argument("--source", metavar="IMAGE", help="the still image to animate")
+    single.add_argument(
+        "--driving", metavar="VIDEO", help="the driving video (any FFmpeg format, or a folder)"
+    )
+    single.add_argument("--output", "-o", metavar="OUT", help="the result (see below)")
+    many = parser.add_argument_group("many animations")
+    many.add_argument("--pairs", metavar="CSV", help="a CSV of source,driving[,output][,mode]")
+    many.add_argument("--out-dir", metavar="DIR", help="where the results of --pairs go")
+    add_model_arguments(parser)
+    add_job_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """--checkpoint, --config, --device, --dtype."""
+    group = parser.add_argument_group("model")
+    group.add_argument(
+        "--checkpoint",
+        metavar="FILE",
+        help=f"the weights: the authors' .pth.tar or a tpsmm checkpoint (default: ${CHECKPOINT_ENV})",
+    )
+    group.add_argument(
+        "--config",
+        metavar="NAME|YAML",
+        help="a preset (vox-256, taichi-256, ted-384, mgif-256) or YAML file; default: the "
+        "checkpoint's own (the vox-256 architecture for the authors' files)",
+    )
+    group.add_argument(
+        "--device",
+        default="auto",
+        metavar="|".join(DEVICES),
+        help="where to run (default auto: cuda when available, else cpu)",
+    )
+    group.add_argument(
+        "--dtype",
+        default="float32",
+        metavar="|".join(DTYPES),
+        help="the model's number type (default float32); bfloat16 is faster on recent "
+        "CPUs and GPUs at a small cost in precision",
+    )
+
+
+def add_job_arguments(parser: argparse.ArgumentParser, *, side_by_side: bool = False) -> None:
+    """--mode, --fit, --side-by-side, --find-best-frame, --batch-size, --max-frames, --quiet."""
+    group = parser.add_argument_group("animation")
+    group.add_argument("--mode", default="relative", metavar="|".join(MODES), help=MODE_HELP)
+    group.add_argument(
+        "--fit", default=DEFAULT_FIT_MODE, metavar="|".join(FIT_MODES), help=FIT_HELP
+    )
+    group.add_argument(
+        "--side-by-side",
+        action=argparse.BooleanOptionalAction,
+        default=side_by_side,
+        help="write source | driving | result, each at the model's size "
+        f"(default: {'on' if side_by_side else 'off'})",
+    )
+    group.add_argument(
+        "--find-best-frame",
+        action="store_true",
+        help="faces: use the driving frame whose face is most like the source's as the "
+        "reference of the motion (reads the video twice; needs the eval extra: "
+        "pip install 'tpsmm[eval]')",
+    )
+    group.add_argument(
+        "--batch-size",
+        type=int,
+        default=DEFAULT_BATCH_SIZE,
+        metavar="N",
+        help=f"driving frames per forward pass (default {DEFAULT_BATCH_SIZE})",
+    )
+    group.add_argument(
+        "--max-frames", type=int, metavar="N", help="animate only the first N driving frames"
+    )
+    group.add_argument(
+        "--quiet", "-q", action="store_true", help="no progress bar and no summary line"
+    )
+
+
+def job_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of :func:`animate_video` from ``args``, checked."""
+    check_mode(args.mode)
+    check_fit_mode(args.fit)
+    check_positive(args.batch_size, "--batch-size")
+    check_positive(args.max_frames, "--max-frames")
+    resolve_device(args.device)
+    resolve_dtype(args.dtype)
+    return {
+        "mode": args.mode,
+        "fit": args.fit,
+        "batch_size": args.batch_size,
+        "side_by_side": args.side_by_side,
+        "find_best_frame": args.find_best_frame,
+        "max_frames": args.max_frames,
+        "progress": not args.quiet and sys.stderr.isatty(),
+    }
+
+
+def checkpoint_path(args: argparse.Namespace, command: str = "animate") -> str:
+    """--checkpoint, else $TPSMM_CHECKPOINT, else a one-line error saying what to do."""
+    checkpoint = args.checkpoint or os.environ.get(CHECKPOINT_ENV)
+    if not checkpoint:
+        raise TPSMMError(
+            f"no checkpoint given: {CHECKPOINT_SOURCE} and run "
+            f"`tpsmm {command} --checkpoint vox.pth.tar` (or set {CHECKPOINT_ENV})"
+        )
+    return checkpoint
+
+
+def load_model_from_args(
+    args: argparse.Namespace, checkpoint: str, device: str | None = None
+) -> TPSMM:
+    """The model of --checkpoint/--config on --device (or ``device``) in --dtype."""
+    return load_animation_model(
+        checkpoint, args.config, device=device or args.device, dtype=args.dtype
+    )
+
+
+def landmarks_for(args: argparse.Namespace) -> Any:
+    """The face landmark detector when --find-best-frame is on (fails early without the
+    eval extra), else None."""
+    if not args.find_best_frame:
+        return None
+    from tpsmm.animation.best_frame import DlibLandmarks
+
+    return DlibLandmarks()
+
+
+def animate_one(
+    args: argparse.Namespace,
+    options: dict[str, Any],
+    source: str | os.PathLike,
+    driving: str | os.PathLike,
+    output: str | os.PathLike,
+    checkpoint: str,
+) -> AnimationSummary:
+    """Check the inputs (cheap checks first), load the model, run the job.
+
+    ``options`` are :func:`job_options`; ``checkpoint`` is :func:`checkpoint_path`.
+    """
+    check_inputs(source, driving, output)
+    landmarks = landmarks_for(args)
+    model = load_model_from_args(args, checkpoint)
+    return animate_video(model, source, driving, output, landmarks=landmarks, **options)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``tpsmm animate``; returns the exit status."""
+    if args.pairs is not None:
+        return run_pairs(args)
+    if args.out_dir is not None:
+        raise TPSMMError("--out-dir goes with --pairs; for one animation give --output")
+    given = {"--source": args.source, "--driving": args.driving, "--output": args.output}
+    missing = [flag for flag, value in given.items() if not value]
+    if missing:
+        raise TPSMMError(
+            f"missing {', '.join(missing)}: give --source IMAGE --driving VIDEO --output OUT, "
+            "or --pairs CSV --out-dir DIR"
+        )
+    options = job_options(args)
+    checkpoint = checkpoint_path(args)
+    summary = animate_one(args, options, args.source, args.driving, args.output, checkpoint)
+    if not args.quiet:
+        print(summary.describe())
+    return 0
+
+
+def run_pairs(args: argparse.Namespace) -> int:
+    """``--pairs CSV --out-dir DIR``: this process's share of the pairs; exit status 1
+    when any pair failed."""
+    from tpsmm.animation.pairs import animate_pairs, read_pairs, shard, shard_from_env
+
+    single = {"--source": args.source, "--driving": args.driving, "--output": args.output}
+    given = [flag for flag, value in single.items() if value]
+    if given:
+        raise TPSMMError(f"--pairs takes the files from the CSV; drop {', '.join(given)}")
+    if not args.out_dir:
+        raise TPSMMError("--pairs needs --out-dir DIR for the results")
+    options = job_options(args)
+    checkpoint = checkpoint_path(args)
+    rank, world_size = shard_from_env()
+    pairs = shard(read_pairs(args.pairs, args.out_dir), rank, world_size)
+    landmarks = landmarks_for(args)
+    model = load_model_from_args(args, checkpoint, device=_rank_device(args.device))
+    Path(args.out_dir).mkdir(parents=True, exist_ok=True)
+    prefix = f"[rank {rank} of {world_size}] " if world_size > 1 else ""
+
+    def report(result: Any) -> None:
+        if result.ok:
+            if not args.quiet:
+                print(f"{prefix}{result.pair.describe()}: {result.summary.describe()}", flush=True)
+        else:
+            print(
+                f"tpsmm animate: {prefix}{result.pair.describe()}: error: {result.error}",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    results = animate_pairs(model, pairs, landmarks=landmarks, on_result=report, **options)
+    failed = sum(not result.ok for result in results)
+    line = f"{prefix}{len(results) - failed} of {len(results)} pairs done"
+    if failed:
+        print(f"tpsmm animate: {line}, {failed} failed", file=sys.stderr)
+        return 1
+    if not args.quiet:
+        print(line)
+    return 0
+
+
+def _rank_device(device: str) -> str:
+    """Under torchrun, ``cuda``/``auto`` means this process's GPU (``cuda:LOCAL_RANK``)."""
+    local_rank = os.environ.get("LOCAL_RANK")
+    if local_rank is None or not local_rank.isdigit() or device not in ("auto", "cuda"):
+        return device
+    if resolve_device(device).type != "cuda":
+        return device
+    return f"cuda:{local_rank}"

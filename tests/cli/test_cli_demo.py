@@ -1,0 +1,61 @@
+"""``tpsmm demo``: the bundled sample, with and without a checkpoint."""
+
+from __future__ import annotations
+
+from cli_helpers import TINY_SIZE
+
+from tpsmm.cli.demo import DEFAULT_OUTPUT, sample_paths
+from tpsmm.media import VideoReader
+
+
+def test_without_checkpoint_says_what_is_missing(run_cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run_cli("demo")
+    assert result.status == 2
+    assert "Traceback" not in result.err
+    assert len(result.error_lines) == 1
+    line = result.error_lines[0]
+    assert line.startswith("tpsmm demo: error: no checkpoint given: ")
+    assert "vox.pth.tar" in line and "--checkpoint" in line and "TPSMM_CHECKPOINT" in line
+    assert "github.com/yoyo-nb/Thin-Plate-Spline-Motion-Model" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_default_output_in_the_current_folder(run_cli, tiny_checkpoint, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TPSMM_CHECKPOINT", str(tiny_checkpoint))
+    result = run_cli("demo", "--max-frames", 2)
+    assert result.status == 0, result.err
+    output = tmp_path / DEFAULT_OUTPUT
+    assert f"the result is at {output}" in result.out
+    with VideoReader(output) as reader:
+        frames = list(reader)
+        assert reader.has_audio
+    assert len(frames) == 2
+    assert frames[0].shape == (TINY_SIZE, 3 * TINY_SIZE, 3)  # side by side
+
+
+def test_checkpoint_argument_and_options(run_cli, tiny_checkpoint, tmp_path):
+    output = tmp_path / "demo.gif"
+    result = run_cli(
+        "demo",
+        "--checkpoint",
+        tiny_checkpoint,
+        "--output",
+        output,
+        "--no-side-by-side",
+        "--mode",
+        "standard",
+        "--max-frames",
+        2,
+        "--quiet",
+    )
+    assert result.status == 0, result.err
+    assert result.out.strip() == f"the result is at {output.resolve()}"
+    with VideoReader(output) as reader:
+        assert next(iter(reader)).shape == (TINY_SIZE, TINY_SIZE, 3)
+
+
+def test_sample_is_bundled():
+    with sample_paths() as (source, driving):
+        assert source.is_file() and driving.is_file()
