@@ -55,8 +55,6 @@ def run_cli(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> Callable[..., CliResult]:
     """Run ``tpsmm ARGS`` in this process; returns the exit status and captured output."""
-    modules = tuple(dict.fromkeys((*tpsmm.cli.SUBCOMMAND_MODULES, "animate", "demo")))
-    monkeypatch.setattr(tpsmm.cli, "SUBCOMMAND_MODULES", modules)
     monkeypatch.delenv("TPSMM_CHECKPOINT", raising=False)
 
     def run(*args: object) -> CliResult:

@@ -148,7 +148,6 @@ def test_through_the_dispatcher(
 ) -> None:
     import tpsmm.cli
 
-    monkeypatch.setattr(tpsmm.cli, "SUBCOMMAND_MODULES", ("dataset",))
     assert tpsmm.cli.main(["dataset", "check", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err
     assert err.strip() == f"tpsmm dataset: error: {tmp_path / 'missing'}: dataset folder not found"
