@@ -143,9 +143,7 @@ def test_frame_shape_argument() -> None:
             dataset_cli.parse_frame_shape_arg(bad)
 
 
-def test_through_the_dispatcher(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_through_the_dispatcher(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import tpsmm.cli
 
     assert tpsmm.cli.main(["dataset", "check", str(tmp_path / "missing")]) == 2

@@ -140,27 +140,25 @@ def test_empty_selection_is_an_error(model, root, tmp_path):
 # ----------------------------------------------------------------------------- CLI
 
 
-def run_cli(argv: list[str], monkeypatch) -> int:
+def run_cli(argv: list[str]) -> int:
     """``tpsmm ARGV`` in this process; returns the exit status."""
     return cli.main(argv)
 
 
-def test_cli_reconstruct(model, root, tmp_path, monkeypatch, capsys):
+def test_cli_reconstruct(model, root, tmp_path, capsys):
     model.avd_available = False
     checkpoint = save_checkpoint(tmp_path / "model.pth.tar", model)
     out = tmp_path / "eval"
     status = run_cli(
         ["reconstruct", "--checkpoint", str(checkpoint), "--data", str(root), "--out", str(out),
-         "--max-videos", "2", "--device", "cpu"],
-        monkeypatch,
-    )  # fmt: skip
+         "--max-videos", "2", "--device", "cpu"])  # fmt: skip
     assert status == 0
     report = json.loads((out / "report.json").read_text())
     assert report["num_videos"] == 2 and report["checkpoint"] == str(checkpoint)
     assert f"{report['mean_l1']:.6f}" in capsys.readouterr().out
 
 
-def test_cli_reconstruct_errors_are_one_line(model, root, tmp_path, monkeypatch, capsys):
+def test_cli_reconstruct_errors_are_one_line(model, root, tmp_path, capsys):
     model.avd_available = False
     checkpoint = save_checkpoint(tmp_path / "model.pth.tar", model)
     empty = tmp_path / "empty"
@@ -169,7 +167,7 @@ def test_cli_reconstruct_errors_are_one_line(model, root, tmp_path, monkeypatch,
         ["--checkpoint", str(checkpoint), "--data", str(empty)],
         ["--checkpoint", str(tmp_path / "missing.pth"), "--data", str(root)],
     ):
-        status = run_cli(["reconstruct", *argv, "--out", str(tmp_path / "o")], monkeypatch)
+        status = run_cli(["reconstruct", *argv, "--out", str(tmp_path / "o")])
         err = capsys.readouterr().err
         assert status == 2
         assert err.startswith("tpsmm reconstruct: error:") and err.count("\n") == 1

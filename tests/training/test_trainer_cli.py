@@ -21,7 +21,7 @@ def _one_thread():
         yield
 
 
-def run_cli(argv: list[str], monkeypatch) -> int:
+def run_cli(argv: list[str]) -> int:
     """``tpsmm ARGV`` in this process; returns the exit status."""
     return cli.main(argv)
 
@@ -44,16 +44,14 @@ def _error_line(capsys, command: str) -> str:
     return lines[-1]
 
 
-def test_train_resume_and_train_avd(setup, tmp_path, monkeypatch, capsys):
+def test_train_resume_and_train_avd(setup, tmp_path, capsys):
     root, config = setup
     run = tmp_path / "run"
     common = ["--no-pretrained-vgg", "--device", "cpu", "--no-progress"]
     status = run_cli(
         ["train", "--config", str(config), "--data", str(root), "--out", str(run),
          "--max-steps", "1", "--batch-size", "4", "--checkpoint-every", "3", "--epochs", "4",
-         *common],
-        monkeypatch,
-    )  # fmt: skip
+         *common])  # fmt: skip
     assert status == 0
     assert "stopped at epoch 0, step 1" in capsys.readouterr().out
     raw = read_checkpoint(run / "checkpoint.pth.tar")
@@ -62,21 +60,18 @@ def test_train_resume_and_train_avd(setup, tmp_path, monkeypatch, capsys):
     assert raw["tpsmm_config"]["dataset_params"]["root_dir"] == str(root)
 
     # Resume: --out defaults to the run, the data root comes from the stored config.
-    assert run_cli(["train", "--resume", str(run), "--max-steps", "2", *common], monkeypatch) == 0
+    assert run_cli(["train", "--resume", str(run), "--max-steps", "2", *common]) == 0
     assert read_checkpoint(run / "checkpoint.pth.tar")["tpsmm_training"]["global_step"] == 2
 
     assert run_cli(
-        ["train", "--resume", str(run), "--config", str(config), *common], monkeypatch
-    ) == 2  # fmt: skip
+        ["train", "--resume", str(run), "--config", str(config), *common]) == 2  # fmt: skip
     assert "--config cannot be combined with --resume" in _error_line(capsys, "train")
 
     # train-avd from the generator run; its output goes to RUN/avd by default.
     checkpoint = run / "checkpoint.pth.tar"
     status = run_cli(
         ["train-avd", "--checkpoint", str(checkpoint), "--max-steps", "1", "--batch-size", "4",
-         "--device", "cpu", "--no-progress"],
-        monkeypatch,
-    )  # fmt: skip
+         "--device", "cpu", "--no-progress"])  # fmt: skip
     assert status == 0
     model = tpsmm.load_model(run / "avd" / "checkpoint.pth.tar")
     assert model.avd_available
@@ -97,7 +92,7 @@ def test_train_resume_and_train_avd(setup, tmp_path, monkeypatch, capsys):
         (["--data", "{root}"], "--out RUN is required"),
     ],
 )
-def test_train_errors_are_one_line(setup, tmp_path, monkeypatch, capsys, args, message):
+def test_train_errors_are_one_line(setup, tmp_path, capsys, args, message):
     root, config = setup
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -113,28 +108,27 @@ def test_train_errors_are_one_line(setup, tmp_path, monkeypatch, capsys, args, m
     }
     argv = [a.format(**names) for a in args]
     common = ["--config", str(config), "--no-pretrained-vgg", "--device", "cpu", "--no-progress"]
-    assert run_cli(["train", *argv, *common], monkeypatch) == 2
+    assert run_cli(["train", *argv, *common]) == 2
     assert message in _error_line(capsys, "train")
 
 
-def test_train_usage_errors(setup, tmp_path, monkeypatch, capsys):
+def test_train_usage_errors(setup, tmp_path, capsys):
     root, _ = setup
     out = str(tmp_path / "run")
-    assert run_cli(["train", "--data", str(root), "--out", out], monkeypatch) == 2
+    assert run_cli(["train", "--data", str(root), "--out", out]) == 2
     assert "needs --config" in _error_line(capsys, "train")
-    assert run_cli(["train", "--resume", str(tmp_path / "nothing")], monkeypatch) == 2
+    assert run_cli(["train", "--resume", str(tmp_path / "nothing")]) == 2
     assert "does not exist" in _error_line(capsys, "train")
     missing_vgg = ["--vgg19", str(tmp_path / "vgg.pth")]
     status = run_cli(
-        ["train", "--config", "vox-256", "--data", str(root), "--out", out, *missing_vgg],
-        monkeypatch,
+        ["train", "--config", "vox-256", "--data", str(root), "--out", out, *missing_vgg]
     )
     assert status == 2
     assert "VGG-19" in _error_line(capsys, "train")
     with pytest.raises(SystemExit) as usage:
-        run_cli(["train", "--batch-size", "0"], monkeypatch)
+        run_cli(["train", "--batch-size", "0"])
     assert usage.value.code == 2
-    assert run_cli(["train-avd", "--data", str(root)], monkeypatch) == 2
+    assert run_cli(["train-avd", "--data", str(root)]) == 2
     assert "--checkpoint" in _error_line(capsys, "train-avd")
 
 
