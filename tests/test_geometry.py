@@ -197,6 +197,22 @@ def test_antialias_downsample_shape_constant_and_gradcheck():
     assert torch.autograd.gradcheck(lambda x: g.antialias_downsample(x, 0.5), (small,))
 
 
+@pytest.mark.parametrize("size", [64, 50, 37])
+def test_antialias_downsample_equals_blurring_then_nearest_sampling(size):
+    """The strided convolution for integer factors gives the authors' numbers."""
+    image = torch.rand(2, 3, size, size + 3, generator=torch.Generator().manual_seed(size))
+    for scale in (0.5, 0.25, 0.125, 0.3):
+        kernel = g.gaussian_kernel(scale).expand(3, 1, -1, -1)
+        pad = kernel.shape[-1] // 2
+        blurred = torch.nn.functional.conv2d(
+            torch.nn.functional.pad(image, (pad, pad, pad, pad)), kernel, groups=3
+        )
+        expected = torch.nn.functional.interpolate(blurred, scale_factor=(scale, scale))
+        got = g.antialias_downsample(image, scale)
+        assert got.shape == expected.shape
+        torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
+
+
 def test_convex_hull_area():
     square = torch.tensor(
         [[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0], [0.0, 0.0], [0.3, 0.2]]

@@ -180,15 +180,19 @@ class PerceptualLoss(nn.Module):
             image = image.contiguous(memory_format=torch.channels_last)
         return self.vgg(image)
 
+    def levels(self, image: Tensor) -> list[Tensor]:
+        """The image pyramid, one (B, 3, H s, W s) image per scale."""
+        return self.pyramid(image)
+
     def real_features(self, real: Tensor) -> list[list[Tensor]]:
         """Per scale, the VGG activations of the real image, computed without autograd."""
         with torch.no_grad():
-            return [self.features(level) for level in self.pyramid(real)]
+            return [self.features(level) for level in self.levels(real)]
 
     def forward(self, prediction: Tensor, real: Tensor) -> Tensor:
         targets = self.real_features(real)
         total: Tensor | float = 0.0
-        for level, target in zip(self.pyramid(prediction), targets, strict=True):
+        for level, target in zip(self.levels(prediction), targets, strict=True):
             for weight, feat, ref in zip(self.weights, self.features(level), target, strict=True):
                 total = total + weight * (feat - ref).abs().mean()
         return torch.as_tensor(total, device=prediction.device)

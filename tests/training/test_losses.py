@@ -197,15 +197,17 @@ def _authors_train_params() -> dict[str, Any]:
 
 
 def _batch(frames: np.ndarray) -> torch.Tensor:
-    """(B, H, W, 3) uint8 -> (B, 3, H, W) in [0, 1], as a permuted view of the frames.
+    """(B, H, W, 3) uint8 -> contiguous (B, 3, H, W) in [0, 1], as a data loader gives.
 
-    The view has channels-last strides, so every convolution downstream runs in the
-    channels-last layout, as in the run that recorded the fixture: with a contiguous
-    (NCHW) copy the losses and frames still match, but gradients that pass through
-    ``grid_sample``'s grid (keypoints, background matrix) move by up to 1e-2 relative,
-    since they jump where a sampling point crosses a pixel edge.
+    GeneratorObjective hands the keypoint detector and the background predictor
+    channels-last copies (its default), as the keypoint and background ResNets ran in the
+    run that recorded the fixture. That matters for the gradients only: with
+    ``channels_last=False`` the losses and frames still match, but gradients that pass
+    through ``grid_sample``'s grid (keypoints, background matrix) move by up to 1e-2
+    relative, since they jump where a sampling point crosses a pixel edge (a float64 run
+    lands on either side, depending on float32 rounding of the keypoints).
     """
-    return torch.from_numpy(frames).float().div(255).permute(0, 3, 1, 2)
+    return torch.from_numpy(frames).float().div(255).permute(0, 3, 1, 2).contiguous()
 
 
 def _train_model(checkpoint):

@@ -16,7 +16,6 @@ from typing import Any
 
 from tpsmm.animation.keypoints import MODES, check_mode
 from tpsmm.animation.pipeline import (
-    DEFAULT_BATCH_SIZE,
     DEVICES,
     DTYPES,
     AnimationSummary,
@@ -149,9 +148,8 @@ def add_job_arguments(parser: argparse.ArgumentParser, *, side_by_side: bool = F
     group.add_argument(
         "--batch-size",
         type=int,
-        default=DEFAULT_BATCH_SIZE,
         metavar="N",
-        help=f"driving frames per forward pass (default {DEFAULT_BATCH_SIZE})",
+        help="driving frames per forward pass (default: 1 on a CPU, 8 on a GPU)",
     )
     group.add_argument(
         "--max-frames", type=int, metavar="N", help="animate only the first N driving frames"

@@ -112,6 +112,12 @@ def register(subparsers: Any) -> None:
         help="random VGG-19 for the perceptual loss (smoke tests only: the loss is meaningless)",
     )
     add_run_arguments(parser)
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="run the forward through torch.compile: about 20%% faster per step, after "
+        "minutes of compiling at the start (worth it for long runs)",
+    )
     parser.set_defaults(func=run_train)
 
 
@@ -182,6 +188,7 @@ def run_options(args: argparse.Namespace, default_out: Path | None = None) -> An
         device=args.device,
         workers=args.workers,
         sync_bn=args.sync_bn,
+        compile=getattr(args, "compile", False),
         progress=not args.no_progress and sys.stderr.isatty(),
     )
 

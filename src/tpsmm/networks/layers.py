@@ -39,19 +39,22 @@ def _use_fast_path() -> bool:
 def instance_norm_relu(x: Tensor, norm: nn.InstanceNorm2d, relu: bool = True) -> Tensor:
     """``relu(norm(x))`` for an affine InstanceNorm2d, (B, C, H, W) -> same shape.
 
-    With autograd off (inference) the statistics come from one ``var_mean`` and the
-    normalisation, scale, shift and ReLU are applied in one fused pass that keeps the
-    input's memory format (channels_last stays channels_last); the result equals
-    ``F.instance_norm`` up to float rounding. With autograd on, or inside
-    :func:`reference_ops`, the reference ``F.instance_norm`` is used.
+    With autograd off (inference) each sample is normalised by ``F.batch_norm`` in
+    training mode, which for one sample is exactly what ``F.instance_norm`` computes
+    (it reshapes to one sample of B*C channels and calls batch norm), but keeps the
+    input's memory format: on channels_last tensors it is about 15x faster than
+    ``F.instance_norm`` (a layout copy) or ``var_mean``. The ReLU is applied in place.
+    With autograd on, or inside :func:`reference_ops`, ``F.instance_norm`` is used.
     """
     if not _use_fast_path():
         out = norm(x)
         return F.relu(out) if relu else out
-    var, mean = torch.var_mean(x, dim=(2, 3), keepdim=True, correction=0)
-    scale = torch.rsqrt(var + norm.eps) * norm.weight.view(1, -1, 1, 1)
-    shift = norm.bias.view(1, -1, 1, 1) - mean * scale
-    out = torch.addcmul(shift.to(x.dtype), x, scale.to(x.dtype))
+    weight, bias = norm.weight.to(x.dtype), norm.bias.to(x.dtype)
+    samples = [
+        F.batch_norm(x[i : i + 1], None, None, weight, bias, True, 0.0, norm.eps)
+        for i in range(x.shape[0])
+    ]
+    out = samples[0] if len(samples) == 1 else torch.cat(samples)
     return out.relu_() if relu else out
 
 
@@ -107,12 +110,19 @@ class DownBlock2d(nn.Module):
         return F.avg_pool2d(instance_norm_relu(self.conv(x), self.norm), kernel_size=2)
 
 
+#: Smallest input (in pixels) for which :class:`UpBlock2d` fuses upsampling into its
+#: convolution: below it the convolution is bound by reading the weights (the fused
+#: kernels have 16/9 as many) rather than by arithmetic.
+FUSED_UPSAMPLE_MIN_PIXELS = 16 * 16
+
+
 class UpBlock2d(nn.Module):
     """nearest x2 upsample -> conv 3x3 (pad 1) -> InstanceNorm -> ReLU: (B, in, H, W) ->
     (B, out, 2H, 2W).
 
-    At inference (autograd off) the upsampling and convolution run as one convolution at
-    the input's resolution (:func:`upsample_conv`), equal up to float rounding.
+    At inference (autograd off), for inputs of at least 16x16, the upsampling and
+    convolution run as one convolution at the input's resolution (:func:`upsample_conv`),
+    equal up to float rounding.
     """
 
     def __init__(self, in_features: int, out_features: int, kernel_size: int = 3, padding: int = 1):
@@ -130,7 +140,13 @@ class UpBlock2d(nn.Module):
         return self._fused[1]
 
     def forward(self, x: Tensor) -> Tensor:
-        if not _use_fast_path() or self.conv.kernel_size != (3, 3) or self.conv.padding != (1, 1):
+        fused = (
+            _use_fast_path()
+            and self.conv.kernel_size == (3, 3)
+            and self.conv.padding == (1, 1)
+            and x.shape[-2] * x.shape[-1] >= FUSED_UPSAMPLE_MIN_PIXELS
+        )
+        if not fused:
             out = self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
         else:
             out = upsample_conv(x, self._fused_kernels(), self.conv.bias)

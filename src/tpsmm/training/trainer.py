@@ -144,6 +144,10 @@ class RunOptions:
         device: ``cuda``, ``cuda:N`` or ``cpu``; None: CUDA when available.
         workers: DataLoader workers; None: the config's ``dataloader_workers``.
         sync_bn: SyncBatchNorm when distributed (CUDA only).
+        compile: run the generator's forward through ``torch.compile`` (the same losses
+            up to float rounding, about 20% faster per step; compiling takes minutes
+            at the start and again when the background predictor or TPS dropout
+            switches on or off).
         progress: show a tqdm progress bar (rank 0).
         tensorboard: write TensorBoard events when tensorboard is installed.
         shuffle: shuffle the items of each epoch (off only for tests).
@@ -156,6 +160,7 @@ class RunOptions:
     device: str | None = None
     workers: int | None = None
     sync_bn: bool = False
+    compile: bool = False
     progress: bool = True
     tensorboard: bool = True
     shuffle: bool = True
@@ -335,9 +340,20 @@ def _one_line(error: BaseException) -> str:
     return last.split(marker, 1)[1] if marker in last else last
 
 
-def clip_inf_norm(parameters: Iterable[nn.Parameter]) -> None:
-    """Clip gradients to infinity norm :data:`CLIP_NORM` (the authors' clipping)."""
-    torch.nn.utils.clip_grad_norm_(list(parameters), max_norm=CLIP_NORM, norm_type=math.inf)
+def clip_inf_norm(parameters: Iterable[nn.Parameter], max_norm: float = CLIP_NORM) -> None:
+    """Clip gradients to infinity norm ``max_norm`` (the authors' clipping).
+
+    The same result as ``clip_grad_norm_(..., norm_type=inf)``, which scales every
+    gradient by ``min(1, max_norm / (norm + 1e-6))``; the multiplication by exactly 1
+    is skipped when the gradients are already within the bound.
+    """
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if not grads:
+        return
+    total = torch.stack(torch._foreach_norm(grads, math.inf)).max()
+    coefficient = max_norm / (float(total) + 1e-6)
+    if coefficient < 1:
+        torch._foreach_mul_(grads, coefficient)
 
 
 def _weights_finite(model: nn.Module) -> bool:
@@ -345,7 +361,12 @@ def _weights_finite(model: nn.Module) -> bool:
 
 
 def make_adam(parameters: Iterable[nn.Parameter], lr: float, weight_decay: float) -> Adam:
-    return Adam(list(parameters), lr=lr, betas=ADAM_BETAS, weight_decay=weight_decay)
+    """The authors' Adam (betas 0.5, 0.999), with the fused implementation (one kernel
+    for all parameters, about 3x faster than the default) where the parameters' device
+    has one."""
+    params = list(parameters)
+    fused = bool(params) and params[0].device.type in ("cpu", "cuda")
+    return Adam(params, lr=lr, betas=ADAM_BETAS, weight_decay=weight_decay, fused=fused or None)
 
 
 # ----------------------------------------------------------------------------- trainer
@@ -823,7 +844,9 @@ class GeneratorTrainer(Trainer):
 
     def build_module(self) -> nn.Module:
         vgg = self._vgg.to(self.device) if self._vgg is not None else None
-        return GeneratorObjective(self.model, self.config.train_params, vgg)
+        return GeneratorObjective(
+            self.model, self.config.train_params, vgg, compile=self.options.compile
+        )
 
     def build_optimizers(self) -> dict[str, Optimizer]:
         model = self.model

@@ -1,0 +1,222 @@
+"""GeneratorObjective on a small model: which terms apply when, gradients, randomness,
+memory layouts, DistributedDataParallel; and the fast pyramid against the reference one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import tpsmm
+from tpsmm.networks import VGG19Features
+from tpsmm.training import LOSS_NAMES, GeneratorObjective, generator_losses
+
+SMALL = {
+    "model_params.dense_motion_params.block_expansion": 8,
+    "model_params.dense_motion_params.max_features": 32,
+    "model_params.dense_motion_params.num_blocks": 3,
+    "model_params.generator_params.block_expansion": 8,
+    "model_params.generator_params.max_features": 32,
+    "train_params.scales": [1, 0.5],
+}
+
+
+def small_config(**changes):
+    return tpsmm.preset("vox-256").replace(**{**SMALL, **changes})
+
+
+@pytest.fixture(scope="module")
+def vgg() -> VGG19Features:
+    torch.manual_seed(0)
+    return VGG19Features().eval().requires_grad_(False)
+
+
+@pytest.fixture(scope="module")
+def frames() -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(0)
+    source = torch.rand(2, 3, 64, 64, generator=generator)
+    driving = (source + 0.1 * torch.rand(2, 3, 64, 64, generator=generator)).clamp(0, 1)
+    return source, driving
+
+
+def small_model(config=None) -> tpsmm.TPSMM:
+    torch.manual_seed(1)
+    model = tpsmm.TPSMM(config or small_config()).train()
+    with torch.no_grad():  # a background predictor that is not exactly the identity
+        model.bg_predictor.bg_encoder.fc.weight.normal_(0, 1e-3)
+    return model
+
+
+def test_terms_follow_the_epoch_and_gradients_reach_the_trained_networks(vgg, frames):
+    model = small_model()
+    objective = GeneratorObjective(model, model.config.train_params, vgg)
+    source, driving = frames
+    bg_start = model.config.train_params.bg_start
+
+    losses, generated = objective(source, driving, bg_start - 1)
+    assert list(losses) == ["perceptual", "equivariance_value", "warp_loss"]
+    assert generated["bg_param"] is None
+
+    losses, generated = objective(source, driving, bg_start)
+    assert list(losses) == list(LOSS_NAMES)
+    assert generated["bg_param"].shape == (2, 3, 3)
+    assert generated["prediction"].shape == (2, 3, 64, 64)
+    assert generated["deformed"].shape == (2, 3, 64, 64)
+    assert generated["deformed_source"].shape == (2, 11, 3, 16, 16)
+    assert generated["contribution_maps"].shape == (2, 11, 16, 16)
+    assert generated["transformed_frame"].shape == (2, 3, 64, 64)
+    assert generated["transformed_kp"].shape == generated["kp_driving"].shape == (2, 50, 2)
+    assert all(v.dim() == 0 and torch.isfinite(v) for v in losses.values())
+
+    sum(losses.values()).backward()
+    for name in ("kp_detector", "dense_motion_network", "inpainting_network", "bg_predictor"):
+        grads = [p.grad for p in getattr(model, name).parameters()]
+        assert all(g is not None for g in grads), name
+        assert sum(float(g.abs().sum()) for g in grads) > 0, name
+    assert all(p.grad is None for p in model.avd_network.parameters())
+    assert all(p.grad is None for p in vgg.parameters())
+
+
+def test_zero_weights_skip_terms_and_the_vgg(frames):
+    config = small_config(
+        **{
+            "train_params.loss_weights.perceptual": [0, 0, 0, 0, 0],
+            "train_params.loss_weights.equivariance_value": 0,
+            "train_params.loss_weights.bg": 0,
+        }
+    )
+    model = small_model(config)
+    objective = GeneratorObjective(model, config.train_params, None)  # no VGG looked up
+    losses, generated = objective(*frames, epoch=50)
+    assert list(losses) == ["warp_loss"]
+    assert "transformed_frame" not in generated
+
+
+def test_no_background_predictor(vgg, frames):
+    config = small_config(**{"model_params.common_params.bg": False})
+    torch.manual_seed(1)
+    model = tpsmm.TPSMM(config).train()
+    losses, generated = GeneratorObjective(model, config.train_params, vgg)(*frames, epoch=50)
+    assert "bg" not in losses and generated["bg_param"] is None
+
+
+def test_randomness_comes_from_the_generator(vgg, frames):
+    """Before dropout_epoch the TPS dropout and the random TPS are drawn from the given
+    generator: the same seed gives the same losses, another seed other ones."""
+    model = small_model()
+    model.eval()  # BatchNorm running statistics: the three runs see the same networks
+    objective = GeneratorObjective(model, model.config.train_params, vgg)
+    assert model.config.train_params.dropout_probability(0) == pytest.approx(0.1)
+
+    def run(seed: int) -> dict[str, float]:
+        with torch.no_grad():
+            losses, _ = objective(*frames, 0, generator=torch.Generator().manual_seed(seed))
+        return {k: float(v) for k, v in losses.items()}
+
+    first, again, other = run(3), run(3), run(4)
+    assert first == again
+    assert first["equivariance_value"] != other["equivariance_value"]
+
+
+def test_random_transform_and_given_transform_agree(vgg, frames):
+    model = small_model().eval()
+    objective = GeneratorObjective(model, model.config.train_params, vgg)
+    transform = objective.random_transform(2, frames[0], torch.Generator().manual_seed(5))
+    assert transform.theta.shape == (2, 2, 3) and transform.control_params.shape == (2, 1, 25)
+    with torch.no_grad():
+        drawn, _ = objective(*frames, 50, generator=torch.Generator().manual_seed(5))
+        given, _ = objective(*frames, 50, random_tps=(transform.theta, transform.control_params))
+    assert float(drawn["equivariance_value"]) == float(given["equivariance_value"])
+
+
+def test_channels_last_gives_the_same_losses(vgg, frames):
+    model = small_model().eval()
+    params = model.config.train_params
+    transform = GeneratorObjective(model, params, vgg).random_transform(2, frames[0])
+    with torch.no_grad():
+        fast, _ = GeneratorObjective(model, params, vgg, channels_last=True)(
+            *frames, 50, random_tps=transform
+        )
+        plain, _ = GeneratorObjective(model, params, vgg, channels_last=False)(
+            *frames, 50, random_tps=transform
+        )
+    for key, value in plain.items():
+        assert float(fast[key]) == pytest.approx(float(value), rel=1e-5, abs=1e-7), key
+
+
+def test_generator_losses_accepts_frames_and_mappings(vgg, frames):
+    model = small_model().eval()
+    source, driving = frames
+    as_uint8 = lambda t: (t.permute(0, 2, 3, 1) * 255).round().to(torch.uint8).numpy()  # noqa: E731
+    mapping = model.config.to_dict()["train_params"]
+    random_tps = (
+        np.tile(np.eye(2, 3, dtype=np.float32), (2, 1, 1)),
+        np.zeros((2, 1, 25), np.float32),
+    )
+    with torch.no_grad():
+        from_arrays = generator_losses(
+            model,
+            as_uint8(source),
+            as_uint8(driving),
+            epoch=50,
+            train_params=mapping,
+            vgg19_weights=vgg,
+            random_tps=random_tps,
+        )
+        from_tensors = generator_losses(
+            model,
+            torch.from_numpy(as_uint8(source)).permute(0, 3, 1, 2).float() / 255,
+            torch.from_numpy(as_uint8(driving)).permute(0, 3, 1, 2).float() / 255,
+            epoch=50,
+            train_params=model.config.train_params,
+            vgg19_weights=vgg,
+            random_tps=random_tps,
+        )
+    assert set(from_arrays) == set(LOSS_NAMES)
+    for key in LOSS_NAMES:
+        assert float(from_arrays[key]) == pytest.approx(float(from_tensors[key]), rel=1e-6)
+
+
+def test_distributed_data_parallel_wrapping(vgg, frames, tmp_path):
+    dist = pytest.importorskip("torch.distributed")
+    if not dist.is_available():
+        pytest.skip("torch.distributed is not available")
+    dist.init_process_group(
+        "gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1
+    )
+    try:
+        model = small_model()
+        model.avd_network.requires_grad_(False)
+        objective = GeneratorObjective(model, model.config.train_params, vgg)
+        wrapped = torch.nn.parallel.DistributedDataParallel(objective)
+        losses, _ = wrapped(*frames, 50)
+        sum(losses.values()).backward()
+        assert model.kp_detector.fg_encoder.fc.bias.grad is not None
+        assert model.bg_predictor.bg_encoder.fc.bias.grad is not None
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_compiled_objective_matches_eager(vgg, frames):
+    """``compile=True`` (minutes to build on 2 cores): the same losses and gradients."""
+    model = small_model()
+    params = model.config.train_params
+    transform = GeneratorObjective(model, params, vgg).random_transform(2, frames[0])
+    snapshot = {k: v.clone() for k, v in model.state_dict().items()}
+    results = []
+    for compile_ in (False, True):
+        model.load_state_dict(snapshot)
+        model.zero_grad(set_to_none=True)
+        objective = GeneratorObjective(model, params, vgg, compile=compile_)
+        losses, _ = objective(*frames, 50, random_tps=transform)
+        sum(losses.values()).backward()
+        grads = {n: float(p.grad.norm()) for n, p in model.named_parameters() if p.grad is not None}
+        results.append(({k: float(v) for k, v in losses.items()}, grads))
+    (eager, eager_grads), (compiled, compiled_grads) = results
+    assert set(eager) == set(compiled)
+    for key, value in eager.items():
+        assert compiled[key] == pytest.approx(value, rel=1e-5), key
+    assert set(eager_grads) == set(compiled_grads)
+    for name in ("kp_detector.fg_encoder.fc.weight", "inpainting_network.final.weight"):
+        assert compiled_grads[name] == pytest.approx(eager_grads[name], rel=1e-3), name
