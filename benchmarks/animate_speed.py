@@ -10,8 +10,9 @@ machine is shared and its speed drifts by 2x).
     python benchmarks/animate_speed.py --device cuda --batch-sizes 1 8 32
 
 Reports seconds per frame (median of --repeats runs), the median of the per-run ratios,
-the largest frame difference of float32 against the loop, and the PSNR of reduced
-precision against float32. Weights: --checkpoint, else the reference weights made by
+the largest frame difference of float32 against the loop (and the share of uint8 output
+values that differ), and the PSNR of reduced precision against float32. Weights:
+--checkpoint, else the reference weights made by
 ../shared/reference/make_reference_weights.py (cached in a temp folder).
 """
 
@@ -33,7 +34,7 @@ import torch
 
 import tpsmm
 from tpsmm.animation import Animator, relative_keypoints
-from tpsmm.media import fit_frames, load_image, read_video
+from tpsmm.media import fit_frames, load_image, read_video, to_uint8
 from tpsmm.networks.layers import reference_ops
 
 REPO = Path(__file__).resolve().parents[1]
@@ -158,7 +159,11 @@ def main() -> None:
         if name == "loop":
             quality = "reference"
         elif name.startswith("float32") and "loop" in outputs:
-            quality = f"max abs diff {np.abs(outputs[name] - outputs['loop']).max():.1e} vs loop"
+            differ = np.mean(to_uint8(outputs[name]) != to_uint8(outputs["loop"]))
+            quality = (
+                f"max abs diff {np.abs(outputs[name] - outputs['loop']).max():.1e} vs loop; "
+                f"{100 * differ:.3f} % of uint8 values differ"
+            )
         elif float32 is not None:
             quality = f"PSNR {psnr(outputs[name], float32):.1f} dB vs float32"
         else:

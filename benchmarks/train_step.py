@@ -10,9 +10,11 @@ interleaved, on the same inputs, and each speed-up is a ratio measured in one ru
 machine is shared and its speed drifts). Every variant must give the authors' loss values
 (checked to 1e-5 relative).
 
-Variants: ``authors``; ``tpsmm`` (GeneratorObjective in eager mode: channels-last
-ResNets and VGG, strided pyramid, targets without autograd, fused Adam, clipping without
-the multiply by 1); ``tpsmm compiled`` (the same with ``compile=True``; its first step
+Variants: ``authors`` (under :func:`~tpsmm.networks.layers.reference_ops`: upsampling
+then convolving, ``F.instance_norm``); ``tpsmm`` (GeneratorObjective in eager mode:
+channels-last ResNets and VGG, up-blocks fused into one convolution at the input's
+resolution, strided pyramid, targets without autograd, fused Adam, clipping without the
+multiply by 1); ``tpsmm compiled`` (the same with ``compile=True``; its first step
 includes building the compiled code, minutes on 2 cores).
 
     python benchmarks/train_step.py                  # batch 4 at 256x256, 5 runs each
@@ -54,6 +56,7 @@ from tpsmm.geometry import gaussian_kernel
 from tpsmm.losses import load_vgg19
 from tpsmm.media import fit_frames, read_video
 from tpsmm.networks import InpaintingNetwork, VGG19Features
+from tpsmm.networks.layers import reference_ops
 from tpsmm.training import GeneratorObjective
 from tpsmm.training.trainer import ADAM_BETAS, clip_inf_norm, make_adam
 from tpsmm.training.trainer import CLIP_NORM as CLIP
@@ -277,9 +280,11 @@ def authors_step(
     batch: dict[str, Tensor],
     epoch: int,
 ) -> dict[str, float]:
-    """Their ``train.py`` loop body."""
+    """Their ``train.py`` loop body, with the reference operators (nearest upsampling
+    then a 3x3 convolution in the up-blocks)."""
     model = full.model
-    losses = full(batch["source"], batch["driving"], epoch, batch["theta"], batch["control"])
+    with reference_ops():
+        losses = full(batch["source"], batch["driving"], epoch, batch["theta"], batch["control"])
     loss = sum(value.mean() for value in losses.values())
     loss.backward()  # type: ignore[union-attr]
     nn.utils.clip_grad_norm_(model.kp_detector.parameters(), max_norm=CLIP, norm_type=math.inf)

@@ -55,11 +55,24 @@ def test_up_block_cache_follows_weight_updates():
     torch.testing.assert_close(after, reference, atol=1e-5, rtol=0)
 
 
-def test_training_mode_uses_reference_ops_with_gradients():
-    block = UpBlock2d(4, 2)
-    x = torch.randn(1, 4, 3, 3, requires_grad=True)
-    block(x).sum().backward()
-    assert x.grad is not None and block.conv.weight.grad is not None
+def test_up_block_fused_in_training_gives_the_reference_gradients():
+    torch.manual_seed(0)
+    block = UpBlock2d(4, 3).double()
+    x = torch.randn(2, 4, 16, 16, dtype=torch.float64)
+    target = torch.randn(2, 3, 32, 32, dtype=torch.float64)
+
+    def gradients() -> tuple[torch.Tensor, ...]:
+        block.zero_grad()
+        inputs = x.clone().requires_grad_()
+        loss = ((block(inputs) - target) ** 2).mean()
+        loss.backward()
+        return (loss.detach(), inputs.grad, block.conv.weight.grad, block.conv.bias.grad)
+
+    fused = gradients()
+    with reference_ops():
+        reference = gradients()
+    for actual, expected in zip(fused, reference, strict=True):
+        torch.testing.assert_close(actual, expected, atol=1e-12, rtol=1e-10)
 
 
 @pytest.fixture(scope="module")

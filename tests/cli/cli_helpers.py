@@ -36,6 +36,17 @@ TINY_SIZE = 64
 CLI_CODE = "import sys, tpsmm.cli as c; sys.exit(c.main(sys.argv[1:]))"
 
 
+def sample_job(checkpoint: object, output: object) -> list[object]:
+    """``tpsmm animate`` arguments that animate the bundled sample into ``output``."""
+    return [
+        "animate",
+        "--source", SAMPLE_SOURCE,
+        "--driving", SAMPLE_DRIVING,
+        "--checkpoint", checkpoint,
+        "--output", output,
+    ]  # fmt: skip
+
+
 def tiny_config() -> tpsmm.Config:
     return tpsmm.load_config("vox-256").replace(**TINY_CHANGES)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_helpers import SAMPLE_DRIVING, SAMPLE_SOURCE, TINY_SIZE, read_png_folder
+from cli_helpers import SAMPLE_DRIVING, SAMPLE_SOURCE, TINY_SIZE, read_png_folder, sample_job
 
 import tpsmm
 from tpsmm.media import VideoReader, fit_frame, fit_frames, load_image, read_video
@@ -35,15 +35,7 @@ def test_png_frames_equal_tpsmm_animate(
 ):
     out = tmp_path / "frames"
     result = run_cli(
-        "animate",
-        "--source",
-        SAMPLE_SOURCE,
-        "--driving",
-        SAMPLE_DRIVING,
-        "--checkpoint",
-        reference_checkpoint,
-        "--output",
-        out,
+        *sample_job(reference_checkpoint, out),
         "--max-frames",
         FRAMES,
         "--batch-size",
@@ -61,15 +53,7 @@ def test_png_frames_equal_tpsmm_animate(
 def test_mp4_keeps_rate_and_audio(run_cli, reference_checkpoint, reference_expected, tmp_path):
     out = tmp_path / "result.mp4"
     result = run_cli(
-        "animate",
-        "--source",
-        SAMPLE_SOURCE,
-        "--driving",
-        SAMPLE_DRIVING,
-        "--checkpoint",
-        reference_checkpoint,
-        "--output",
-        out,
+        *sample_job(reference_checkpoint, out),
         "--max-frames",
         FRAMES,
         "--batch-size",
@@ -90,15 +74,7 @@ def test_mp4_keeps_rate_and_audio(run_cli, reference_checkpoint, reference_expec
 def test_side_by_side_png(run_cli, tiny_checkpoint, tiny_model, tmp_path):
     out = tmp_path / "sbs"
     result = run_cli(
-        "animate",
-        "--source",
-        SAMPLE_SOURCE,
-        "--driving",
-        SAMPLE_DRIVING,
-        "--checkpoint",
-        tiny_checkpoint,
-        "-o",
-        out,
+        *sample_job(tiny_checkpoint, out),
         "--max-frames",
         3,
         "--side-by-side",
@@ -117,15 +93,7 @@ def test_side_by_side_png(run_cli, tiny_checkpoint, tiny_model, tmp_path):
 def test_gif_output(run_cli, tiny_checkpoint, tmp_path):
     out = tmp_path / "result.gif"
     result = run_cli(
-        "animate",
-        "--source",
-        SAMPLE_SOURCE,
-        "--driving",
-        SAMPLE_DRIVING,
-        "--checkpoint",
-        tiny_checkpoint,
-        "-o",
-        out,
+        *sample_job(tiny_checkpoint, out),
         "--max-frames",
         3,
     )
@@ -140,15 +108,7 @@ def test_gif_output(run_cli, tiny_checkpoint, tmp_path):
 def test_fit_modes_and_standard_mode(run_cli, tiny_checkpoint, tiny_model, tmp_path, fit):
     out = tmp_path / "frames"
     result = run_cli(
-        "animate",
-        "--source",
-        SAMPLE_SOURCE,
-        "--driving",
-        SAMPLE_DRIVING,
-        "--checkpoint",
-        tiny_checkpoint,
-        "-o",
-        out,
+        *sample_job(tiny_checkpoint, out),
         "--max-frames",
         2,
         "--fit",
@@ -168,15 +128,7 @@ def test_fit_modes_and_standard_mode(run_cli, tiny_checkpoint, tiny_model, tmp_p
 def test_avd_mode_runs_with_an_avd_network(run_cli, tiny_checkpoint, tmp_path):
     out = tmp_path / "avd.mp4"
     result = run_cli(
-        "animate",
-        "--source",
-        SAMPLE_SOURCE,
-        "--driving",
-        SAMPLE_DRIVING,
-        "--checkpoint",
-        tiny_checkpoint,
-        "-o",
-        out,
+        *sample_job(tiny_checkpoint, out),
         "--max-frames",
         2,
         "--mode",

@@ -14,6 +14,7 @@ from cli_helpers import (
     leftovers,
     pattern_frame,
     read_png_folder,
+    sample_job,
     write_png_folder,
 )
 
@@ -134,15 +135,7 @@ def test_cli_says_when_the_extra_is_missing(run_cli, tiny_checkpoint, tmp_path, 
     monkeypatch.setitem(sys.modules, "dlib", None)  # import dlib raises ImportError
     out = tmp_path / "o.mp4"
     result = run_cli(
-        "animate",
-        "--source",
-        SAMPLE_SOURCE,
-        "--driving",
-        SAMPLE_DRIVING,
-        "-o",
-        out,
-        "--checkpoint",
-        tiny_checkpoint,
+        *sample_job(tiny_checkpoint, out),
         "--find-best-frame",
     )
     assert result.status == 2
@@ -169,15 +162,7 @@ def test_dlib_landmarks_on_the_sample():
 def test_cli_find_best_frame_on_the_sample(run_cli, tiny_checkpoint, tmp_path):
     out = tmp_path / "frames"
     result = run_cli(
-        "animate",
-        "--source",
-        SAMPLE_SOURCE,
-        "--driving",
-        SAMPLE_DRIVING,
-        "-o",
-        out,
-        "--checkpoint",
-        tiny_checkpoint,
+        *sample_job(tiny_checkpoint, out),
         "--find-best-frame",
         "--max-frames",
         3,

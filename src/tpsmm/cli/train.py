@@ -115,8 +115,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--compile",
         action="store_true",
-        help="run the forward through torch.compile: about 20%% faster per step, after "
-        "minutes of compiling at the start (worth it for long runs)",
+        help="run the forward through torch.compile: about a third faster per step on a "
+        "CPU (see benchmarks/RESULTS.md), after minutes of compiling at the start (worth "
+        "it for long runs)",
     )
     parser.set_defaults(func=run_train)
 

@@ -21,9 +21,9 @@ _FAST_INFERENCE = True
 
 @contextlib.contextmanager
 def reference_ops() -> Iterator[None]:
-    """Within this block, inference uses the reference formulation (``F.instance_norm``,
-    nearest upsampling then a 3x3 convolution) instead of the fused fast paths; used to
-    measure speed-ups against the authors' computation."""
+    """Within this block the layers use the reference formulation (``F.instance_norm``,
+    nearest upsampling then a 3x3 convolution) instead of the fused fast paths, in
+    inference and training; used to measure speed-ups against the authors' computation."""
     global _FAST_INFERENCE
     previous, _FAST_INFERENCE = _FAST_INFERENCE, False
     try:
@@ -120,9 +120,11 @@ class UpBlock2d(nn.Module):
     """nearest x2 upsample -> conv 3x3 (pad 1) -> InstanceNorm -> ReLU: (B, in, H, W) ->
     (B, out, 2H, 2W).
 
-    At inference (autograd off), for inputs of at least 16x16, the upsampling and
-    convolution run as one convolution at the input's resolution (:func:`upsample_conv`),
-    equal up to float rounding.
+    For inputs of at least 16x16 the upsampling and convolution run as one convolution at
+    the input's resolution (:func:`upsample_conv`), equal up to float rounding, in
+    training too (the fused kernels are a differentiable function of ``conv.weight``, so
+    gradients reach the same parameter); at inference the fused kernels are cached until
+    the weight changes. Inside :func:`reference_ops` the block upsamples then convolves.
     """
 
     def __init__(self, in_features: int, out_features: int, kernel_size: int = 3, padding: int = 1):
@@ -141,7 +143,7 @@ class UpBlock2d(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         fused = (
-            _use_fast_path()
+            _FAST_INFERENCE
             and self.conv.kernel_size == (3, 3)
             and self.conv.padding == (1, 1)
             and x.shape[-2] * x.shape[-1] >= FUSED_UPSAMPLE_MIN_PIXELS
@@ -149,7 +151,12 @@ class UpBlock2d(nn.Module):
         if not fused:
             out = self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
         else:
-            out = upsample_conv(x, self._fused_kernels(), self.conv.bias)
+            kernels = (
+                upsample_conv_kernels(self.conv.weight)
+                if torch.is_grad_enabled()
+                else self._fused_kernels()
+            )
+            out = upsample_conv(x, kernels, self.conv.bias)
         return instance_norm_relu(out, self.norm)
 
 
