@@ -5,10 +5,10 @@
 TPS dropout before ``dropout_epoch``, inpainting, then the perceptual, equivariance, warp
 and background losses) with the same numbers and gradients, faster: the warp loss's
 targets are computed without autograd, the perceptual pyramid only where it is kept
-(:func:`tpsmm.geometry.antialias_downsample`), the up-blocks' upsampling fused into their
-convolution (:class:`tpsmm.networks.layers.UpBlock2d`), the ResNets and the VGG in
-channels-last layout, and optionally everything through ``torch.compile`` (``benchmarks/train_step.py``
-measures each against a re-creation of the authors' step).
+(:func:`tpsmm.geometry.antialias_downsample`), the up-blocks' upsampling fused into
+their convolution (:class:`tpsmm.networks.layers.UpBlock2d`), the ResNets and the VGG in
+channels-last layout, and optionally everything through ``torch.compile``
+(``benchmarks/train_step.py`` measures each against a re-creation of the authors' step).
 
 :func:`generator_losses` is the functional entry point: the authors' ``train_params``
 mapping in, the dict of weighted loss terms out.
@@ -61,7 +61,8 @@ class GeneratorObjective(nn.Module):
         compile: run the forward through ``torch.compile`` (compiled on the first call,
             again for a new input shape or when the background predictor or the TPS
             dropout switches on or off). About a third faster training steps on a CPU,
-            the same losses up to float rounding; needs a C++ compiler (CPU) or Triton (GPU).
+            the same losses up to float rounding; needs a C++ compiler (CPU) or Triton
+            (GPU).
 
     Parameters are reached through ``self.model``, so the module can be wrapped in
     DistributedDataParallel (which then needs ``find_unused_parameters=True`` or a model

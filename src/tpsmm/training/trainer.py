@@ -145,8 +145,8 @@ class RunOptions:
         workers: DataLoader workers; None: the config's ``dataloader_workers``.
         sync_bn: SyncBatchNorm when distributed (CUDA only).
         compile: run the generator's forward through ``torch.compile`` (the same losses
-            up to float rounding, about a third faster per step on a CPU; compiling takes minutes
-            at the start and again when the background predictor or TPS dropout
+            up to float rounding, about a third faster per step on a CPU; compiling takes
+            minutes at the start and again when the background predictor or TPS dropout
             switches on or off).
         progress: show a tqdm progress bar (rank 0).
         tensorboard: write TensorBoard events when tensorboard is installed.
