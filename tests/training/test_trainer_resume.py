@@ -64,12 +64,13 @@ def root(tmp_path_factory) -> Path:
 
 def test_interrupted_then_resumed_equals_uninterrupted(root, tmp_path):
     whole, parts = tmp_path / "whole", tmp_path / "parts"
-    train_generator(_config(root), RunOptions(whole, progress=False), vgg=random_vgg())
+    train_generator(_config(root), RunOptions(whole, seed=5, progress=False), vgg=random_vgg())
 
     # Stop in the middle of epoch 0, resume (with a DataLoader worker this time) past the
-    # epoch boundary into the middle of epoch 1, then resume to the end.
+    # epoch boundary into the middle of epoch 1, then resume to the end. The resumed runs
+    # are not told the seed: they keep the one the run started with.
     first = train_generator(
-        _config(root), RunOptions(parts, max_steps=1, progress=False), vgg=random_vgg()
+        _config(root), RunOptions(parts, seed=5, max_steps=1, progress=False), vgg=random_vgg()
     )
     assert (first.epoch, first.step_in_epoch, first.global_step) == (0, 1, 1)
     stored = load_resume(parts, "generator")[1]
@@ -127,6 +128,14 @@ def test_resume_refuses_foreign_checkpoints(root, tmp_path):
     train_generator(config, RunOptions(run, max_steps=1, progress=False), vgg=random_vgg())
     with pytest.raises(CheckpointError, match="'generator' run, not 'avd'"):
         load_resume(run, "avd")
+    # Nor can another seed (every random stream of the run derives from it).
+    with pytest.raises(ConfigError, match="started with seed 0, not 7"):
+        train_generator(
+            load_resume(run, "generator")[1],
+            RunOptions(run, seed=7, progress=False),
+            vgg=random_vgg(),
+            resume=run,
+        )
     # A different batch size cannot continue a half-done epoch.
     changed = load_resume(run, "generator")[1].replace(**{"train_params.batch_size": 4})
     with pytest.raises(ConfigError, match="batch_size 2"):

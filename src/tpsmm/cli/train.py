@@ -69,7 +69,11 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="autocast precision of the forward pass (fp16 needs CUDA; default fp32)",
     )
     parser.add_argument("--device", help="cuda, cuda:N or cpu (default: cuda when available)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        help="random seed (default 0; a resumed run keeps the seed it started with)",
+    )
     parser.add_argument(
         "--sync-bn",
         action="store_true",

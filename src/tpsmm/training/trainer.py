@@ -138,7 +138,9 @@ class RunOptions:
 
     Attributes:
         out_dir: the run folder (created).
-        seed: seeds the initial weights, the data order and the random transforms.
+        seed: seeds the initial weights, the data order and the random transforms;
+            None: 0 for a new run, the run's own seed when resuming (a resumed run
+            refuses another seed).
         max_steps: stop (and save) once this many steps were done since the run began.
         precision: ``fp32``, ``bf16`` or ``fp16`` (autocast; fp16 needs CUDA).
         device: ``cuda``, ``cuda:N`` or ``cpu``; None: CUDA when available.
@@ -154,7 +156,7 @@ class RunOptions:
     """
 
     out_dir: Path
-    seed: int = 0
+    seed: int | None = None
     max_steps: int | None = None
     precision: str = "fp32"
     device: str | None = None
@@ -239,6 +241,24 @@ def load_resume(path: str | Path, stage: str) -> tuple[dict[str, Any], Config]:
 
 
 # ----------------------------------------------------------------------------- random
+
+
+def _run_seed(options: RunOptions, resume: Mapping[str, Any] | None) -> RunOptions:
+    """``options`` with the run's seed set: the resumed run's own (every random stream of
+    an exact resume derives from it), else ``options.seed`` or 0.
+
+    Raises:
+        ConfigError: ``options.seed`` differs from the resumed run's seed.
+    """
+    stored = None if resume is None else resume.get(STATE_KEY, {}).get("seed")
+    if options.seed is None:
+        return dataclasses.replace(options, seed=0 if stored is None else int(stored))
+    if stored is not None and options.seed != int(stored):
+        raise ConfigError(
+            f"the run was started with seed {int(stored)}, not {options.seed}: resume it "
+            "without --seed (or with its own)"
+        )
+    return options
 
 
 def _derived_seed(*parts: int) -> int:
@@ -401,7 +421,7 @@ class Trainer:
         resume: Mapping[str, Any] | None = None,
     ):
         self.config = config
-        self.options = options
+        self.options = options = _run_seed(options, resume)
         self.ctx = ctx
         self.device = ctx.device
         self.params = self.stage_params(config)
