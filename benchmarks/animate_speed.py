@@ -20,12 +20,9 @@ from __future__ import annotations
 
 import argparse
 import copy
-import hashlib
 import platform
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -33,23 +30,19 @@ import numpy as np
 import torch
 
 import tpsmm
-from tpsmm.animation import Animator, relative_keypoints
+from tpsmm.animation import relative_keypoints
 from tpsmm.media import fit_frames, load_image, read_video, to_uint8
 from tpsmm.networks.layers import reference_ops
 
 REPO = Path(__file__).resolve().parents[1]
 ASSETS = REPO / "src" / "tpsmm" / "assets"
-WEIGHTS_SCRIPT = REPO.parent / "shared" / "reference" / "make_reference_weights.py"
+sys.path.insert(0, str(REPO / "tests"))
+from reference_weights import reference_weights  # noqa: E402  (after the path is set)
 
 
 def reference_checkpoint() -> Path:
-    """The reference weights, generated once into a cache folder."""
-    digest = hashlib.sha256(WEIGHTS_SCRIPT.read_bytes()).hexdigest()[:12]
-    path = Path(tempfile.gettempdir()) / "tpsmm-test-cache" / digest / "reference.pth.tar"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, str(WEIGHTS_SCRIPT), str(path)], check=True)
-    return path
+    """The reference weights, generated once into the tests' cache folder."""
+    return reference_weights()[0]
 
 
 def synchronize(device: torch.device) -> None:
@@ -74,17 +67,6 @@ def authors_loop(model: tpsmm.TPSMM, source: np.ndarray, driving: np.ndarray) ->
             out = model.generate(src, kp_source, kp_norm)
             frames.append(out.permute(0, 2, 3, 1).cpu().numpy()[0])
     return np.stack(frames)
-
-
-def tpsmm_animator(
-    model: tpsmm.TPSMM, source: np.ndarray, driving: np.ndarray, batch_size: int
-) -> np.ndarray:
-    """tpsmm: source work once, batches of frames, channels_last inputs."""
-    animator = Animator(model, source, "relative")
-    outputs = [
-        animator.animate(driving[i : i + batch_size]) for i in range(0, len(driving), batch_size)
-    ]
-    return np.concatenate(outputs)
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -137,7 +119,10 @@ def main() -> None:
         for dtype_name, batch in variants:
             name = f"{dtype_name} batch {batch}"
             seconds, outputs[name] = timed(
-                lambda m=models[dtype_name], b=batch: tpsmm_animator(m, source, driving, b), device
+                lambda m=models[dtype_name], b=batch: tpsmm.animate(
+                    m, source, driving, batch_size=b
+                ),
+                device,
             )
             if repeat:
                 times.setdefault(name, []).append(seconds / len(driving))

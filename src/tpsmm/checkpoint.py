@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from tpsmm.config import Config, config_from_dict, load_config, preset
-from tpsmm.errors import CheckpointError
+from tpsmm.errors import CheckpointError, first_line
 from tpsmm.model import TPSMM
 
 #: The networks of a checkpoint, in the authors' order.
@@ -58,6 +58,20 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint {path} is a directory, not a file")
     if path.suffix in SAFETENSORS_SUFFIXES:
         return _read_safetensors(path)
+    return load_torch_file(path, f"checkpoint {path}")
+
+
+def load_torch_file(path: Path, what: str, hint: str = "") -> dict[str, Any]:
+    """``torch.load(path, weights_only=True)`` of a file holding a dict, on the CPU.
+
+    Args:
+        what: how error messages name the file, e.g. ``"checkpoint vox.pth.tar"``.
+        hint: appended to every error message (e.g. where to get the file).
+
+    Raises:
+        CheckpointError: truncated or foreign file, a file holding something other than
+            a dict, or one holding objects other than tensors (refused, never executed).
+    """
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
@@ -65,20 +79,19 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         # global means the file wants to construct arbitrary objects (run code).
         if re.search(r"Unsupported (global|class)|GLOBAL|REDUCE|BUILD", str(error)):
             raise CheckpointError(
-                f"refusing checkpoint {path}: it holds Python objects other than tensors "
-                "(loading it could execute code)"
+                f"refusing {what}: it holds Python objects other than tensors "
+                f"(loading it could execute code){hint}"
             ) from None
         raise CheckpointError(
-            f"cannot read checkpoint {path}: not a PyTorch checkpoint ({_first_line(error)})"
+            f"cannot read {what}: not a PyTorch checkpoint ({first_line(error)}){hint}"
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as error:
         raise CheckpointError(
-            f"cannot read checkpoint {path}: truncated or not a PyTorch checkpoint "
-            f"({_first_line(error)})"
+            f"cannot read {what}: truncated or not a PyTorch checkpoint ({first_line(error)}){hint}"
         ) from None
     if not isinstance(data, Mapping):
         raise CheckpointError(
-            f"checkpoint {path} holds a {type(data).__name__}, not a dict of state dicts"
+            f"{what} holds a {type(data).__name__}, not a dict of state dicts{hint}"
         )
     return dict(data)
 
@@ -97,16 +110,11 @@ def _read_safetensors(path: Path) -> dict[str, Any]:
     except Exception as error:  # safetensors raises its own and OS errors
         raise CheckpointError(
             f"cannot read checkpoint {path}: truncated or not a safetensors file "
-            f"({_first_line(error)})"
+            f"({first_line(error)})"
         ) from None
     if CONFIG_KEY in metadata:
         data[CONFIG_KEY] = json.loads(metadata[CONFIG_KEY])
     return data
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0][:200] if text else type(error).__name__
 
 
 def _strip_wrappers(key: str) -> str:
@@ -153,6 +161,16 @@ def stored_config(raw: Mapping[str, Any]) -> Config | None:
     """The configuration a tpsmm checkpoint carries, or None (the authors' files)."""
     data = raw.get(CONFIG_KEY)
     return config_from_dict(data) if isinstance(data, Mapping) else None
+
+
+def checkpoint_config(raw: Mapping[str, Any], state: Mapping[str, Tensor] | None = None) -> Config:
+    """The configuration of a checkpoint's contents: the one a tpsmm file carries, else
+    (the authors' files) the one its weights show (:func:`infer_config`; ``state`` is
+    :func:`convert_checkpoint` of ``raw`` when already computed)."""
+    stored = stored_config(raw)
+    if stored is not None:
+        return stored
+    return infer_config(convert_checkpoint(raw) if state is None else state)
 
 
 def infer_config(state: Mapping[str, Tensor]) -> Config:
@@ -247,7 +265,7 @@ def load_model(
             f"(expected entries {', '.join(NETWORKS[:3])}, ...)"
         )
     if config is None:
-        cfg = stored_config(raw) or infer_config(state)
+        cfg = checkpoint_config(raw, state)
     else:
         cfg = load_config(str(config) if isinstance(config, os.PathLike) else config)
     model = TPSMM(cfg)

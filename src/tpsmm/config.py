@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from tpsmm.errors import ConfigError
+from tpsmm.errors import ConfigError, first_line
 
 PRESETS: tuple[str, ...] = ("vox-256", "taichi-256", "ted-384", "mgif-256")
 
@@ -317,7 +317,7 @@ def load_config(source: str | Path | Mapping[str, Any] | Config | None) -> Confi
     try:
         data = yaml.safe_load(path.read_text())
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        raise ConfigError(f"cannot read config {path}: {_first_line(error)}") from None
+        raise ConfigError(f"cannot read config {path}: {first_line(error, limit=None)}") from None
     if data is None:
         raise ConfigError(f"config {path} is empty")
     if isinstance(data, Mapping):
@@ -337,10 +337,6 @@ def preset(name: str) -> Config:
         raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     text = resources.files("tpsmm.configs").joinpath(f"{name}.yaml").read_text()
     return config_from_dict(yaml.safe_load(text), name=name)
-
-
-def _first_line(error: BaseException) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 def _build(cls: type, values: Mapping[str, Any] | None, where: str):

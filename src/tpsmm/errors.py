@@ -27,3 +27,10 @@ class MediaError(TPSMMError):
 
 class DatasetError(TPSMMError):
     """A training or evaluation dataset that cannot be used."""
+
+
+def first_line(error: BaseException, limit: int | None = 200) -> str:
+    """The first line of an error's message (at most ``limit`` characters; None: all of
+    it), or its class name when the message is empty: the reason in a one-line error."""
+    text = str(error).strip()
+    return text.splitlines()[0][:limit] if text else type(error).__name__

@@ -19,8 +19,6 @@ found by :func:`load_vgg19` (never downloaded).
 from __future__ import annotations
 
 import os
-import pickle
-import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -28,7 +26,8 @@ import torch
 from torch import Tensor, nn
 
 from tpsmm import geometry
-from tpsmm.errors import TPSMMError
+from tpsmm.checkpoint import load_torch_file
+from tpsmm.errors import TPSMMError, first_line
 from tpsmm.networks.backbones import VGG19Features
 from tpsmm.networks.layers import ImagePyramid
 
@@ -71,24 +70,7 @@ def _read_vgg19_state(path: Path) -> dict[str, Tensor]:
         raise TPSMMError(f"VGG-19 weights {path} do not exist: {_how_to_get_vgg19()}")
     if path.is_dir():
         raise TPSMMError(f"VGG-19 weights {path} is a directory, not a file: {_how_to_get_vgg19()}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as error:
-        raise TPSMMError(
-            f"cannot read VGG-19 weights {path} ({_first_line(error)}): {_how_to_get_vgg19()}"
-        ) from None
-    except zipfile.BadZipFile as error:
-        raise TPSMMError(
-            f"cannot read VGG-19 weights {path} ({_first_line(error)}): {_how_to_get_vgg19()}"
-        ) from None
-    if not isinstance(state, Mapping):
-        raise TPSMMError(f"VGG-19 weights {path} hold a {type(state).__name__}, not a state dict")
-    return dict(state)
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0][:200] if text else type(error).__name__
+    return load_torch_file(path, f"VGG-19 weights {path}", hint=f": {_how_to_get_vgg19()}")
 
 
 def load_vgg19(
@@ -129,7 +111,7 @@ def load_vgg19(
             vgg.load_torchvision_state_dict(dict(state))
         except RuntimeError as error:
             raise TPSMMError(
-                f"VGG-19 weights do not fit torchvision's VGG-19 layout ({_first_line(error)})"
+                f"VGG-19 weights do not fit torchvision's VGG-19 layout ({first_line(error)})"
             ) from None
     vgg.eval()
     vgg.requires_grad_(False)

@@ -24,6 +24,12 @@ def frame_level(frame: np.ndarray) -> float:
     return float(frame.mean())
 
 
+def grey_levels(frames: list[np.ndarray] | np.ndarray) -> list[int]:
+    """The index (into :func:`grey_frame`) of each frame's grey level, rounded to the
+    nearest multiple of 20 (after lossy coding)."""
+    return [round((frame_level(frame) - 20) / 20) for frame in frames]
+
+
 def make_video(
     path: Path,
     num_frames: int = 10,

@@ -15,8 +15,8 @@ import pytest
 from media_helpers import (
     DRIVING_MP4,
     SOURCE_PNG,
-    frame_level,
     grey_frame,
+    grey_levels,
     make_audio_only,
     make_video,
 )
@@ -24,12 +24,6 @@ from PIL import Image
 
 from tpsmm.errors import MediaError
 from tpsmm.media import VideoReader, list_frame_files, read_video
-
-
-def levels(frames: list[np.ndarray] | np.ndarray) -> list[int]:
-    """The grey level of each frame, rounded to the nearest multiple of 20 (after lossy
-    coding), as an index into :func:`grey_frame`."""
-    return [round((frame_level(frame) - 20) / 20) for frame in frames]
 
 
 def test_bundled_driving_video_metadata_and_batches() -> None:
@@ -50,21 +44,21 @@ def test_frames_come_in_order(tmp_path: Path) -> None:
     frames = read_video(path)
     assert frames.shape == (8, 48, 64, 3)
     assert frames.dtype == np.uint8
-    assert levels(frames) == list(range(8))
+    assert grey_levels(frames) == list(range(8))
 
 
 def test_read_video_max_frames(tmp_path: Path) -> None:
     path = make_video(tmp_path / "grey.mp4", 8)
-    assert levels(read_video(path, max_frames=3)) == [0, 1, 2]
+    assert grey_levels(read_video(path, max_frames=3)) == [0, 1, 2]
 
 
 def test_iterating_twice_and_check(tmp_path: Path) -> None:
     path = make_video(tmp_path / "grey.mp4", 5)
     with VideoReader(path) as reader:
         first = reader.check()
-        assert levels([first]) == [0]
-        assert levels(list(reader)) == list(range(5))  # the checked frame comes once
-        assert levels(list(reader)) == list(range(5))  # a second pass starts over
+        assert grey_levels([first]) == [0]
+        assert grey_levels(list(reader)) == list(range(5))  # the checked frame comes once
+        assert grey_levels(list(reader)) == list(range(5))  # a second pass starts over
 
 
 def test_reader_streams_without_keeping_frames(tmp_path: Path) -> None:
@@ -91,7 +85,7 @@ def test_webm_and_avi(tmp_path: Path, name: str, codec: str) -> None:
     with VideoReader(path) as reader:
         assert reader.frame_rate == 25
         assert reader.size == (64, 48)
-        assert levels(list(reader)) == list(range(6))
+        assert grey_levels(list(reader)) == list(range(6))
 
 
 def test_animated_gif(tmp_path: Path) -> None:
@@ -101,7 +95,7 @@ def test_animated_gif(tmp_path: Path) -> None:
     with VideoReader(path) as reader:
         assert reader.size == (64, 48)
         assert reader.frame_rate == 25
-        assert levels(list(reader)) == list(range(5))
+        assert grey_levels(list(reader)) == list(range(5))
 
 
 def test_display_rotation_is_applied(tmp_path: Path) -> None:
@@ -139,7 +133,7 @@ def test_folder_of_frames_in_natural_order(tmp_path: Path) -> None:
         assert reader.frame_rate == 25
         assert reader.size == (64, 48)
         assert not reader.has_audio
-        assert levels(list(reader)) == [1, 2, 9, 10, 0]
+        assert grey_levels(list(reader)) == [1, 2, 9, 10, 0]
     with VideoReader(folder, fps=12.5) as reader:
         assert reader.frame_rate == Fraction(25, 2)
 
@@ -253,7 +247,7 @@ def test_decoding_errors_become_media_errors(
     monkeypatch.setattr(av, "open", lambda *a, **k: _FailingContainer(real_open(*a, **k), 2))
     with VideoReader(path) as reader:
         frames = iter(reader)
-        assert levels([next(frames), next(frames)]) == [0, 1]
+        assert grey_levels([next(frames), next(frames)]) == [0, 1]
         with pytest.raises(MediaError, match="corrupt video data after 2 frames") as info:
             next(frames)
     message = str(info.value)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from media_helpers import (
     DRIVING_MP4,
-    frame_level,
     grey_frame,
+    grey_levels,
     make_audio_only,
     make_video,
     stream_info,
@@ -33,10 +33,6 @@ def write_grey(path: Path | str, count: int, fps: float | Fraction = 25, **kwarg
         for index in range(count):
             writer.write(grey_frame(index))
     return Path(path)
-
-
-def levels(frames: np.ndarray) -> list[int]:
-    return [round((frame_level(frame) - 20) / 20) for frame in frames]
 
 
 def visible_entries(folder: Path) -> list[str]:
@@ -98,7 +94,7 @@ def test_ntsc_rate_is_kept_exactly(tmp_path: Path) -> None:
     info = stream_info(output)
     assert info["video"]["rate"] == Fraction(30000, 1001)
     assert info["video"]["frames"] == 12
-    assert levels(read_video(output)) == [index % 11 for index in range(12)]
+    assert grey_levels(read_video(output)) == [index % 11 for index in range(12)]
 
 
 def test_float_fps_is_matched_to_ntsc(tmp_path: Path) -> None:
@@ -153,7 +149,7 @@ def test_gif_output(tmp_path: Path) -> None:
         assert reader.frame_rate == 25
         frames = np.stack(list(reader))
     assert frames.shape == (6, 48, 64, 3)
-    assert levels(frames) == list(range(6))
+    assert grey_levels(frames) == list(range(6))
 
 
 def test_png_folder_output_is_lossless(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+import trainer_helpers
 import yaml
 
 from tpsmm import geometry
@@ -33,8 +34,7 @@ LOSS_KEYS = ("perceptual", "equivariance_value", "warp_loss", "bg")
 
 @pytest.fixture(scope="module")
 def random_vgg() -> VGG19Features:
-    torch.manual_seed(0)
-    return VGG19Features().eval().requires_grad_(False)
+    return trainer_helpers.random_vgg(seed=0)
 
 
 def _images(batch: int, size: int, seed: int) -> torch.Tensor:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from trainer_helpers import random_vgg
 
 import tpsmm
 from tpsmm.networks import VGG19Features
@@ -27,8 +28,7 @@ def small_config(**changes):
 
 @pytest.fixture(scope="module")
 def vgg() -> VGG19Features:
-    torch.manual_seed(0)
-    return VGG19Features().eval().requires_grad_(False)
+    return random_vgg(seed=0)
 
 
 @pytest.fixture(scope="module")

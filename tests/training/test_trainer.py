@@ -10,12 +10,11 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from trainer_helpers import make_dataset, one_thread, tiny_config
+from trainer_helpers import make_dataset, one_thread, random_vgg, tiny_config
 
 import tpsmm
 from tpsmm.checkpoint import read_checkpoint
 from tpsmm.errors import CheckpointError, ConfigError, DatasetError
-from tpsmm.networks.backbones import VGG19Features
 from tpsmm.training import trainer as trainer_module
 from tpsmm.training.distributed import DistContext
 from tpsmm.training.objective import GeneratorObjective
@@ -31,11 +30,6 @@ from tpsmm.training.trainer import (
 def _one_thread():
     with one_thread():
         yield
-
-
-def random_vgg(seed: int = 123) -> VGG19Features:
-    torch.manual_seed(seed)
-    return VGG19Features().eval().requires_grad_(False)
 
 
 @pytest.fixture(scope="module")

@@ -30,10 +30,9 @@ from pathlib import Path
 import pytest
 import torch
 from torch import nn
-from trainer_helpers import make_dataset, one_thread, tiny_config
+from trainer_helpers import make_dataset, one_thread, random_vgg, tiny_config
 
 from tpsmm.checkpoint import read_checkpoint
-from tpsmm.networks.backbones import VGG19Features
 from tpsmm.training.distributed import DistContext, init_distributed
 from tpsmm.training.trainer import GeneratorTrainer, RunOptions, train_generator
 
@@ -50,14 +49,11 @@ def _config(root: Path):
     )
 
 
-def _vgg() -> VGG19Features:
-    torch.manual_seed(123)
-    return VGG19Features().eval().requires_grad_(False)
-
-
 def _trainer(root: Path, out: Path, ctx: DistContext) -> GeneratorTrainer:
     """A trainer with BatchNorm in eval mode, set to epoch 0."""
-    trainer = GeneratorTrainer(_config(root), RunOptions(out, progress=False), ctx, vgg=_vgg())
+    trainer = GeneratorTrainer(
+        _config(root), RunOptions(out, progress=False), ctx, vgg=random_vgg()
+    )
     trainer.set_train_mode()
     for module in trainer.model.modules():
         if isinstance(module, nn.modules.batchnorm._BatchNorm):
@@ -110,7 +106,7 @@ def worker(out: Path, root: Path) -> None:
     train_generator(
         _config(root),
         RunOptions(out / "run", max_steps=2, progress=False, device="cpu"),
-        vgg=_vgg(),
+        vgg=random_vgg(),
     )
 
 

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from trainer_helpers import make_dataset, one_thread, tiny_config
+from trainer_helpers import make_dataset, one_thread, random_vgg, tiny_config
 
 from tpsmm.checkpoint import read_checkpoint, save_checkpoint
 from tpsmm.errors import CheckpointError, ConfigError
 from tpsmm.model import TPSMM
-from tpsmm.networks.backbones import VGG19Features
 from tpsmm.training.trainer import RunOptions, load_resume, train_generator
 
 NETWORKS = ("kp_detector", "dense_motion_network", "inpainting_network", "bg_predictor")
@@ -22,11 +21,6 @@ NETWORKS = ("kp_detector", "dense_motion_network", "inpainting_network", "bg_pre
 def _one_thread():
     with one_thread():
         yield
-
-
-def random_vgg() -> VGG19Features:
-    torch.manual_seed(123)
-    return VGG19Features().eval().requires_grad_(False)
 
 
 def _config(root: Path):

@@ -12,8 +12,16 @@ import torch
 from PIL import Image
 
 from tpsmm.config import Config, config_from_dict
+from tpsmm.networks.backbones import VGG19Features
 
 FRAME = 32
+
+
+def random_vgg(seed: int = 123) -> VGG19Features:
+    """A seeded random VGG-19 for the perceptual loss (the speed and the code paths do
+    not depend on its values)."""
+    torch.manual_seed(seed)
+    return VGG19Features().eval().requires_grad_(False)
 
 
 @contextmanager

@@ -410,7 +410,7 @@ class VideoAnimator:
                 best = self.best_frame(
                     reader, landmarks=landmarks, max_frames=max_frames, progress=progress
                 )
-            audio_from = None if reader.is_folder else reader.path
+            audio_from = reader.path if reader.has_audio else None
             total = expected_frames(reader, max_frames)
             started = time.perf_counter()
             with (

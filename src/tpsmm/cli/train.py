@@ -249,8 +249,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def checkpoint_config(path: str) -> Any:
-    """The config a checkpoint carries, or the one its weights show (authors' files)."""
-    from tpsmm.checkpoint import convert_checkpoint, infer_config, read_checkpoint, stored_config
+    """The config a checkpoint file carries, or the one its weights show (authors' files)."""
+    from tpsmm import checkpoint
 
-    raw = read_checkpoint(path)
-    return stored_config(raw) or infer_config(convert_checkpoint(raw))
+    return checkpoint.checkpoint_config(checkpoint.read_checkpoint(path))

@@ -19,7 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tpsmm.data.datasets import identity_of, split_videos
-from tpsmm.data.video_io import ScanResult, list_videos, open_video, parse_frame_shape
+from tpsmm.data.video_io import (
+    STRIP_EXTENSIONS,
+    ScanResult,
+    list_videos,
+    open_video,
+    parse_frame_shape,
+)
 from tpsmm.errors import DatasetError
 
 __all__ = ["DatasetReport", "Finding", "SplitReport", "VideoInfo", "check_dataset"]
@@ -162,7 +168,7 @@ def _inspect(
     try:
         result: ScanResult = open_video(path, frame_shape).scan(quick=quick)
     except DatasetError as error:
-        kind = "bad strip" if path.suffix.lower() in (".png", ".jpg", ".jpeg") else "unreadable"
+        kind = "bad strip" if path.suffix.lower() in STRIP_EXTENSIONS else "unreadable"
         return None, [Finding("error", kind, path, _reason(str(error), path))]
     findings = []
     if result.num_frames == 0:

@@ -44,6 +44,7 @@ Randomness
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from collections import defaultdict
@@ -55,6 +56,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, default_collate
 
+from tpsmm.config import DatasetParams
 from tpsmm.data.augmentation import build_augmentation
 from tpsmm.data.video_io import (
     FrameCountChanged,
@@ -79,7 +81,8 @@ __all__ = [
 ]
 
 TEST_FRACTION = 0.2
-DATASET_PARAM_KEYS = ("root_dir", "frame_shape", "id_sampling", "pairs_list", "augmentation_params")
+#: The keys of the YAML ``dataset_params`` section (those of :class:`DatasetParams`).
+DATASET_PARAM_KEYS = tuple(field.name for field in dataclasses.fields(DatasetParams))
 
 
 def split_videos(

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 from tpsmm.data.augmentation import resize_clip
-from tpsmm.errors import ConfigError, DatasetError, MediaError
+from tpsmm.errors import ConfigError, DatasetError, MediaError, first_line
 from tpsmm.media import natural_sort_key
 from tpsmm.media.image import load_image
 from tpsmm.media.video import VideoReader, list_frame_files
@@ -115,9 +115,10 @@ def is_video_entry(path: Path) -> bool:
 
 
 def list_videos(directory: Path) -> list[Path]:
-    """The videos directly inside ``directory``, in natural sort order."""
+    """The videos directly inside ``directory``, in natural sort order (ties, such as
+    ``v1`` and ``v01``, by name), whatever order the file system lists them in."""
     entries = [p for p in Path(directory).iterdir() if is_video_entry(p)]
-    return sorted(entries, key=lambda p: natural_sort_key(p.name))
+    return sorted(entries, key=lambda p: (natural_sort_key(p.name), p.name))
 
 
 def _to_float(frames: np.ndarray) -> np.ndarray:
@@ -149,7 +150,7 @@ def _stack(frames: Sequence[np.ndarray], path: Path) -> np.ndarray:
 
 def _media_failure(path: Path, error: Exception) -> DatasetError:
     """A one-line :class:`DatasetError` naming ``path`` for a decoding failure."""
-    message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    message = first_line(error, limit=None)
     if str(path) not in message:
         message = f"{path}: cannot read: {message}"
     return DatasetError(message)

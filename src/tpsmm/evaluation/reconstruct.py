@@ -26,14 +26,15 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
 from tpsmm.checkpoint import atomic_path
 from tpsmm.errors import DatasetError
+from tpsmm.media import save_image
 from tpsmm.model import TPSMM
+from tpsmm.training.visualize import to_uint8
 
 __all__ = ["REPORT_NAME", "reconstruct", "reconstruct_video"]
 
@@ -71,16 +72,8 @@ def reconstruct_video(model: TPSMM, video: Tensor, batch_size: int = 16) -> tupl
 
 def _strip(driving: Tensor, prediction: Tensor) -> np.ndarray:
     """(2H, T*W, 3) uint8: driving frames over their reconstructions."""
-    rows = []
-    for frames in (driving, prediction):
-        array = frames.clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-        rows.append(np.concatenate(list(array), axis=1))
+    rows = [np.concatenate(list(to_uint8(frames)), axis=1) for frames in (driving, prediction)]
     return np.concatenate(rows, axis=0)
-
-
-def _save_png(path: Path, image: np.ndarray) -> None:
-    with atomic_path(path) as tmp:
-        Image.fromarray(image).save(tmp, format="PNG")
 
 
 def _items(dataset: Dataset, workers: int) -> Iterable[Mapping[str, Any]]:
@@ -124,6 +117,8 @@ def reconstruct(
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    if save_images:
+        (out / "png").mkdir(exist_ok=True)
     if max_videos is not None:
         dataset = Subset(dataset, range(min(max_videos, len(dataset))))  # type: ignore[arg-type]
     if len(dataset) == 0:  # type: ignore[arg-type]
@@ -131,6 +126,7 @@ def reconstruct(
     model.eval()
     videos: list[dict[str, Any]] = []
     all_losses: list[Tensor] = []
+    loss_sum, frame_count = 0.0, 0
     bar = tqdm(total=len(dataset), desc="reconstruct", disable=not progress, unit="video")  # type: ignore[arg-type]
     try:
         for item in _items(dataset, workers):
@@ -143,12 +139,13 @@ def reconstruct(
             }
             if save_images:
                 image = Path("png") / f"{name}.png"
-                _save_png(out / image, _strip(video.permute(1, 0, 2, 3), predictions))
+                save_image(out / image, _strip(video.permute(1, 0, 2, 3), predictions))
                 entry["image"] = str(image)
             videos.append(entry)
             all_losses.append(losses)
+            loss_sum, frame_count = loss_sum + float(losses.sum()), frame_count + losses.numel()
             bar.update(1)
-            bar.set_postfix(l1=f"{float(torch.cat(all_losses).mean()):.4f}", refresh=False)
+            bar.set_postfix(l1=f"{loss_sum / frame_count:.4f}", refresh=False)
     finally:
         bar.close()
     frames = torch.cat(all_losses)

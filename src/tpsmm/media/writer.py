@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image
 
 from tpsmm.media._common import (
+    GIF_SUFFIX,
     PathLike,
     check_rgb_frame,
     describe_error,
@@ -38,7 +39,6 @@ OutputKind = Literal["video", "gif", "frames"]
 
 # Container format by suffix for H.264 outputs.
 VIDEO_FORMATS: dict[str, str] = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
-GIF_SUFFIX = ".gif"
 # Audio codecs copied without re-encoding, per container; others are transcoded to AAC.
 # (MP4/MOV keep to what common players accept; Matroska takes what FFmpeg can mux.)
 REMUX_AUDIO: dict[str, frozenset[str] | None] = {

@@ -51,7 +51,6 @@ __all__ = [
     "all_gather_objects",
     "all_reduce_sum",
     "barrier",
-    "broadcast_object",
     "cleanup_distributed",
     "convert_sync_batchnorm",
     "init_distributed",
@@ -193,15 +192,6 @@ def all_gather_objects(obj: Any, ctx: DistContext) -> list[Any]:
     gathered: list[Any] = [None] * ctx.world_size
     dist.all_gather_object(gathered, obj)
     return gathered
-
-
-def broadcast_object(obj: Any, ctx: DistContext) -> Any:
-    """Rank 0's ``obj`` on every rank."""
-    if not ctx.distributed:
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
 
 
 def barrier(ctx: DistContext) -> None:

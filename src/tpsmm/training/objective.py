@@ -105,6 +105,18 @@ class GeneratorObjective(nn.Module):
         ``epoch >= bg_start``)."""
         return self.model.bg_predictor is not None and epoch >= self.train_params.bg_start
 
+    def loss_names(self) -> list[str]:
+        """The terms :meth:`forward` can return (those with a non-zero weight; ``bg``
+        only with a background predictor), in :data:`LOSS_NAMES` order."""
+        weights = self.train_params.loss_weights
+        active = {
+            "perceptual": self.perceptual is not None,
+            "equivariance_value": weights.equivariance_value != 0,
+            "warp_loss": weights.warp_loss != 0,
+            "bg": self.model.bg_predictor is not None and weights.bg != 0,
+        }
+        return [name for name in LOSS_NAMES if active[name]]
+
     def random_transform(
         self, batch: int, like: Tensor, generator: torch.Generator | None = None
     ) -> geometry.RandomTPS:

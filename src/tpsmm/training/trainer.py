@@ -97,7 +97,7 @@ from tpsmm.training.distributed import (
     wrap_ddp,
 )
 from tpsmm.training.logging import LossLog
-from tpsmm.training.objective import LOSS_NAMES, GeneratorObjective
+from tpsmm.training.objective import GeneratorObjective
 from tpsmm.training.visualize import Row, generator_rows, visualize
 
 __all__ = [
@@ -889,22 +889,19 @@ class GeneratorTrainer(Trainer):
         self.model.train()
         self.model.avd_network.eval()
 
+    @property
+    def objective(self) -> GeneratorObjective:
+        return self.module  # type: ignore[return-value]
+
     def find_unused_parameters(self, epoch: int) -> bool:
-        return self.model.bg_predictor is not None and epoch < self.config.train_params.bg_start
+        return self.model.bg_predictor is not None and not self.uses_background(epoch)
 
     def loss_terms(self) -> list[str]:
-        weights = self.config.train_params.loss_weights
-        active = {
-            "perceptual": sum(weights.perceptual) != 0,
-            "equivariance_value": weights.equivariance_value != 0,
-            "warp_loss": weights.warp_loss != 0,
-            "bg": self.model.bg_predictor is not None and weights.bg != 0,
-        }
-        return [name for name in LOSS_NAMES if active.get(name, True)]
+        return self.objective.loss_names()
 
     def _random_tps(self) -> RandomTPS:
         """This rank's rows of the global batch's random TPS (equivariance loss)."""
-        objective: GeneratorObjective = self.module  # type: ignore[assignment]
+        objective = self.objective
         like = torch.empty(0)
         drawn = self.shared_draw(lambda batch, gen: objective.random_transform(batch, like, gen))
         rows = self.rank_rows
@@ -921,7 +918,7 @@ class GeneratorTrainer(Trainer):
         )
 
     def uses_background(self, epoch: int) -> bool:
-        return self.model.bg_predictor is not None and epoch >= self.config.train_params.bg_start
+        return self.objective.uses_background(epoch)
 
     def stepped_optimizers(self, epoch: int) -> list[Optimizer]:
         """The optimizers that step at ``epoch``: the background predictor's only from

@@ -12,6 +12,7 @@ from __future__ import annotations
 import colorsys
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -19,8 +20,8 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw
 from torch import Tensor
 
-from tpsmm.checkpoint import atomic_path
 from tpsmm.config import VisualizerParams
+from tpsmm.media import save_image
 
 __all__ = [
     "Row",
@@ -28,7 +29,6 @@ __all__ = [
     "generator_rows",
     "grid_image",
     "keypoint_colors",
-    "save_png",
     "to_uint8",
 ]
 
@@ -122,12 +122,8 @@ def generator_rows(source: Tensor, driving: Tensor, generated: dict) -> list[Row
     return rows
 
 
-def save_png(path: str | os.PathLike, image: np.ndarray) -> None:
-    """Write (H, W, 3) uint8 as a PNG, atomically."""
-    with atomic_path(path) as tmp:
-        Image.fromarray(image).save(tmp, format="PNG")
-
-
 def visualize(rows: Sequence[Row], params: VisualizerParams, path: str | os.PathLike) -> None:
-    """Draw ``rows`` with the config's visualiser settings and save them at ``path``."""
-    save_png(path, grid_image(rows, kp_size=params.kp_size, draw_border=params.draw_border))
+    """Draw ``rows`` with the config's visualiser settings and save them at ``path`` (its
+    folder is created)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    save_image(path, grid_image(rows, kp_size=params.kp_size, draw_border=params.draw_border))
