@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
 
-from tpsmm.animation import best_frame as best_frame_module
 from tpsmm.animation.best_frame import (
-    EXTRA_MISSING,
-    SHAPE_PREDICTOR,
     find_best_frame,
     landmark_distance,
     normalize_landmarks,
-    shape_predictor_path,
 )
 from tpsmm.errors import TPSMMError
 
@@ -128,23 +122,3 @@ def test_collinear_driving_landmarks_count_as_no_face():
 def test_empty_driving_video():
     with pytest.raises(TPSMMError, match="no frames"):
         find_best_frame(SOURCE, [], landmarks_by_offset({}))
-
-
-def test_missing_model_package(monkeypatch):
-    monkeypatch.setattr(best_frame_module.importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(TPSMMError) as info:
-        shape_predictor_path()
-    assert str(info.value) == EXTRA_MISSING
-
-
-def test_model_file_found_without_importing_the_package(tmp_path, monkeypatch):
-    models = tmp_path / "face_recognition_models" / "models"
-    models.mkdir(parents=True)
-    (models / SHAPE_PREDICTOR).write_bytes(b"model")
-    spec = importlib.util.spec_from_loader("face_recognition_models", loader=None, is_package=True)
-    spec.submodule_search_locations = [str(models.parent)]
-    monkeypatch.setattr(best_frame_module.importlib.util, "find_spec", lambda name: spec)
-    assert shape_predictor_path() == models / SHAPE_PREDICTOR
-    (models / SHAPE_PREDICTOR).unlink()
-    with pytest.raises(TPSMMError, match=r"shape_predictor_68_face_landmarks\.dat is missing"):
-        shape_predictor_path()

@@ -19,7 +19,7 @@ from cli_helpers import (
 )
 
 import tpsmm
-from tpsmm.animation.best_frame import EXTRA_MISSING, DlibLandmarks, find_best_frame
+from tpsmm.animation.best_frame import EXTRA_MISSING, default_landmarks, find_best_frame
 from tpsmm.animation.pipeline import VideoAnimator
 from tpsmm.errors import TPSMMError
 from tpsmm.media import fit_frame, fit_frames, load_image, read_video
@@ -145,7 +145,7 @@ def test_cli_says_when_the_extra_is_missing(run_cli, tiny_checkpoint, tmp_path, 
 
 @pytest.mark.skipif(not HAS_DLIB, reason="needs the eval extra (dlib-bin)")
 def test_dlib_landmarks_on_the_sample():
-    landmarks = DlibLandmarks()
+    landmarks = default_landmarks()
     source = fit_frame(load_image(SAMPLE_SOURCE), 256)
     points = landmarks(source)
     assert points is not None and points.shape == (68, 2)

@@ -3,13 +3,12 @@ frames in memory (:mod:`.animator`), the streaming video job (:mod:`.pipeline`),
 best reference frame for faces (:mod:`.best_frame`) and many pairs (:mod:`.pairs`)."""
 
 from tpsmm.animation.animator import Animator, animate, frames_to_tensor, tensor_to_frames
-from tpsmm.animation.best_frame import DlibLandmarks, find_best_frame
+from tpsmm.animation.best_frame import find_best_frame
 from tpsmm.animation.keypoints import MODES, check_mode, movement_scale, relative_keypoints
 
 __all__ = [
     "MODES",
     "Animator",
-    "DlibLandmarks",
     "animate",
     "check_mode",
     "find_best_frame",

@@ -11,31 +11,25 @@ The networks keep no state from one frame to the next, so that join equals anima
 every frame in order with the best frame as the reference; :mod:`tpsmm.animation.pipeline`
 does exactly that, streaming, and keeps only the best frame from the landmark pass.
 
-Landmarks come from the optional ``eval`` extra: dlib (``dlib-bin``) with the shape
-predictor that ``face-recognition-models`` ships. Any callable with the signature of
-:data:`LandmarkFunction` can replace it (tests use a fake one).
+Landmarks come from :mod:`tpsmm.faces` (the optional ``eval`` extra: dlib with the shape
+predictor that ``face-recognition-models`` ships). Any callable with the signature of
+:data:`~tpsmm.faces.LandmarkFunction` can replace it (tests use a fake one).
 """
 
 from __future__ import annotations
 
-import importlib.util
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from tpsmm.errors import TPSMMError
+from tpsmm.faces import DlibLandmarks, LandmarkFunction, extra_missing
 from tpsmm.geometry import convex_hull_area
 
 #: The message when the optional dependencies of ``--find-best-frame`` are missing.
-EXTRA_MISSING = "--find-best-frame needs the eval extra: pip install 'tpsmm[eval]'"
-#: The dlib model file inside the ``face_recognition_models`` package.
-SHAPE_PREDICTOR = "shape_predictor_68_face_landmarks.dat"
-
-#: (H, W, 3) uint8 RGB image -> (68, 2) landmarks (x, y) in pixels, or None without a face.
-LandmarkFunction = Callable[[np.ndarray], "np.ndarray | None"]
+EXTRA_MISSING = extra_missing("--find-best-frame")
 
 
 def normalize_landmarks(points: np.ndarray) -> np.ndarray:
@@ -109,8 +103,7 @@ def find_best_frame(
     Args:
         source: (H, W, 3) uint8, as the model sees it (fitted to its size).
         frames: driving frames (H, W, 3) uint8, fitted the same way; consumed once.
-        landmarks: face landmark function (:class:`DlibLandmarks` by default in the
-            pipeline).
+        landmarks: face landmark function (:func:`default_landmarks` in the pipeline).
         source_name: names the source in the error message.
 
     Returns:
@@ -141,54 +134,10 @@ def find_best_frame(
     return BestFrame(best_index, best_frame, best_distance, faces)
 
 
-def shape_predictor_path() -> Path:
-    """Where ``face-recognition-models`` keeps the 68-point shape predictor.
-
-    The package is located without importing it (its ``__init__`` needs pkg_resources,
-    which setuptools 81 and later no longer provide).
+def default_landmarks() -> DlibLandmarks:
+    """The landmark function ``--find-best-frame`` uses: dlib's (needs the ``eval`` extra).
 
     Raises:
-        TPSMMError: the package or the file is missing (:data:`EXTRA_MISSING`).
+        TPSMMError: the extra is not installed (:data:`EXTRA_MISSING`).
     """
-    spec = importlib.util.find_spec("face_recognition_models")
-    folders = list(spec.submodule_search_locations or []) if spec is not None else []
-    for folder in folders:
-        candidate = Path(folder) / "models" / SHAPE_PREDICTOR
-        if candidate.is_file():
-            return candidate
-    if folders:
-        raise TPSMMError(f"{EXTRA_MISSING} ({SHAPE_PREDICTOR} is missing from {folders[0]})")
-    raise TPSMMError(EXTRA_MISSING)
-
-
-class DlibLandmarks:
-    """68-point face landmarks: dlib's HOG face detector and shape predictor.
-
-    Calling it with an (H, W, 3) uint8 RGB image returns (68, 2) float64 pixel
-    coordinates (x, y) of the largest detected face, or None when there is no face.
-
-    Args:
-        upsample: how many times the detector upsamples the image (1 finds faces down
-            to about 40 pixels wide, enough at 256x256).
-
-    Raises:
-        TPSMMError: the ``eval`` extra is not installed (:data:`EXTRA_MISSING`).
-    """
-
-    def __init__(self, upsample: int = 1):
-        try:
-            import dlib
-        except ImportError:
-            raise TPSMMError(EXTRA_MISSING) from None
-        self.upsample = upsample
-        self.detector = dlib.get_frontal_face_detector()
-        self.predictor = dlib.shape_predictor(str(shape_predictor_path()))
-
-    def __call__(self, image: np.ndarray) -> np.ndarray | None:
-        image = np.ascontiguousarray(image, dtype=np.uint8)
-        faces = self.detector(image, self.upsample)
-        if len(faces) == 0:
-            return None
-        face = max(faces, key=lambda rect: rect.area())
-        shape = self.predictor(image, face)
-        return np.array([(part.x, part.y) for part in shape.parts()], dtype=np.float64)
+    return DlibLandmarks(needed_by="--find-best-frame")

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tpsmm.animation.best_frame import DlibLandmarks, LandmarkFunction
+from tpsmm.animation.best_frame import default_landmarks
 from tpsmm.animation.pipeline import AnimationSummary, animate_video
 from tpsmm.errors import TPSMMError
+from tpsmm.faces import LandmarkFunction
 from tpsmm.model import TPSMM
 
 COLUMNS: tuple[str, ...] = ("source", "driving", "output", "mode")
@@ -213,7 +214,7 @@ def animate_pairs(
         One :class:`PairResult` per pair, in order.
     """
     if find_best_frame and landmarks is None:
-        landmarks = DlibLandmarks()
+        landmarks = default_landmarks()
     results = []
     for pair in pairs:
         result = _run_pair(model, pair, mode, find_best_frame, landmarks, options)

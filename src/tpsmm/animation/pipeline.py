@@ -37,10 +37,11 @@ import torch
 from tqdm import tqdm
 
 from tpsmm.animation.animator import Animator
-from tpsmm.animation.best_frame import BestFrame, DlibLandmarks, LandmarkFunction, find_best_frame
+from tpsmm.animation.best_frame import BestFrame, default_landmarks, find_best_frame
 from tpsmm.animation.keypoints import check_mode
 from tpsmm.checkpoint import load_model
 from tpsmm.errors import MediaError, TPSMMError
+from tpsmm.faces import LandmarkFunction
 from tpsmm.media import (
     DEFAULT_FIT_MODE,
     FrameFitter,
@@ -361,7 +362,7 @@ class VideoAnimator:
         Raises:
             TPSMMError: the ``eval`` extra is missing, or the source has no face.
         """
-        landmarks = landmarks if landmarks is not None else DlibLandmarks()
+        landmarks = landmarks if landmarks is not None else default_landmarks()
         with _open_driving(driving) as reader:
             total = expected_frames(reader, max_frames)
             with progress_bar(total, "best frame", progress) as bar:

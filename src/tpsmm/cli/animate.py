@@ -203,9 +203,9 @@ def landmarks_for(args: argparse.Namespace) -> Any:
     eval extra), else None."""
     if not args.find_best_frame:
         return None
-    from tpsmm.animation.best_frame import DlibLandmarks
+    from tpsmm.animation.best_frame import default_landmarks
 
-    return DlibLandmarks()
+    return default_landmarks()
 
 
 def animate_one(
