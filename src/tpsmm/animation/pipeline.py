@@ -26,7 +26,7 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -65,6 +65,11 @@ DTYPES: dict[str, torch.dtype] = {
 
 SourceInput = str | os.PathLike | np.ndarray
 DrivingInput = str | os.PathLike | VideoReader
+#: Called as ``on_progress(stage, done, total)`` when a pass starts (``done`` 0) and after
+#: each batch: ``stage`` is ``"best frame"`` or ``"animate"``, ``done`` the frames of that
+#: pass so far, ``total`` the frames it will take (None when the container does not say).
+#: An exception it raises stops the job (the partial output is removed).
+ProgressCallback = Callable[[str, int, "int | None"], None]
 
 
 # Model ---------------------------------------------------------------------------------
@@ -185,16 +190,49 @@ def expected_frames(reader: VideoReader, max_frames: int | None) -> int | None:
     return max_frames if total is None else min(total, max_frames)
 
 
-def progress_bar(total: int | None, description: str, enabled: bool) -> tqdm:
-    """A tqdm bar on stderr counting frames, showing frames per second."""
-    return tqdm(
-        total=total,
-        desc=description,
-        unit="frame",
-        file=sys.stderr,
-        disable=not enabled,
-        dynamic_ncols=True,
-    )
+class FrameProgress:
+    """Counts the frames of one pass for a tqdm bar on stderr (frames per second) and an
+    optional callback.
+
+    Args:
+        stage: the pass's name (the bar's label and the callback's first argument).
+        total: frames the pass will take, or None when unknown.
+        bar: show the tqdm bar; on_progress: see :data:`ProgressCallback`.
+    """
+
+    def __init__(
+        self,
+        stage: str,
+        total: int | None,
+        *,
+        bar: bool = False,
+        on_progress: ProgressCallback | None = None,
+    ):
+        self.stage, self.total, self.done = stage, total, 0
+        self.on_progress = on_progress
+        self.bar = tqdm(
+            total=total,
+            desc=stage,
+            unit="frame",
+            file=sys.stderr,
+            disable=not bar,
+            dynamic_ncols=True,
+        )
+
+    def __enter__(self) -> FrameProgress:
+        if self.on_progress is not None:
+            self.on_progress(self.stage, 0, self.total)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.bar.close()
+
+    def update(self, frames: int) -> None:
+        """``frames`` more frames are done."""
+        self.done += frames
+        self.bar.update(frames)
+        if self.on_progress is not None:
+            self.on_progress(self.stage, self.done, self.total)
 
 
 def side_by_side_frames(source: np.ndarray, driving: np.ndarray, result: np.ndarray) -> np.ndarray:
@@ -240,10 +278,13 @@ class AnimationSummary:
 
     def describe(self) -> str:
         """One line for the command line."""
+        return f"wrote {self.output}: {self.details()}"
+
+    def details(self) -> str:
+        """``169 frames, 256x256 at 25 fps, with audio, 9.80 frames/s``."""
         width, height = self.size
         parts = [
-            f"wrote {self.output}: {self.frames} frames, {width}x{height} "
-            f"at {float(self.frame_rate):g} fps",
+            f"{self.frames} frames, {width}x{height} at {float(self.frame_rate):g} fps",
             "with audio" if self.audio else "no audio",
         ]
         if self.best_frame is not None:
@@ -355,6 +396,7 @@ class VideoAnimator:
         landmarks: LandmarkFunction | None = None,
         max_frames: int | None = None,
         progress: bool = False,
+        on_progress: ProgressCallback | None = None,
     ) -> BestFrame:
         """The driving frame whose face best matches the source's (one pass over the
         video; only the best frame is kept). See :func:`find_best_frame`.
@@ -365,7 +407,7 @@ class VideoAnimator:
         landmarks = landmarks if landmarks is not None else default_landmarks()
         with _open_driving(driving) as reader:
             total = expected_frames(reader, max_frames)
-            with progress_bar(total, "best frame", progress) as bar:
+            with FrameProgress("best frame", total, bar=progress, on_progress=on_progress) as bar:
                 return find_best_frame(
                     self.source,
                     _counted(self.driving_batches(reader, max_frames), bar),
@@ -383,6 +425,7 @@ class VideoAnimator:
         max_frames: int | None = None,
         landmarks: LandmarkFunction | None = None,
         progress: bool = False,
+        on_progress: ProgressCallback | None = None,
     ) -> AnimationSummary:
         """Animate a driving video into ``output``, streaming.
 
@@ -397,6 +440,8 @@ class VideoAnimator:
             max_frames: animate at most this many frames from the start.
             landmarks: face landmark function for ``find_best_frame``.
             progress: show a progress bar with frames per second on stderr.
+            on_progress: told the frames done after each batch, per pass (see
+                :data:`ProgressCallback`); what a web page's progress bar follows.
 
         Raises:
             TPSMMError (MediaError, ...): a bad input or output, found before the output
@@ -409,14 +454,18 @@ class VideoAnimator:
             best = None
             if find_best_frame:
                 best = self.best_frame(
-                    reader, landmarks=landmarks, max_frames=max_frames, progress=progress
+                    reader,
+                    landmarks=landmarks,
+                    max_frames=max_frames,
+                    progress=progress,
+                    on_progress=on_progress,
                 )
             audio_from = reader.path if reader.has_audio else None
             total = expected_frames(reader, max_frames)
             started = time.perf_counter()
             with (
                 VideoWriter(output, reader.frame_rate, audio_from=audio_from) as writer,
-                progress_bar(total, "animate", progress) as bar,
+                FrameProgress("animate", total, bar=progress, on_progress=on_progress) as bar,
             ):
                 for batch in self.stream(
                     reader,
@@ -439,7 +488,7 @@ class VideoAnimator:
         )
 
 
-def _counted(batches: Iterator[np.ndarray], bar: tqdm) -> Iterator[np.ndarray]:
+def _counted(batches: Iterator[np.ndarray], bar: FrameProgress) -> Iterator[np.ndarray]:
     """The frames of ``batches`` one by one, advancing ``bar`` per batch."""
     for batch in batches:
         yield from batch
@@ -460,6 +509,7 @@ def animate_video(
     max_frames: int | None = None,
     progress: bool = False,
     landmarks: LandmarkFunction | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> AnimationSummary:
     """Animate ``source`` by ``driving`` into ``output``, streaming, in constant memory.
 
@@ -475,4 +525,5 @@ def animate_video(
         max_frames=max_frames,
         landmarks=landmarks,
         progress=progress,
+        on_progress=on_progress,
     )

@@ -23,6 +23,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "train_avd",
     "reconstruct",
     "dataset",
+    "serve",
 )
 
 

@@ -1,0 +1,237 @@
+"""``tpsmm serve``: the web app (Gradio, the ``web`` extra), on 127.0.0.1 by default.
+
+Checks the options, imports Gradio (one line saying how to install it when missing),
+loads every model once, and serves until Ctrl-C or SIGTERM. Everything the server writes
+is under one temporary folder, removed when it stops (see :mod:`tpsmm.serve.service`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from tpsmm.animation.pipeline import DEVICES, DTYPES, resolve_device, resolve_dtype
+from tpsmm.errors import TPSMMError
+from tpsmm.serve.limits import (
+    DEFAULT_MAX_FRAMES,
+    DEFAULT_MAX_IMAGE_PIXELS,
+    DEFAULT_MAX_UPLOAD_MB,
+    Limits,
+)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 7860
+
+EPILOG = f"""\
+models:
+  The bundled demo model is listed first and is the default; each --checkpoint adds
+  one, named after its file (vox.pth.tar -> vox) or as given (--checkpoint vox=FILE).
+  Every model is loaded once at start-up and kept.
+
+limits (a request over one is refused with a message in the page, before any work):
+  --max-upload-mb    each uploaded file (default {DEFAULT_MAX_UPLOAD_MB:g} MB)
+  --max-frames       the driving video's length (default {DEFAULT_MAX_FRAMES} frames)
+  --max-image-pixels the source image, width x height (default {DEFAULT_MAX_IMAGE_PIXELS:,})
+  One animation runs at a time; up to 16 more requests wait in the queue.
+
+files:
+  Uploads, results and each request's folder live under one temporary folder
+  (tpsmm-serve-*), removed when the server stops; a request's folder is removed as
+  soon as its result has been delivered or it failed, the served copies of uploads
+  and results after an hour. Nothing is written elsewhere, and nothing is fetched
+  from the network.
+"""
+
+
+def register(subparsers: Any) -> None:
+    """Add ``serve`` to the ``tpsmm`` sub-commands."""
+    parser = subparsers.add_parser(
+        "serve",
+        help="the web app: upload a photo and a video, watch the result",
+        description=(
+            "Serve a web page where people upload a still image and a driving video (or "
+            "pick the bundled sample), choose the model, mode and fit, follow the "
+            "progress and watch or download the result with its sound. Needs the web "
+            "extra: pip install 'tpsmm[web]'."
+        ),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    server = parser.add_argument_group("server")
+    server.add_argument(
+        "--host",
+        default=DEFAULT_HOST,
+        help=f"the address to listen on (default {DEFAULT_HOST}: this machine only; "
+        "0.0.0.0 for every network the machine is on)",
+    )
+    server.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"the port (default {DEFAULT_PORT})"
+    )
+    model = parser.add_argument_group("models")
+    model.add_argument(
+        "--checkpoint",
+        action="append",
+        default=[],
+        metavar="[NAME=]FILE",
+        help="a checkpoint to offer besides the bundled demo model (the authors' .pth.tar "
+        "or a tpsmm checkpoint); repeat for several",
+    )
+    model.add_argument(
+        "--config",
+        metavar="NAME|YAML",
+        help="the config of the --checkpoint files (default: each file's own)",
+    )
+    model.add_argument(
+        "--device",
+        default="auto",
+        metavar="|".join(DEVICES),
+        help="where to run (default auto: cuda when available, else cpu)",
+    )
+    model.add_argument(
+        "--dtype",
+        default="float32",
+        metavar="|".join(DTYPES),
+        help="the models' number type (default float32)",
+    )
+    limits = parser.add_argument_group("limits")
+    limits.add_argument(
+        "--max-upload-mb",
+        type=float,
+        default=DEFAULT_MAX_UPLOAD_MB,
+        metavar="MB",
+        help=f"the largest uploaded file in megabytes (default {DEFAULT_MAX_UPLOAD_MB:g})",
+    )
+    limits.add_argument(
+        "--max-frames",
+        type=int,
+        default=DEFAULT_MAX_FRAMES,
+        metavar="N",
+        help=f"the longest driving video in frames (default {DEFAULT_MAX_FRAMES})",
+    )
+    limits.add_argument(
+        "--max-image-pixels",
+        type=int,
+        default=DEFAULT_MAX_IMAGE_PIXELS,
+        metavar="N",
+        help=f"the largest source image, width x height (default {DEFAULT_MAX_IMAGE_PIXELS})",
+    )
+    parser.set_defaults(func=run)
+
+
+def limits_from_args(args: argparse.Namespace) -> Limits:
+    """The limits of the options, checked (one-line errors)."""
+    if not args.max_upload_mb > 0:
+        raise TPSMMError(f"--max-upload-mb must be positive, got {args.max_upload_mb}")
+    for flag, value in (
+        ("--max-frames", args.max_frames),
+        ("--max-image-pixels", args.max_image_pixels),
+    ):
+        if value < 1:
+            raise TPSMMError(f"{flag} must be a positive whole number, got {value}")
+    return Limits.from_options(args.max_upload_mb, args.max_frames, args.max_image_pixels)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``tpsmm serve`` until interrupted; returns the exit status."""
+    from tpsmm.cli.demo import sample_paths
+    from tpsmm.serve.app import build_app, check_web_extra, launch
+    from tpsmm.serve.models import ModelRegistry
+    from tpsmm.serve.service import AnimationService, make_workspace
+
+    limits = limits_from_args(args)
+    if not 0 < args.port < 65536:
+        raise TPSMMError(f"--port must be 1..65535, got {args.port}")
+    resolve_device(args.device)
+    resolve_dtype(args.dtype)
+    check_web_extra()
+    models = ModelRegistry.load(
+        args.checkpoint, config=args.config, device=args.device, dtype=args.dtype
+    )
+    workspace = make_workspace()
+    _log_requests()
+    try:
+        with _temporary_folder(str(workspace.tmp)), _sigterm_interrupts(), sample_paths() as sample:
+            service = AnimationService(models, limits, workspace)
+            app = build_app(service, sample)
+            try:
+                launch(
+                    app,
+                    service,
+                    host=args.host,
+                    port=args.port,
+                    block=False,
+                    allowed_paths=[str(sample[0].parent), str(sample[1].parent)],
+                )
+            except OSError as error:
+                raise TPSMMError(f"cannot listen on {args.host}:{args.port}: {error}") from None
+            url = f"http://{_url_host(args.host)}:{app.server_port}/"
+            print(f"tpsmm serve: serving on {url} (Ctrl-C to stop)", flush=True)
+            for served in models:
+                print(f"  model {served.describe()}", flush=True)
+            print(f"  limits: {limits.describe()}", flush=True)
+            try:
+                while app.is_running:
+                    time.sleep(0.2)
+            except KeyboardInterrupt:
+                print("tpsmm serve: stopped", flush=True)
+            finally:
+                app.close()
+    finally:
+        workspace.remove()
+    return 0
+
+
+def _log_requests() -> None:
+    """The service's lines about each request on stdout, timed."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(asctime)s tpsmm serve: %(message)s", "%H:%M:%S"))
+    logger = logging.getLogger("tpsmm.serve")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
+def _url_host(host: str) -> str:
+    """The host part of the URL people open (``0.0.0.0`` is reached as 127.0.0.1)."""
+    if host in ("0.0.0.0", "::", ""):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
+@contextmanager
+def _temporary_folder(folder: str) -> Iterator[None]:
+    """Make ``folder`` the process's temporary folder (``tempfile`` and ``TMPDIR``)."""
+    import os
+
+    saved = tempfile.tempdir, os.environ.get("TMPDIR")
+    tempfile.tempdir = folder
+    os.environ["TMPDIR"] = folder
+    try:
+        yield
+    finally:
+        tempfile.tempdir = saved[0]
+        if saved[1] is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved[1]
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM stops the server like Ctrl-C (so its folder is removed)."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

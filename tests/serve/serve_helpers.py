@@ -1,0 +1,114 @@
+"""Starting ``tpsmm serve`` for the tests: a subprocess on a free loopback port, with a
+home, working folder and temporary folder of its own (so the tests can check that it
+writes nowhere else) and no network beyond this machine (see :mod:`no_network`)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+# The `tpsmm` command, started after the network guard.
+SERVE_CODE = "import no_network, sys, tpsmm.cli as c; sys.exit(c.main(sys.argv[1:]))"
+READY = re.compile(r"serving on (http://\S+)")
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Server:
+    """``tpsmm serve ARGS`` in a subprocess confined to ``root`` (home/, cwd/, tmp/).
+
+    Attributes:
+        url: the page's address once started; network_log: refused network attempts.
+    """
+
+    def __init__(self, root: Path, args: list[str]):
+        self.root = root
+        self.home, self.cwd, self.tmp = root / "home", root / "cwd", root / "tmp"
+        for folder in (self.home, self.cwd, self.tmp):
+            folder.mkdir(parents=True)
+        self.network_log = root / "network.log"
+        self.args = ["serve", "--host", "127.0.0.1", "--port", str(free_port()), *args]
+        self.output: list[str] = []
+        self.url = ""
+        self.process: subprocess.Popen[str] | None = None
+
+    def start(self, timeout: float = 240) -> Server:
+        env = {
+            **os.environ,
+            "HOME": str(self.home),
+            "TMPDIR": str(self.tmp),
+            "XDG_CACHE_HOME": str(self.home / ".cache"),
+            "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+            "TPSMM_TEST_NETWORK_LOG": str(self.network_log),
+            "PYTHONUNBUFFERED": "1",
+        }
+        env.pop("TPSMM_CHECKPOINT", None)
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", SERVE_CODE, *self.args],
+            cwd=self.cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        ready = threading.Event()
+        threading.Thread(target=self._read, args=(ready,), daemon=True).start()
+        if not ready.wait(timeout) or not self.url:
+            self.stop()
+            raise RuntimeError(f"tpsmm serve did not start:\n{self.log}")
+        return self
+
+    def _read(self, ready: threading.Event) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        for line in self.process.stdout:
+            self.output.append(line)
+            match = READY.search(line)
+            if match:
+                self.url = match.group(1)
+                ready.set()
+        ready.set()
+
+    @property
+    def log(self) -> str:
+        return "".join(self.output)
+
+    def alive(self) -> bool:
+        """Whether the page still answers."""
+        try:
+            with urllib.request.urlopen(self.url, timeout=30) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    def stop(self, timeout: float = 60) -> int | None:
+        """SIGTERM, as a service manager stops it; returns the exit status."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        time.sleep(0.2)
+        return self.process.returncode
+
+
+def files_under(folder: Path) -> list[Path]:
+    """Every file and folder below ``folder``."""
+    return sorted(folder.rglob("*"))
