@@ -237,9 +237,9 @@ class AnimationService:
         """The face landmark detector, loaded once, at the first request that needs it."""
         with self._landmarks_lock:
             if self._landmarks is None:
-                from tpsmm.animation.best_frame import DlibLandmarks
+                from tpsmm.faces import DlibLandmarks
 
-                self._landmarks = DlibLandmarks()
+                self._landmarks = DlibLandmarks(needed_by="find best frame")
             return self._landmarks
 
 
