@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,6 +20,20 @@ HERE = Path(__file__).resolve().parent
 # The `tpsmm` command, started after the network guard.
 SERVE_CODE = "import no_network, sys, tpsmm.cli as c; sys.exit(c.main(sys.argv[1:]))"
 READY = re.compile(r"serving on (http://\S+)")
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# Flags that keep Chromium off the network and off this machine's profile.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# Generous: a shared 2-core machine under load animates the sample in about a minute.
+RESULT_TIMEOUT_MS = 600_000
 
 
 def free_port() -> int:
@@ -112,3 +127,28 @@ class Server:
 def files_under(folder: Path) -> list[Path]:
     """Every file and folder below ``folder``."""
     return sorted(folder.rglob("*"))
+
+
+def open_browser(playwright, profile: Path):
+    """Debian's Chromium, headless, with a fresh profile in ``profile`` (a Playwright
+    persistent context; no browser download)."""
+    return playwright.chromium.launch_persistent_context(
+        profile,
+        executable_path=CHROMIUM,
+        args=CHROMIUM_ARGS,
+        viewport={"width": 1280, "height": 1100},
+        accept_downloads=True,
+    )
+
+
+def upload_and_animate(page, image: Path | None, video: Path, expect) -> float:
+    """Upload (``image`` unless None, then) ``video`` through the page, press Animate and
+    wait for the result; returns the seconds from the first upload to the result."""
+    started = time.perf_counter()
+    if image is not None:
+        page.locator("#source-image input[type=file]").set_input_files(image)
+    page.locator("#driving-video input[type=file]").set_input_files(video)
+    page.locator("#driving-video video").wait_for()
+    page.get_by_role("button", name="Animate", exact=True).click()
+    expect(page.locator("#status")).to_contain_text("Done:", timeout=RESULT_TIMEOUT_MS)
+    return time.perf_counter() - started

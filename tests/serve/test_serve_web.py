@@ -8,38 +8,32 @@ bounded to 2 MB. Skips with one line where Gradio, Playwright or Chromium is abs
 
 from __future__ import annotations
 
-import shutil
-import time
 from fractions import Fraction
 from pathlib import Path
 from urllib.parse import urlparse
 
 import av
 import pytest
-from serve_helpers import Server, files_under
+from serve_helpers import (
+    CHROMIUM,
+    RESULT_TIMEOUT_MS,
+    Server,
+    files_under,
+    open_browser,
+    upload_and_animate,
+)
 
+from cli.cli_helpers import pattern_frame, write_video
 from tpsmm.media import VideoReader
 
 ASSETS = Path(__file__).resolve().parents[2] / "src" / "tpsmm" / "assets"
 SAMPLE_IMAGE, SAMPLE_VIDEO = ASSETS / "source.png", ASSETS / "driving.mp4"
 SAMPLE_FRAMES = 169
+CLIP_FRAMES = 12
 PACKAGE = ASSETS.parent
 # The package's files when the server started (it must add none, e.g. no .pyi).
 package_files: list[Path] = []
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# Flags that keep Chromium off the network and off this machine's profile.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 UPLOAD_LIMIT_MB = 2
-RESULT_TIMEOUT_MS = 240_000
 
 pytest.importorskip("gradio", reason="the web extra (gradio) is not installed")
 
@@ -82,11 +76,16 @@ def test_two_users_at_once_get_their_own_results(server: Server, tmp_path: Path)
     (one side by side, one not), the queue runs them one after the other."""
     from gradio_client import Client, handle_file
 
-    client = Client(server.url, verbose=False, download_files=str(tmp_path))
+    clip = write_video(
+        tmp_path / "clip.mp4",
+        (pattern_frame(index, (96, 80)) for index in range(CLIP_FRAMES)),
+        audio=True,
+    )
+    client = Client(server.url, verbose=False, download_files=str(tmp_path / "downloads"))
     jobs = [
         client.submit(
             handle_file(str(SAMPLE_IMAGE)),
-            handle_file(str(SAMPLE_VIDEO)),
+            handle_file(str(clip)),
             "tiny",
             "relative",
             "crop",
@@ -101,7 +100,7 @@ def test_two_users_at_once_get_their_own_results(server: Server, tmp_path: Path)
     for video, status, _download in results:
         assert status.startswith("**Done:**"), status
         path = Path(video)
-        check_result_video(path, SAMPLE_FRAMES)
+        check_result_video(path, CLIP_FRAMES)
         with VideoReader(path) as reader:
             widths.append(reader.size[0])
     assert widths == [3 * 64, 64]
@@ -125,13 +124,7 @@ def test_browser_animates_the_sample_and_refuses_bad_uploads(server: Server, tmp
         pytest.skip("Chromium is not installed (apt-get install -y chromium)")
     requests: list[str] = []
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch_persistent_context(
-            tmp_path / "profile",
-            executable_path=CHROMIUM,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1280, "height": 1100},
-            accept_downloads=True,
-        )
+        browser = open_browser(playwright, tmp_path / "profile")
         try:
             page = browser.new_page()
             page.on("request", lambda request: requests.append(request.url))
@@ -165,12 +158,7 @@ def test_browser_animates_the_sample_and_refuses_bad_uploads(server: Server, tmp
             page.locator("#driving-video").get_by_role("button", name="Clear").click()
 
             # The sample, uploaded through the page: the server still serves.
-            started = time.perf_counter()
-            video_input.set_input_files(SAMPLE_VIDEO)
-            page.locator("#driving-video video").wait_for()
-            animate.click()
-            sync_api.expect(status).to_contain_text("Done:", timeout=RESULT_TIMEOUT_MS)
-            seconds = time.perf_counter() - started
+            seconds = upload_and_animate(page, None, SAMPLE_VIDEO, sync_api.expect)
             assert f"{SAMPLE_FRAMES} frames" in status.inner_text()
             assert "with audio" in status.inner_text()
 
@@ -190,6 +178,13 @@ def test_browser_animates_the_sample_and_refuses_bad_uploads(server: Server, tmp
             assert download.value.suggested_filename.endswith(".mp4")
             page.screenshot(path=tmp_path / "serve.png", full_page=True)
             print(f"sample: upload to result {seconds:.1f} s; screenshot {tmp_path / 'serve.png'}")
+
+            # "Use the sample" fills both uploads in one click.
+            page.goto(server.url)
+            sync_api.expect(page.locator("#driving-video video")).to_have_count(0)
+            page.get_by_role("button", name="Use the sample").click()
+            sync_api.expect(page.locator("#source-image img")).to_be_visible()
+            sync_api.expect(page.locator("#driving-video video")).to_be_visible()
         finally:
             browser.close()
     assert server.alive()

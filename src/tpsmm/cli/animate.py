@@ -109,6 +109,11 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         help="a preset (vox-256, taichi-256, ted-384, mgif-256) or YAML file; default: the "
         "checkpoint's own (the vox-256 architecture for the authors' files)",
     )
+    add_device_arguments(group)
+
+
+def add_device_arguments(group: Any) -> None:
+    """--device and --dtype (a parser or an argument group)."""
     group.add_argument(
         "--device",
         default="auto",

@@ -17,7 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from tpsmm.animation.pipeline import DEVICES, DTYPES, resolve_device, resolve_dtype
+from tpsmm.animation.pipeline import resolve_device, resolve_dtype
+from tpsmm.cli.animate import add_device_arguments
 from tpsmm.errors import TPSMMError
 from tpsmm.serve.limits import (
     DEFAULT_MAX_FRAMES,
@@ -56,10 +57,10 @@ def register(subparsers: Any) -> None:
         "serve",
         help="the web app: upload a photo and a video, watch the result",
         description=(
-            "Serve a web page where people upload a still image and a driving video (or "
-            "pick the bundled sample), choose the model, mode and fit, follow the "
-            "progress and watch or download the result with its sound. Needs the web "
-            "extra: pip install 'tpsmm[web]'."
+            "Serve a web page where people upload a still image and a driving video (or\n"
+            "pick the bundled sample), choose the model, mode and fit, follow the progress\n"
+            "and watch or download the result with its sound. Needs the web extra:\n"
+            "pip install 'tpsmm[web]'."
         ),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -88,18 +89,7 @@ def register(subparsers: Any) -> None:
         metavar="NAME|YAML",
         help="the config of the --checkpoint files (default: each file's own)",
     )
-    model.add_argument(
-        "--device",
-        default="auto",
-        metavar="|".join(DEVICES),
-        help="where to run (default auto: cuda when available, else cpu)",
-    )
-    model.add_argument(
-        "--dtype",
-        default="float32",
-        metavar="|".join(DTYPES),
-        help="the models' number type (default float32)",
-    )
+    add_device_arguments(model)
     limits = parser.add_argument_group("limits")
     limits.add_argument(
         "--max-upload-mb",
