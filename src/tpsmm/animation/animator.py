@@ -11,7 +11,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from tpsmm.animation.keypoints import check_mode, movement_scale, relative_keypoints
+from tpsmm.animation.keypoints import (
+    check_mode,
+    check_motion_scale,
+    movement_scale,
+    relative_keypoints,
+    scale_motion,
+)
 from tpsmm.errors import TPSMMError
 from tpsmm.model import TPSMM
 
@@ -46,14 +52,26 @@ class Animator:
         source: (H, W, 3) uint8 or float in [0, 1], at the model's frame size.
         mode: ``relative`` (motion relative to the first driving frame, scaled by the
             keypoint hull areas), ``standard`` (driving keypoints as they are) or ``avd``.
+        motion_scale: the driving motion since the reference frame is multiplied by
+            this (0 still, 1 as driven, above 1 exaggerated; see
+            :func:`~tpsmm.animation.keypoints.scale_motion`), in every mode.
 
-    Call :meth:`animate` with consecutive batches of a driving video: the first frame
-    it sees is the relative mode's reference. :meth:`reset` starts a new video.
+    Call :meth:`animate` with consecutive batches of a driving video (or
+    :meth:`animate_keypoints` with their keypoints): the first frame it sees is the
+    reference. :meth:`reset` starts a new video.
     """
 
-    def __init__(self, model: TPSMM, source: np.ndarray | Tensor, mode: str = "relative"):
+    def __init__(
+        self,
+        model: TPSMM,
+        source: np.ndarray | Tensor,
+        mode: str = "relative",
+        *,
+        motion_scale: float = 1.0,
+    ):
         self.model = model
         self.mode = check_mode(mode)
+        self.motion_scale = check_motion_scale(motion_scale)
         if mode == "avd":
             model.require_avd()
         parameter = next(model.parameters())
@@ -68,33 +86,41 @@ class Animator:
         self.scale: float | None = None
 
     def set_reference(self, frame: np.ndarray | Tensor) -> None:
-        """Use ``frame`` (H, W, 3) as the relative mode's reference (the first driving
-        frame by default)."""
+        """Use ``frame`` (H, W, 3) as the reference (the first driving frame by default)."""
         with torch.inference_mode():
             kp = self.model.keypoints(frames_to_tensor(frame, self.device, self.dtype))
-        self._set_reference_keypoints(kp)
+        self.set_reference_keypoints(kp)
 
-    def _set_reference_keypoints(self, kp: Tensor) -> None:
+    def set_reference_keypoints(self, kp: Tensor) -> None:
+        """Use the frame with keypoints ``kp`` (1, K*5, 2) as the reference."""
+        kp = kp.to(self.device, self.dtype)
         self.kp_driving_initial = kp
         self.scale = movement_scale(self.state.keypoints.float(), kp.float())
 
     def driving_keypoints(self, kp_driving: Tensor) -> Tensor:
         """The keypoints that drive the source for detected driving keypoints (B, K*5, 2)."""
+        if self.kp_driving_initial is None:
+            self.set_reference_keypoints(kp_driving[:1])
+        kp_driving = scale_motion(kp_driving, self.kp_driving_initial, self.motion_scale)
         if self.mode == "standard":
             return kp_driving
         if self.mode == "avd":
             return self.model.avd(self.state.keypoints, kp_driving)
-        if self.kp_driving_initial is None:
-            self._set_reference_keypoints(kp_driving[:1])
         return relative_keypoints(
             self.state.keypoints, kp_driving, self.kp_driving_initial, self.scale
         )
 
+    def animate_keypoints(self, kp_driving: Tensor) -> Tensor:
+        """Driving keypoints (B, K*5, 2) in [-1, 1], as :meth:`TPSMM.keypoints` gives
+        them -> (B, 3, H, W) animated frames in [0, 1]."""
+        with torch.inference_mode():
+            kp = kp_driving.to(self.device, self.dtype)
+            return self.model.generate_from_source(self.state, self.driving_keypoints(kp))
+
     def animate_tensor(self, driving: Tensor) -> Tensor:
         """(B, 3, H, W) driving frames in [0, 1] -> (B, 3, H, W) animated frames."""
         with torch.inference_mode():
-            kp = self.model.keypoints(driving.to(self.device, self.dtype))
-            return self.model.generate_from_source(self.state, self.driving_keypoints(kp))
+            return self.animate_keypoints(self.model.keypoints(driving.to(self.device, self.dtype)))
 
     def animate(self, frames: np.ndarray | Tensor) -> np.ndarray:
         """(B, H, W, 3) uint8 driving frames -> (B, H, W, 3) float32 in [0, 1]."""

@@ -1,4 +1,5 @@
-"""How driving keypoints drive the source (paper Sec. 3.4): standard, relative, avd."""
+"""How driving keypoints drive the source (paper Sec. 3.4): standard, relative, avd, and
+the motion scale (``--motion-scale``)."""
 
 from __future__ import annotations
 
@@ -46,3 +47,30 @@ def relative_keypoints(
     if scale is None:
         scale = movement_scale(kp_source, kp_driving_initial)
     return (kp_driving - kp_driving_initial) * scale + kp_source
+
+
+def check_motion_scale(factor: float) -> float:
+    """``factor`` as a float if it is a finite number >= 0, else a one-line error."""
+    try:
+        value = float(factor)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not math.isfinite(value) or value < 0 or isinstance(factor, bool):
+        raise TPSMMError(f"motion scale must be a number >= 0, got {factor!r}")
+    return value
+
+
+def scale_motion(kp_driving: Tensor, kp_reference: Tensor, factor: float) -> Tensor:
+    """Driving keypoints with their motion since the reference frame scaled by ``factor``:
+    ``kp_reference + (kp_driving - kp_reference) * factor``.
+
+    0 holds the reference pose (a still result), 1 returns ``kp_driving`` unchanged,
+    above 1 exaggerates. In relative mode this scales the transferred motion exactly:
+    ``relative_keypoints(src, scale_motion(d, d0, f), d0, s) = src + (d - d0) * s * f``.
+
+    Args:
+        kp_driving: (B, K*5, 2); kp_reference: (1, K*5, 2) of the reference frame.
+    """
+    if factor == 1:
+        return kp_driving
+    return kp_reference + (kp_driving - kp_reference) * factor

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -36,12 +37,22 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from tpsmm.animation.animator import Animator
+from tpsmm.animation.animator import Animator, frames_to_tensor, tensor_to_frames
 from tpsmm.animation.best_frame import BestFrame, default_landmarks, find_best_frame
 from tpsmm.animation.keypoints import check_mode
+from tpsmm.animation.motion_file import (
+    Motion,
+    extract_audio,
+    is_motion_file,
+    keypoint_detector_digest,
+    load_motion,
+)
+from tpsmm.animation.paste import PasteBack
 from tpsmm.checkpoint import load_model
 from tpsmm.errors import MediaError, TPSMMError
 from tpsmm.faces import LandmarkFunction
+from tpsmm.faces.crop import CropBox, crop_for_pose, crop_frame, fit_inside
+from tpsmm.faces.tracking import SMOOTHING_SECONDS, FaceFinder, find_face, track_faces
 from tpsmm.media import (
     DEFAULT_FIT_MODE,
     FrameFitter,
@@ -53,6 +64,7 @@ from tpsmm.media import (
     load_image,
     to_uint8,
 )
+from tpsmm.media.fit import resize_box
 from tpsmm.model import TPSMM
 
 #: ``auto`` picks CUDA when a GPU is available, else the CPU.
@@ -63,13 +75,14 @@ DTYPES: dict[str, torch.dtype] = {
     "float16": torch.float16,
 }
 
-SourceInput = str | os.PathLike | np.ndarray
-DrivingInput = str | os.PathLike | VideoReader
 #: Called as ``on_progress(stage, done, total)`` when a pass starts (``done`` 0) and after
-#: each batch: ``stage`` is ``"best frame"`` or ``"animate"``, ``done`` the frames of that
+#: each batch: ``stage`` is ``"face"``, ``"best frame"``, ``"motion"`` or ``"animate"``, ``done`` the frames of that
 #: pass so far, ``total`` the frames it will take (None when the container does not say).
 #: An exception it raises stops the job (the partial output is removed).
 ProgressCallback = Callable[[str, int, "int | None"], None]
+
+SourceInput = str | os.PathLike | np.ndarray
+DrivingInput = str | os.PathLike | VideoReader
 
 
 # Model ---------------------------------------------------------------------------------
@@ -148,27 +161,33 @@ def check_positive(value: int | None, what: str) -> int | None:
     return value
 
 
-def check_inputs(source: SourceInput, driving: DrivingInput, output: str | os.PathLike) -> None:
+def check_inputs(
+    source: SourceInput, driving: DrivingInput | Motion, output: str | os.PathLike
+) -> None:
     """Fail early, before any slow work: the source image reads, the driving video has a
-    decodable first frame, the output type is known, its folder exists, and it
-    overwrites neither input.
+    decodable first frame (or the motion file reads), the output type is known, its
+    folder exists, and it overwrites neither input.
 
     Raises:
-        MediaError: naming the file and the problem.
+        MediaError: naming the file and the problem (TPSMMError for a motion file).
     """
     check_output(output)
     if not isinstance(source, np.ndarray):
         load_image(source)
+    if _motion_of(driving) is not None:
+        driving_path = None if isinstance(driving, Motion) else Path(os.fspath(driving))
+        refuse_overwriting_inputs(output, source, driving_path)
+        return
     with _open_driving(driving) as reader:
         refuse_overwriting_inputs(output, source, reader.path)
 
 
 def refuse_overwriting_inputs(
-    output: str | os.PathLike, source: SourceInput | None, driving: str | os.PathLike
+    output: str | os.PathLike, source: SourceInput | None, driving: str | os.PathLike | None
 ) -> None:
-    """Raise MediaError when ``output`` names the source image or the driving video."""
+    """Raise MediaError when ``output`` names the source image or the driving input."""
     target = Path(output).resolve()
-    if target == Path(driving).resolve():
+    if driving is not None and target == Path(driving).resolve():
         raise MediaError(f"{output}: the output would overwrite the driving video")
     if isinstance(source, str | os.PathLike) and target == Path(source).resolve():
         raise MediaError(f"{output}: the output would overwrite the source image")
@@ -293,24 +312,60 @@ class AnimationSummary:
         return ", ".join(parts)
 
 
+@dataclass(frozen=True)
+class DrivingBatch:
+    """One batch of driving input for the model.
+
+    Attributes:
+        frames: (B, S, S, 3) uint8 driving frames at the model's size, or None (a
+            motion file has keypoints instead).
+        keypoints: (B, K*5, 2) float32 driving keypoints from a motion file, or None.
+        originals: (B, H, W, 3) uint8 frames as decoded, kept only when the output
+            shows them (side by side with ``paste_back``).
+    """
+
+    frames: np.ndarray | None
+    keypoints: np.ndarray | None = None
+    originals: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        data = self.frames if self.frames is not None else self.keypoints
+        assert data is not None
+        return len(data)
+
+
 class VideoAnimator:
-    """Animates one source image by driving videos, streaming, in constant memory.
+    """Animates one source image by driving videos or motion files, streaming, in
+    constant memory.
 
     Args:
         model: a loaded :class:`TPSMM` (its device and dtype are used).
         source: an image path, or an (H, W, 3) uint8 RGB array of any size.
         mode: ``relative`` | ``standard`` | ``avd`` (see :data:`tpsmm.MODES`).
         fit: how frames of another shape reach the model's square size:
-            ``crop`` | ``pad`` | ``stretch`` (see :mod:`tpsmm.media.fit`).
+            ``crop`` | ``pad`` | ``stretch`` (see :mod:`tpsmm.media.fit`); not used for
+            faces cropped by ``crop_face``.
         batch_size: driving frames per forward pass; None: :func:`default_batch_size`
             of the model's device.
+        motion_scale: the driving motion is multiplied by this (0 still, 1 as driven,
+            above 1 exaggerated; see :func:`tpsmm.animation.keypoints.scale_motion`).
+        crop_face: crop the source around its face and every driving frame around the
+            face followed through the video (smoothed square crops with the authors'
+            training margin; see :mod:`tpsmm.faces`). Needs the ``eval`` extra.
+        paste_back: write the animated crop blended into the full-resolution source
+            image (see :mod:`tpsmm.animation.paste`), at the source's size.
+        smoothing: sigma of the face crops' smoothing over time, in seconds.
+        finder: the face detector for ``crop_face`` (a :class:`FaceFinder` by default).
 
     Attributes:
-        size: the model's frame size S; source: the fitted source, (S, S, 3) uint8.
+        size: the model's frame size S; source: the source as the model sees it,
+            (S, S, 3) uint8; image: the full source image; source_rect: where
+            ``source`` lies in ``image`` (l, t, r, b pixels).
 
     Raises:
-        TPSMMError: an unknown mode or fit, avd mode without an AVD network, or a
-            source that is not a readable image (MediaError).
+        TPSMMError: an unknown mode or fit, avd mode without an AVD network, a
+            source that is not a readable image (MediaError), no face in the source
+            with ``crop_face``.
     """
 
     def __init__(
@@ -321,6 +376,11 @@ class VideoAnimator:
         mode: str = "relative",
         fit: str = DEFAULT_FIT_MODE,
         batch_size: int | None = None,
+        motion_scale: float = 1.0,
+        crop_face: bool = False,
+        paste_back: bool = False,
+        smoothing: float = SMOOTHING_SECONDS,
+        finder: FaceFinder | None = None,
     ):
         self.model = model
         self.mode = check_mode(mode)
@@ -329,6 +389,8 @@ class VideoAnimator:
             next(model.parameters()).device
         )
         self.size = model.frame_size
+        self.crop_face = crop_face
+        self.smoothing = float(smoothing)
         if isinstance(source, np.ndarray):
             image, self.source_path, self.source_name = source, None, "source image"
         else:
@@ -336,58 +398,169 @@ class VideoAnimator:
             self.source_path, self.source_name = Path(source), str(source)
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
             raise TPSMMError(f"source image must be (H, W, 3) uint8, got {image.shape}")
-        self.source = fit_frame(image, self.size, self.fit)
-        self.animator = Animator(model, self.source, self.mode)
+        self.image = image
+        self.finder = finder if finder is not None or not crop_face else FaceFinder()
+        if crop_face:
+            box = self._source_face_box(image)
+            self.source_rect = box.bounds
+            self.source = crop_frame(image, box, self.size)
+        else:
+            self.source_rect = fit_rect(image.shape[1], image.shape[0], self.fit)
+            self.source = fit_frame(image, self.size, self.fit)
+        self.paster = PasteBack(image, self.source_rect, self.size) if paste_back else None
+        self.animator = Animator(model, self.source, self.mode, motion_scale=motion_scale)
+
+    def _source_face_box(self, image: np.ndarray) -> CropBox:
+        assert self.finder is not None
+        pose = find_face(image, self.finder)
+        if pose is None:
+            raise TPSMMError(
+                f"{self.source_name}: no face found in the source image (--crop-face "
+                "needs a frontal face; crop the image yourself and leave out --crop-face)"
+            )
+        return fit_inside(crop_for_pose(pose), image.shape[1], image.shape[0])
+
+    @property
+    def output_size(self) -> tuple[int, int] | None:
+        """(width, height) of the animated frames: the source's with ``paste_back``,
+        else (S, S); side by side is wider."""
+        return self.paster.output_size if self.paster is not None else (self.size, self.size)
+
+    # Driving input ---------------------------------------------------------------------
+
+    def face_boxes(
+        self,
+        reader: VideoReader,
+        max_frames: int | None = None,
+        progress: bool = False,
+        on_progress: ProgressCallback | None = None,
+    ) -> np.ndarray:
+        """The smoothed face crop of every driving frame (see :func:`driving_face_boxes`)."""
+        assert self.finder is not None
+        return driving_face_boxes(
+            reader, self.finder, self.smoothing, max_frames, progress, on_progress
+        )
 
     def driving_batches(
-        self, reader: VideoReader, max_frames: int | None = None
-    ) -> Iterator[np.ndarray]:
-        """Driving frames fitted to the model: (B, S, S, 3) uint8 batches, from the first."""
-        fitter = FrameFitter(reader.size, self.size, self.fit)
-        for batch in reader.read_batches(self.batch_size, max_frames):
-            yield fitter.fit_batch(batch)
+        self,
+        reader: VideoReader,
+        max_frames: int | None = None,
+        *,
+        boxes: np.ndarray | None = None,
+        keep_originals: bool = False,
+    ) -> Iterator[DrivingBatch]:
+        """Driving frames at the model's size (see :func:`driving_batches`)."""
+        return driving_batches(
+            reader,
+            self.size,
+            self.batch_size,
+            fit=self.fit,
+            boxes=boxes,
+            max_frames=max_frames,
+            keep_originals=keep_originals,
+        )
 
-    def animate_batch(self, frames: np.ndarray) -> np.ndarray:
-        """(B, S, S, 3) uint8 driving frames -> (B, S, S, 3) uint8 animated frames.
+    def motion_batches(
+        self, motion: Motion, max_frames: int | None = None
+    ) -> Iterator[DrivingBatch]:
+        """The keypoints of a motion file, batch by batch."""
+        end = motion.num_frames if max_frames is None else min(max_frames, motion.num_frames)
+        for start in range(0, end, self.batch_size):
+            stop = min(start + self.batch_size, end)
+            yield DrivingBatch(None, keypoints=motion.keypoints[start:stop])
 
-        The first frame since :meth:`reset` is the relative mode's reference unless
-        :meth:`set_reference` chose one.
+    # Animation -------------------------------------------------------------------------
+
+    def animate_batch(self, frames: np.ndarray | DrivingBatch) -> np.ndarray:
+        """Driving frames (B, S, S, 3) uint8, or a :class:`DrivingBatch` -> (B, S, S, 3)
+        uint8 animated frames.
+
+        The first frame since :meth:`reset` is the reference unless :meth:`reset` was
+        given one.
         """
-        return to_uint8(self.animator.animate(frames))
+        batch = frames if isinstance(frames, DrivingBatch) else DrivingBatch(frames)
+        if batch.keypoints is not None:
+            kp = torch.from_numpy(np.ascontiguousarray(batch.keypoints))
+            return to_uint8(tensor_to_frames(self.animator.animate_keypoints(kp)))
+        return to_uint8(self.animator.animate(batch.frames))
 
-    def reset(self, reference: np.ndarray | None = None) -> None:
-        """Start a new driving video; ``reference`` (S, S, 3) uint8 is the relative mode's
-        reference frame (default: the first frame animated)."""
+    def reset(
+        self, reference: np.ndarray | None = None, reference_keypoints: np.ndarray | None = None
+    ) -> None:
+        """Start a new driving video; the reference is ``reference`` (S, S, 3) uint8, or
+        the frame with ``reference_keypoints`` (K*5, 2), else the first frame animated."""
         self.animator.reset()
         if reference is not None:
             self.animator.set_reference(reference)
+        elif reference_keypoints is not None:
+            kp = torch.from_numpy(np.asarray(reference_keypoints, np.float32)[None])
+            self.animator.set_reference_keypoints(kp)
+
+    def compose(self, batch: DrivingBatch, result: np.ndarray, side_by_side: bool) -> np.ndarray:
+        """The output frames for animated ``result`` (B, S, S, 3): pasted back into the
+        source when ``paste_back``, side by side with the source and the driving input
+        when asked (the driving frames, or the keypoints of a motion file)."""
+        if self.paster is not None:
+            result = self.paster.paste_batch(result)
+        if not side_by_side:
+            return result
+        if self.paster is None:
+            driving = (
+                batch.frames if batch.frames is not None else keypoint_pictures(batch, self.size)
+            )
+            return side_by_side_frames(self.source, driving, result)
+        height = self.image.shape[0]
+        if batch.originals is not None:
+            driving = np.stack([_scaled_to_height(frame, height) for frame in batch.originals])
+        else:
+            driving = np.stack(
+                [_scaled_to_height(p, height) for p in keypoint_pictures(batch, self.size)]
+            )
+        sources = np.broadcast_to(self.image, result.shape)
+        return np.concatenate([sources, driving, result], axis=2)
 
     def stream(
         self,
-        driving: DrivingInput,
+        driving: DrivingInput | Motion,
         *,
         max_frames: int | None = None,
         reference: np.ndarray | None = None,
+        reference_index: int | None = None,
         side_by_side: bool = False,
+        boxes: np.ndarray | None = None,
     ) -> Iterator[np.ndarray]:
-        """Animated frames of a driving video, batch by batch.
+        """Animated frames of a driving video or motion file, batch by batch.
 
         Args:
-            driving: a video path, a folder of frames, or an open :class:`VideoReader`.
+            driving: a video path, a folder of frames, an open :class:`VideoReader`, a
+                motion file's path or a loaded :class:`Motion`.
             max_frames: animate at most this many frames from the start.
-            reference: the relative mode's reference frame, (S, S, 3) uint8 as fitted;
-                default: the first driving frame.
+            reference: the reference frame, (S, S, 3) uint8 as the model sees it;
+                reference_index: the reference frame of a motion file; default: the
+                first driving frame.
             side_by_side: yield source | driving | result.
+            boxes: the face crops of the driving frames (:meth:`face_boxes`; computed
+                here when ``crop_face`` and not given).
 
         Yields:
-            (B, S, S, 3) uint8 batches, or (B, S, 3S, 3) side by side.
+            (B, S, S, 3) uint8 batches, (B, H, W, 3) with ``paste_back``; side by side
+            three panels wide.
         """
         check_positive(max_frames, "max frames")
+        motion = _motion_of(driving)
+        if motion is not None:
+            kp = motion.keypoints[reference_index] if reference_index is not None else None
+            self.reset(reference_keypoints=kp)
+            for batch in self.motion_batches(motion, max_frames):
+                yield self.compose(batch, self.animate_batch(batch), side_by_side)
+            return
         with _open_driving(driving) as reader:
+            if self.crop_face and boxes is None:
+                boxes = self.face_boxes(reader, max_frames)
             self.reset(reference)
-            for frames in self.driving_batches(reader, max_frames):
-                result = self.animate_batch(frames)
-                yield side_by_side_frames(self.source, frames, result) if side_by_side else result
+            keep = side_by_side and self.paster is not None
+            for batch in self.driving_batches(reader, max_frames, boxes=boxes, keep_originals=keep):
+                yield self.compose(batch, self.animate_batch(batch), side_by_side)
 
     def best_frame(
         self,
@@ -397,6 +570,7 @@ class VideoAnimator:
         max_frames: int | None = None,
         progress: bool = False,
         on_progress: ProgressCallback | None = None,
+        boxes: np.ndarray | None = None,
     ) -> BestFrame:
         """The driving frame whose face best matches the source's (one pass over the
         video; only the best frame is kept). See :func:`find_best_frame`.
@@ -407,17 +581,15 @@ class VideoAnimator:
         landmarks = landmarks if landmarks is not None else default_landmarks()
         with _open_driving(driving) as reader:
             total = expected_frames(reader, max_frames)
+            batches = (b.frames for b in self.driving_batches(reader, max_frames, boxes=boxes))
             with FrameProgress("best frame", total, bar=progress, on_progress=on_progress) as bar:
                 return find_best_frame(
-                    self.source,
-                    _counted(self.driving_batches(reader, max_frames), bar),
-                    landmarks,
-                    source_name=self.source_name,
+                    self.source, _counted(batches, bar), landmarks, source_name=self.source_name
                 )
 
     def write(
         self,
-        driving: DrivingInput,
+        driving: DrivingInput | Motion,
         output: str | os.PathLike,
         *,
         side_by_side: bool = False,
@@ -427,16 +599,17 @@ class VideoAnimator:
         progress: bool = False,
         on_progress: ProgressCallback | None = None,
     ) -> AnimationSummary:
-        """Animate a driving video into ``output``, streaming.
+        """Animate a driving video (or a motion file) into ``output``, streaming.
 
         Args:
-            driving: a video path, a folder of frames, or an open :class:`VideoReader`.
+            driving: a video path, a folder of frames, an open :class:`VideoReader`, or
+                a motion file (``.npz`` path or :class:`Motion`).
             output: ``.mp4``/``.mov``/``.mkv`` (H.264 at the driving video's exact frame
                 rate, its audio carried over), ``.gif``, or a folder for PNG frames.
-            side_by_side: write source | driving | result (each S x S).
+            side_by_side: write source | driving | result.
             find_best_frame: use the driving frame whose face best matches the source as
                 the relative mode's reference (needs the ``eval`` extra unless
-                ``landmarks`` is given).
+                ``landmarks`` is given; not with a motion file).
             max_frames: animate at most this many frames from the start.
             landmarks: face landmark function for ``find_best_frame``.
             progress: show a progress bar with frames per second on stderr.
@@ -449,8 +622,34 @@ class VideoAnimator:
         """
         check_positive(max_frames, "max frames")
         check_output(output)
+        motion = _motion_of(driving)
+        if motion is not None:
+            if find_best_frame:
+                raise TPSMMError(
+                    "--find-best-frame needs the driving video's faces; a motion file has "
+                    "only keypoints (give the video, or leave out --find-best-frame)"
+                )
+            driving_path = None if isinstance(driving, Motion) else Path(os.fspath(driving))
+            refuse_overwriting_inputs(output, self.source_path, driving_path)
+            with _motion_audio(motion) as audio_from:
+                return self._write(
+                    motion,
+                    output,
+                    motion.frame_rate,
+                    audio_from,
+                    None,
+                    None,
+                    expected=min(motion.num_frames, max_frames or motion.num_frames),
+                    max_frames=max_frames,
+                    side_by_side=side_by_side,
+                    progress=progress,
+                    on_progress=on_progress,
+                )
         with _open_driving(driving) as reader:
             refuse_overwriting_inputs(output, self.source_path, reader.path)
+            boxes = None
+            if self.crop_face:
+                boxes = self.face_boxes(reader, max_frames, progress, on_progress)
             best = None
             if find_best_frame:
                 best = self.best_frame(
@@ -459,23 +658,53 @@ class VideoAnimator:
                     max_frames=max_frames,
                     progress=progress,
                     on_progress=on_progress,
+                    boxes=boxes,
                 )
             audio_from = reader.path if reader.has_audio else None
-            total = expected_frames(reader, max_frames)
-            started = time.perf_counter()
-            with (
-                VideoWriter(output, reader.frame_rate, audio_from=audio_from) as writer,
-                FrameProgress("animate", total, bar=progress, on_progress=on_progress) as bar,
+            return self._write(
+                reader,
+                output,
+                reader.frame_rate,
+                audio_from,
+                best,
+                boxes,
+                expected=expected_frames(reader, max_frames),
+                max_frames=max_frames,
+                side_by_side=side_by_side,
+                progress=progress,
+                on_progress=on_progress,
+            )
+
+    def _write(
+        self,
+        driving: VideoReader | Motion,
+        output: str | os.PathLike,
+        frame_rate: Fraction,
+        audio_from: Path | None,
+        best: BestFrame | None,
+        boxes: np.ndarray | None,
+        *,
+        expected: int | None,
+        max_frames: int | None,
+        side_by_side: bool,
+        progress: bool,
+        on_progress: ProgressCallback | None,
+    ) -> AnimationSummary:
+        started = time.perf_counter()
+        with (
+            VideoWriter(output, frame_rate, audio_from=audio_from) as writer,
+            FrameProgress("animate", expected, bar=progress, on_progress=on_progress) as bar,
+        ):
+            for batch in self.stream(
+                driving,
+                max_frames=max_frames,
+                reference=best.frame if best is not None else None,
+                side_by_side=side_by_side,
+                boxes=boxes,
             ):
-                for batch in self.stream(
-                    reader,
-                    max_frames=max_frames,
-                    reference=best.frame if best is not None else None,
-                    side_by_side=side_by_side,
-                ):
-                    writer.write_batch(batch)
-                    bar.update(len(batch))
-            seconds = time.perf_counter() - started
+                writer.write_batch(batch)
+                bar.update(len(batch))
+        seconds = time.perf_counter() - started
         assert writer.size is not None
         return AnimationSummary(
             output=Path(output),
@@ -486,6 +715,185 @@ class VideoAnimator:
             best_frame=best.index if best is not None else None,
             seconds=seconds,
         )
+
+
+def driving_face_boxes(
+    reader: VideoReader,
+    finder: FaceFinder,
+    smoothing: float = SMOOTHING_SECONDS,
+    max_frames: int | None = None,
+    progress: bool = False,
+    on_progress: ProgressCallback | None = None,
+) -> np.ndarray:
+    """The smoothed face crop of every driving frame, (T, 3) cx, cy, side in the video's
+    pixels (one pass over the video, keeping only the poses; frames without a face
+    hold the last box). ``smoothing`` is the Gaussian's sigma in seconds.
+
+    Raises:
+        TPSMMError: no face in any frame.
+    """
+    total = expected_frames(reader, max_frames)
+    frames = (frame for batch in reader.read_batches(16, max_frames) for frame in batch)
+    with FrameProgress("face", total, bar=progress, on_progress=on_progress) as bar:
+        track = track_faces(frames, finder=finder, on_frame=lambda _: bar.update(1))
+    try:
+        return track.crop_boxes(smoothing * float(reader.frame_rate))
+    except TPSMMError:
+        raise TPSMMError(
+            f"{reader.path}: no face found in any frame of the driving video (--crop-face)"
+        ) from None
+
+
+def driving_batches(
+    reader: VideoReader,
+    size: int,
+    batch_size: int,
+    *,
+    fit: str = DEFAULT_FIT_MODE,
+    boxes: np.ndarray | None = None,
+    max_frames: int | None = None,
+    keep_originals: bool = False,
+) -> Iterator[DrivingBatch]:
+    """Driving frames brought to the model's size S, batch by batch, from the first:
+    cut to ``boxes`` ((T, 3) face crops, :func:`driving_face_boxes`) when given, else
+    fitted with ``fit``; the decoded frames are kept too when ``keep_originals``."""
+    fitter = FrameFitter(reader.size, size, check_fit_mode(fit)) if boxes is None else None
+    start = 0
+    for batch in reader.read_batches(batch_size, max_frames):
+        if fitter is not None:
+            frames = fitter.fit_batch(batch)
+        else:
+            assert boxes is not None
+            frames = np.stack(
+                [
+                    crop_frame(frame, CropBox.from_array(boxes[start + i]), size)
+                    for i, frame in enumerate(batch)
+                ]
+            )
+        start += len(batch)
+        yield DrivingBatch(frames, originals=batch if keep_originals else None)
+
+
+def extract_motion(
+    model: TPSMM,
+    driving: DrivingInput,
+    *,
+    fit: str = DEFAULT_FIT_MODE,
+    crop_face: bool = False,
+    batch_size: int | None = None,
+    max_frames: int | None = None,
+    audio: bool = True,
+    smoothing: float = SMOOTHING_SECONDS,
+    finder: FaceFinder | None = None,
+    progress: bool = False,
+    on_progress: ProgressCallback | None = None,
+) -> Motion:
+    """The motion of a driving video: its keypoints as ``model`` finds them on its frames
+    brought to the model's size (fitted with ``fit``, or cut around the face with
+    ``crop_face``), ``batch_size`` frames at a time as :class:`VideoAnimator` does, so
+    that animating from the motion gives the frames animating from the video gives.
+
+    Raises:
+        TPSMMError: a bad video, no face with ``crop_face``.
+    """
+    check_positive(max_frames, "max frames")
+    batch_size = check_positive(batch_size, "batch size") or default_batch_size(
+        next(model.parameters()).device
+    )
+    parameter = next(model.parameters())
+    with _open_driving(driving) as reader:
+        boxes = None
+        if crop_face:
+            boxes = driving_face_boxes(
+                reader, finder or FaceFinder(), smoothing, max_frames, progress, on_progress
+            )
+        chunks = []
+        total = expected_frames(reader, max_frames)
+        with (
+            FrameProgress("motion", total, bar=progress, on_progress=on_progress) as bar,
+            torch.inference_mode(),
+        ):
+            for batch in driving_batches(
+                reader, model.frame_size, batch_size, fit=fit, boxes=boxes, max_frames=max_frames
+            ):
+                # as Animator.animate does: to float32 in [0, 1], then the model's dtype
+                images = frames_to_tensor(batch.frames, parameter.device).to(parameter.dtype)
+                chunks.append(model.keypoints(images).float().cpu().numpy())
+                bar.update(len(batch))
+        keypoints = np.concatenate(chunks)
+        return Motion(
+            keypoints=keypoints,
+            frame_rate=reader.frame_rate,
+            config=model.config,
+            detector_digest=keypoint_detector_digest(model),
+            framing="face" if crop_face else fit,
+            video_size=reader.size,
+            boxes=boxes[: len(keypoints)] if boxes is not None else None,
+            audio=extract_audio(reader.path) if audio and reader.has_audio else None,
+        )
+
+
+def fit_rect(width: int, height: int, fit: str) -> tuple[float, float, float, float]:
+    """Where the model's square frame lies in a ``width`` x ``height`` image fitted with
+    ``fit`` (l, t, r, b pixels): the centre square (crop), the whole image (stretch),
+    the square around it that the padding completes (pad)."""
+    fitter = FrameFitter((width, height), 1, check_fit_mode(fit))
+    if fit == "crop":
+        return tuple(float(v) for v in fitter.box)  # type: ignore[return-value]
+    if fit == "stretch":
+        return (0.0, 0.0, float(width), float(height))
+    side = float(max(width, height))
+    return ((width - side) / 2, (height - side) / 2, (width + side) / 2, (height + side) / 2)
+
+
+def keypoint_pictures(batch: DrivingBatch, size: int) -> np.ndarray:
+    """The driving keypoints of a batch drawn as dots on grey, (B, S, S, 3) uint8: what
+    the side-by-side view shows for a motion file, which has no frames."""
+    assert batch.keypoints is not None
+    pictures = np.full((len(batch.keypoints), size, size, 3), 64, np.uint8)
+    radius = max(1, size // 96)
+    colours = _keypoint_colours(batch.keypoints.shape[1] // 5)
+    for picture, points in zip(pictures, batch.keypoints, strict=True):
+        pixels = np.clip(np.round((points + 1) * (size - 1) / 2).astype(int), 0, size - 1)
+        for index, (x, y) in enumerate(pixels):
+            picture[max(0, y - radius) : y + radius + 1, max(0, x - radius) : x + radius + 1] = (
+                colours[index // 5]
+            )
+    return pictures
+
+
+def _keypoint_colours(count: int) -> np.ndarray:
+    """``count`` distinct bright colours, (count, 3) uint8 (one per TPS)."""
+    hues = np.arange(count) / max(count, 1)
+    channels = [np.abs(((hues * 6 + shift) % 6) - 3) - 1 for shift in (0, 4, 2)]
+    return (np.clip(np.stack(channels, axis=1), 0, 1) * 195 + 60).astype(np.uint8)
+
+
+def _scaled_to_height(frame: np.ndarray, height: int) -> np.ndarray:
+    """An (h, w, 3) frame resized to ``height`` rows, keeping its proportions."""
+    width = max(1, round(frame.shape[1] * height / frame.shape[0]))
+    return resize_box(frame, (0, 0, frame.shape[1], frame.shape[0]), (width, height))
+
+
+def _motion_of(driving: object) -> Motion | None:
+    """The motion of a driving input that is a motion file (path or :class:`Motion`)."""
+    if isinstance(driving, Motion):
+        return driving
+    if isinstance(driving, str | os.PathLike) and is_motion_file(driving):
+        return load_motion(driving)
+    return None
+
+
+@contextlib.contextmanager
+def _motion_audio(motion: Motion) -> Iterator[Path | None]:
+    """A temporary file holding a motion file's audio (None when it has none)."""
+    if motion.audio is None:
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="tpsmm-audio-") as folder:
+        path = Path(folder) / "audio.mka"
+        path.write_bytes(motion.audio)
+        yield path
 
 
 def _counted(batches: Iterator[np.ndarray], bar: FrameProgress) -> Iterator[np.ndarray]:
@@ -508,15 +916,31 @@ def animate_video(
     find_best_frame: bool = False,
     max_frames: int | None = None,
     progress: bool = False,
-    landmarks: LandmarkFunction | None = None,
     on_progress: ProgressCallback | None = None,
+    landmarks: LandmarkFunction | None = None,
+    motion_scale: float = 1.0,
+    crop_face: bool = False,
+    paste_back: bool = False,
+    smoothing: float = SMOOTHING_SECONDS,
+    finder: FaceFinder | None = None,
 ) -> AnimationSummary:
     """Animate ``source`` by ``driving`` into ``output``, streaming, in constant memory.
 
     The one-call form of :class:`VideoAnimator` (see :meth:`VideoAnimator.write` for the
-    arguments); what ``tpsmm animate`` runs.
+    arguments, :class:`VideoAnimator` for the others); what ``tpsmm animate`` runs.
     """
-    animator = VideoAnimator(model, source, mode=mode, fit=fit, batch_size=batch_size)
+    animator = VideoAnimator(
+        model,
+        source,
+        mode=mode,
+        fit=fit,
+        batch_size=batch_size,
+        motion_scale=motion_scale,
+        crop_face=crop_face,
+        paste_back=paste_back,
+        smoothing=smoothing,
+        finder=finder,
+    )
     return animator.write(
         driving,
         output,

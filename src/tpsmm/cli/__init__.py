@@ -18,11 +18,13 @@ from tpsmm.errors import TPSMMError
 # Sub-command modules, in the order `tpsmm --help` lists them.
 SUBCOMMAND_MODULES: tuple[str, ...] = (
     "animate",
+    "motion",
     "demo",
     "train",
     "train_avd",
     "reconstruct",
     "dataset",
+    "prepare_videos",
     "serve",
 )
 

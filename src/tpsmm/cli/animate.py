@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tpsmm.animation.keypoints import MODES, check_mode
+from tpsmm.animation.keypoints import MODES, check_mode, check_motion_scale
+from tpsmm.animation.motion_file import is_motion_file, load_motion
 from tpsmm.animation.pipeline import (
     DEVICES,
     DTYPES,
@@ -27,6 +28,7 @@ from tpsmm.animation.pipeline import (
     resolve_dtype,
 )
 from tpsmm.errors import TPSMMError
+from tpsmm.faces.tracking import SMOOTHING_SECONDS
 from tpsmm.media import DEFAULT_FIT_MODE, FIT_MODES, check_fit_mode
 from tpsmm.model import TPSMM
 
@@ -52,11 +54,34 @@ FIT_HELP = (
     "which the model never saw in training; stretch (what the authors' demo does) squeezes "
     "the frame and distorts faces"
 )
+CROP_FACE_HELP = (
+    "faces: cut the source around its face and each driving frame around the face "
+    "followed through the video (dlib, from the eval extra), as square crops with the "
+    "margin of the authors' training crops, smoothed over time; driving frames without "
+    "a face keep the last crop"
+)
+PASTE_BACK_HELP = (
+    "blend the animated square back into the full-resolution source image (feathered "
+    "edge, colours matched at the seam): the output has the source image's size (made "
+    "even for H.264 by repeating the last row or column); with --crop-face the face is "
+    "animated inside the whole photo"
+)
 EPILOG = """\
 output types (by the --output name):
   .mp4 .mov .m4v .mkv  H.264 at the driving video's exact frame rate, with its audio
   .gif                 an animated GIF
   a folder             PNG frames 000000.png, 000001.png, ...
+
+real photos and phone videos:
+  tpsmm animate --source photo.jpg --driving phone.mp4 --crop-face --paste-back -o out.mp4
+  --crop-face finds the face in both and crops squares around it; --paste-back puts the
+  animated face back into the full photo.
+
+motion files:
+  tpsmm motion --driving talk.mp4 --checkpoint vox.pth.tar --out talk.npz
+  tpsmm animate --source face.png --driving talk.npz --checkpoint vox.pth.tar -o out.mp4
+  The keypoints of the video (no pixels) are stored once, with its audio, and animate any
+  source later; --motion-scale works on them too.
 
 many pairs:
   tpsmm animate --pairs pairs.csv --out-dir DIR --checkpoint vox.pth.tar
@@ -84,7 +109,10 @@ def register(subparsers: Any) -> None:
     single = parser.add_argument_group("one animation")
     single.add_argument("--source", metavar="IMAGE", help="the still image to animate")
     single.add_argument(
-        "--driving", metavar="VIDEO", help="the driving video (any FFmpeg format, or a folder)"
+        "--driving",
+        metavar="VIDEO|MOTION",
+        help="the driving video (any FFmpeg format, or a folder of frames), or a motion "
+        "file made by `tpsmm motion` (.npz)",
     )
     single.add_argument("--output", "-o", metavar="OUT", help="the result (see below)")
     many = parser.add_argument_group("many animations")
@@ -129,19 +157,45 @@ def add_device_arguments(group: Any) -> None:
     )
 
 
-def add_job_arguments(parser: argparse.ArgumentParser, *, side_by_side: bool = False) -> None:
-    """--mode, --fit, --side-by-side, --find-best-frame, --batch-size, --max-frames, --quiet."""
+def add_framing_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """--fit, --crop-face, --smoothing (how frames reach the model's size); returns the
+    group for more options."""
     group = parser.add_argument_group("animation")
-    group.add_argument("--mode", default="relative", metavar="|".join(MODES), help=MODE_HELP)
     group.add_argument(
         "--fit", default=DEFAULT_FIT_MODE, metavar="|".join(FIT_MODES), help=FIT_HELP
+    )
+    group.add_argument("--crop-face", action="store_true", help=CROP_FACE_HELP)
+    group.add_argument(
+        "--smoothing",
+        type=float,
+        default=SMOOTHING_SECONDS,
+        metavar="SECONDS",
+        help="with --crop-face: how much the face crops are smoothed over time (Gaussian "
+        f"sigma, default {SMOOTHING_SECONDS} s; 0: none)",
+    )
+    return group
+
+
+def add_job_arguments(parser: argparse.ArgumentParser, *, side_by_side: bool = False) -> None:
+    """--mode, --fit, --crop-face, --paste-back, --motion-scale, --side-by-side,
+    --find-best-frame, --batch-size, --max-frames, --quiet."""
+    group = add_framing_arguments(parser)
+    group.add_argument("--mode", default="relative", metavar="|".join(MODES), help=MODE_HELP)
+    group.add_argument("--paste-back", action="store_true", help=PASTE_BACK_HELP)
+    group.add_argument(
+        "--motion-scale",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="scale the driving motion: 0 still, 1 as driven (default), above 1 "
+        "exaggerated (in every mode, relative to the reference frame)",
     )
     group.add_argument(
         "--side-by-side",
         action=argparse.BooleanOptionalAction,
         default=side_by_side,
-        help="write source | driving | result, each at the model's size "
-        f"(default: {'on' if side_by_side else 'off'})",
+        help="write source | driving | result, each at the model's size (at the source "
+        f"image's height with --paste-back) (default: {'on' if side_by_side else 'off'})",
     )
     group.add_argument(
         "--find-best-frame",
@@ -150,6 +204,11 @@ def add_job_arguments(parser: argparse.ArgumentParser, *, side_by_side: bool = F
         "reference of the motion (reads the video twice; needs the eval extra: "
         "pip install 'tpsmm[eval]')",
     )
+    add_run_arguments(group)
+
+
+def add_run_arguments(group: argparse._ArgumentGroup) -> None:
+    """--batch-size, --max-frames, --quiet."""
     group.add_argument(
         "--batch-size",
         type=int,
@@ -157,7 +216,7 @@ def add_job_arguments(parser: argparse.ArgumentParser, *, side_by_side: bool = F
         help="driving frames per forward pass (default: 1 on a CPU, 8 on a GPU)",
     )
     group.add_argument(
-        "--max-frames", type=int, metavar="N", help="animate only the first N driving frames"
+        "--max-frames", type=int, metavar="N", help="use only the first N driving frames"
     )
     group.add_argument(
         "--quiet", "-q", action="store_true", help="no progress bar and no summary line"
@@ -167,17 +226,32 @@ def add_job_arguments(parser: argparse.ArgumentParser, *, side_by_side: bool = F
 def job_options(args: argparse.Namespace) -> dict[str, Any]:
     """The keyword arguments of :func:`animate_video` from ``args``, checked."""
     check_mode(args.mode)
+    check_motion_scale(args.motion_scale)
+    options = framing_options(args)
+    return {
+        **options,
+        "mode": args.mode,
+        "side_by_side": args.side_by_side,
+        "find_best_frame": args.find_best_frame,
+        "paste_back": args.paste_back,
+        "motion_scale": args.motion_scale,
+    }
+
+
+def framing_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The framing and run options shared by ``animate`` and ``motion``, checked."""
     check_fit_mode(args.fit)
     check_positive(args.batch_size, "--batch-size")
     check_positive(args.max_frames, "--max-frames")
+    if not args.smoothing >= 0:
+        raise TPSMMError(f"--smoothing must be a number of seconds >= 0, got {args.smoothing}")
     resolve_device(args.device)
     resolve_dtype(args.dtype)
     return {
-        "mode": args.mode,
         "fit": args.fit,
+        "crop_face": args.crop_face,
+        "smoothing": args.smoothing,
         "batch_size": args.batch_size,
-        "side_by_side": args.side_by_side,
-        "find_best_frame": args.find_best_frame,
         "max_frames": args.max_frames,
         "progress": not args.quiet and sys.stderr.isatty(),
     }
@@ -201,6 +275,16 @@ def load_model_from_args(
     return load_animation_model(
         checkpoint, args.config, device=device or args.device, dtype=args.dtype
     )
+
+
+def finder_for(args: argparse.Namespace) -> Any:
+    """The face finder when --crop-face is on (fails early without the eval extra),
+    else None."""
+    if not args.crop_face:
+        return None
+    from tpsmm.faces.tracking import FaceFinder
+
+    return FaceFinder()
 
 
 def landmarks_for(args: argparse.Namespace) -> Any:
@@ -227,8 +311,24 @@ def animate_one(
     """
     check_inputs(source, driving, output)
     landmarks = landmarks_for(args)
+    finder = finder_for(args)
     model = load_model_from_args(args, checkpoint)
-    return animate_video(model, source, driving, output, landmarks=landmarks, **options)
+    warn_if_other_model(driving, model)
+    return animate_video(
+        model, source, driving, output, landmarks=landmarks, finder=finder, **options
+    )
+
+
+def warn_if_other_model(driving: str | os.PathLike, model: TPSMM) -> None:
+    """For a motion file: refuse a model of another shape, warn on other weights."""
+    if not is_motion_file(driving):
+        return
+    if not load_motion(driving).check_model(model, str(driving)):
+        print(
+            f"tpsmm animate: warning: {driving} was made with other keypoint detector "
+            "weights than this checkpoint's; the motion will not be the driving video's",
+            file=sys.stderr,
+        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -268,6 +368,7 @@ def run_pairs(args: argparse.Namespace) -> int:
     rank, world_size = shard_from_env()
     pairs = shard(read_pairs(args.pairs, args.out_dir), rank, world_size)
     landmarks = landmarks_for(args)
+    finder = finder_for(args)
     model = load_model_from_args(args, checkpoint, device=_rank_device(args.device))
     Path(args.out_dir).mkdir(parents=True, exist_ok=True)
     prefix = f"[rank {rank} of {world_size}] " if world_size > 1 else ""
@@ -283,7 +384,9 @@ def run_pairs(args: argparse.Namespace) -> int:
                 flush=True,
             )
 
-    results = animate_pairs(model, pairs, landmarks=landmarks, on_result=report, **options)
+    results = animate_pairs(
+        model, pairs, landmarks=landmarks, finder=finder, on_result=report, **options
+    )
     failed = sum(not result.ok for result in results)
     line = f"{prefix}{len(results) - failed} of {len(results)} pairs done"
     if failed:

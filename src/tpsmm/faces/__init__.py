@@ -5,7 +5,9 @@ Everything here needs the optional ``eval`` extra (``dlib-bin`` and
 downloaded). :class:`FaceAnalyzer` (:mod:`.analyzer`) does the work; :class:`FaceBox`
 (:mod:`.box`) is a face box in pixels; :mod:`.models` finds and loads the model files.
 Used by ``--find-best-frame`` (:mod:`tpsmm.animation.best_frame`) and the face metrics
-of :mod:`tpsmm.evaluation`.
+of :mod:`tpsmm.evaluation`. :mod:`.tracking` follows a face through a video
+(:class:`FaceFinder`, :func:`track_faces`) and :mod:`.crop` places the square,
+training-style crops around it (``--crop-face``, ``tpsmm prepare-videos``).
 """
 
 from tpsmm.faces.analyzer import (

@@ -16,6 +16,7 @@ deterministic.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -129,6 +130,27 @@ def _geometry(
     new_height = min(size, max(1, round(height * scale)))
     offset = ((size - new_width) // 2, (size - new_height) // 2)
     return (0, 0, width, height), (new_width, new_height), offset
+
+
+def resize_box(
+    frame: np.ndarray, box: tuple[float, float, float, float], size: tuple[int, int]
+) -> np.ndarray:
+    """The part ``box`` (left, top, right, bottom; float pixels, corners of pixels at
+    whole numbers) of an (H, W, 3) uint8 frame resized to ``size`` (width, height), with
+    sub-pixel accuracy (:data:`RESAMPLE`, anti-aliased when reducing). Parts of the box
+    outside the frame repeat the frame's edge pixels.
+
+    Returns:
+        (height, width, 3) uint8.
+    """
+    height, width = frame.shape[:2]
+    left, top, right, bottom = box
+    pad = math.ceil(max(0.0, -left, -top, right - width, bottom - height))
+    if pad:
+        frame = np.pad(frame, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
+        left, top, right, bottom = left + pad, top + pad, right + pad, bottom + pad
+    image = Image.fromarray(np.ascontiguousarray(frame))
+    return np.array(image.resize(size, RESAMPLE, box=(left, top, right, bottom)))
 
 
 def fit_frame(frame: np.ndarray, size: int, mode: FitMode = DEFAULT_FIT_MODE) -> np.ndarray:
