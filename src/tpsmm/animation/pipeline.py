@@ -52,7 +52,13 @@ from tpsmm.checkpoint import load_model
 from tpsmm.errors import MediaError, TPSMMError
 from tpsmm.faces import LandmarkFunction
 from tpsmm.faces.crop import CropBox, crop_for_pose, crop_frame, fit_inside
-from tpsmm.faces.tracking import SMOOTHING_SECONDS, FaceFinder, find_face, track_faces
+from tpsmm.faces.tracking import (
+    SMOOTHING_SECONDS,
+    FaceFinder,
+    default_finder,
+    find_face,
+    track_faces,
+)
 from tpsmm.media import (
     DEFAULT_FIT_MODE,
     FrameFitter,
@@ -399,7 +405,7 @@ class VideoAnimator:
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
             raise TPSMMError(f"source image must be (H, W, 3) uint8, got {image.shape}")
         self.image = image
-        self.finder = finder if finder is not None or not crop_face else FaceFinder()
+        self.finder = finder if finder is not None or not crop_face else default_finder()
         if crop_face:
             box = self._source_face_box(image)
             self.source_rect = box.bounds
@@ -805,7 +811,7 @@ def extract_motion(
         boxes = None
         if crop_face:
             boxes = driving_face_boxes(
-                reader, finder or FaceFinder(), smoothing, max_frames, progress, on_progress
+                reader, finder or default_finder(), smoothing, max_frames, progress, on_progress
             )
         chunks = []
         total = expected_frames(reader, max_frames)

@@ -282,9 +282,9 @@ def finder_for(args: argparse.Namespace) -> Any:
     else None."""
     if not args.crop_face:
         return None
-    from tpsmm.faces.tracking import FaceFinder
+    from tpsmm.faces.tracking import default_finder
 
-    return FaceFinder()
+    return default_finder()
 
 
 def landmarks_for(args: argparse.Namespace) -> Any:

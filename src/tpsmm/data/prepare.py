@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import functools
 import hashlib
 import itertools
 import multiprocessing
@@ -43,7 +42,7 @@ import numpy as np
 
 from tpsmm.errors import DatasetError, TPSMMError, first_line
 from tpsmm.faces.crop import CropBox, box_iou, crop_for_pose, fit_inside
-from tpsmm.faces.tracking import FaceFinder, frame_histogram, is_shot_change, track_faces
+from tpsmm.faces.tracking import frame_histogram, is_shot_change, track_faces
 from tpsmm.media import VIDEO_SUFFIXES, VideoReader, VideoWriter
 from tpsmm.media.fit import resize_box
 
@@ -275,7 +274,7 @@ def _process_video(task: _Task) -> list[Entry]:
         with VideoReader(task.path, check=True) as reader:
             width, height = reader.size
             if options.kind == "face":
-                track = track_faces(reader, finder=_finder())
+                track = track_faces(reader)
                 max_gap = max(1, round(MAX_GAP_SECONDS * float(reader.frame_rate)))
                 stretches = plan_face_clips(track.poses, track.segments, (width, height), max_gap)
             else:
@@ -328,12 +327,6 @@ def _process_video(task: _Task) -> list[Entry]:
             return entries
     except TPSMMError as error:
         return [Entry(label, "skipped", first_line(error))]
-
-
-@functools.cache
-def _finder() -> FaceFinder:
-    """One face finder per worker process (loading dlib's models takes seconds)."""
-    return FaceFinder()
 
 
 def _suffix(options: PrepareOptions) -> str:

@@ -19,6 +19,7 @@ segments of the video (a new one at a shot change or where the face jumps);
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -126,6 +127,13 @@ class FaceFinder:
         return [self.landmarks(image, box) for box in boxes]
 
 
+@functools.cache
+def default_finder() -> FaceFinder:
+    """One :class:`FaceFinder` per process (loading dlib's detector and landmark model
+    takes seconds), shared by every caller that does not bring its own."""
+    return FaceFinder()
+
+
 def _suppress_overlaps(boxes: list[FaceBox], threshold: float = 0.3) -> list[FaceBox]:
     """Boxes with the larger of any two overlapping ones kept, largest first."""
     kept: list[FaceBox] = []
@@ -158,7 +166,7 @@ def poses_of(landmark_sets: Iterable[np.ndarray]) -> list[FacePose]:
 
 def find_face(image: np.ndarray, finder: FaceFinder | None = None) -> FacePose | None:
     """The pose of the largest face in an (H, W, 3) uint8 image, or None."""
-    finder = finder or FaceFinder()
+    finder = finder or default_finder()
     poses = poses_of(finder.find_all(image))
     return max(poses, key=lambda pose: pose.scale) if poses else None
 
@@ -241,7 +249,7 @@ class FaceTracker:
     _size: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
-        self.finder = self.finder or FaceFinder()
+        self.finder = self.finder or default_finder()
         self._last = self.start
 
     def update(self, frame: np.ndarray) -> FacePose | None:
