@@ -16,7 +16,9 @@ centre of its box lies inside the reference landmarks' bounding box and its widt
 between half and twice theirs; for the tracker, also whether all 68 reference points
 lie inside the crop (what ``--crop-face`` needs). Speed: frames per second of the
 detection (and landmarks for the tracker), after the models are loaded, one process,
-the median of --repeats runs. Jitter: :func:`tpsmm.faces.tracking.box_jitter` of the
+the median of --repeats runs, in CPU time of the process (dlib runs on one thread, so
+on a shared, busy machine this is the speed an idle one gives; wall-clock figures
+there only measure the load). Jitter: :func:`tpsmm.faces.tracking.box_jitter` of the
 crop boxes before and after smoothing (RMS second difference over time, pixels).
 
 With --animate, also times ``tpsmm animate --crop-face --paste-back`` on the whole
@@ -29,6 +31,7 @@ vox-256 architecture and so the speed of a trained vox model).
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import subprocess
@@ -83,26 +86,26 @@ def inside(points: np.ndarray, box: np.ndarray) -> bool:
 
 def detector_run(analyzer: FaceAnalyzer, frames: list[np.ndarray]) -> tuple[list, float]:
     """The largest box per frame (or None) and the seconds it took."""
-    started = time.perf_counter()
+    started = time.process_time()
     boxes = []
     for frame in frames:
         found = analyzer.detect(frame)
         boxes.append(
             (found[0].left, found[0].top, found[0].right, found[0].bottom) if found else None
         )
-    return boxes, time.perf_counter() - started
+    return boxes, time.process_time() - started
 
 
 def measure(name: str, frames: list[np.ndarray], references: dict[int, np.ndarray], args) -> None:
     print(f"\n## {name}: {len(frames)} frames, {frames[0].shape[1]}x{frames[0].shape[0]}")
-    print("| method | found | correct (of references) | 68 points in crop | frames/s |")
+    print("| method | found | correct (of references) | 68 points in crop | frames/s (CPU) |")
     print("|---|---|---|---|---|")
     finder = FaceFinder()
     times, track = [], None
     for _ in range(args.repeats):
-        started = time.perf_counter()
+        started = time.process_time()
         track = track_faces(frames, finder=finder)
-        times.append(time.perf_counter() - started)
+        times.append(time.process_time() - started)
     assert track is not None
     poses = fill_missing(track.poses, track.segments)
     raw = np.stack([crop_for_pose(p).as_array() for p in poses])
@@ -166,8 +169,12 @@ def main() -> None:
     parser.add_argument("--portrait-frames", type=int, default=169)
     parser.add_argument("--slow-full-frame", action="store_true")
     parser.add_argument("--animate", action="store_true")
+    parser.add_argument("--animate-only", action="store_true", help="only the timed animate run")
     parser.add_argument("--checkpoint")
     args = parser.parse_args()
+    if args.animate_only:
+        animate(args)
+        return
     print(
         f"# face tracking, {platform.processor() or platform.machine()}, "
         f"{time.strftime('%Y-%m-%d %H:%M')}"
@@ -205,8 +212,10 @@ def animate(args) -> None:
                    str(Path(folder) / "out.mp4"), "--crop-face", "--paste-back",
                    "--device", "cpu"]  # fmt: skip
         started = time.perf_counter()
+        load = os.getloadavg()[0]
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         seconds = time.perf_counter() - started
+        print(f"load average at the start {load:.1f}, at the end {os.getloadavg()[0]:.1f}")
         print(
             f"\n## tpsmm animate --crop-face --paste-back, 1080x1920, 169 frames\n"
             f"{' '.join(command[2:])}\nexit {result.returncode}, {seconds:.0f} s wall "
