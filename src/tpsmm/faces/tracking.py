@@ -94,20 +94,25 @@ class FaceFinder:
         """(68, 2) float64 landmarks of the face in ``box``, on the full-resolution image."""
         return self.analyzer.landmarks(image, box)
 
-    def find_all(self, image: np.ndarray) -> list[np.ndarray]:
+    def find_all(self, image: np.ndarray, *, largest: bool = False) -> list[np.ndarray]:
         """Landmarks (68, 2) of every face in ``image``, of any size down to
-        :data:`SMALLEST_FACE` of its shorter side, largest face first."""
+        :data:`SMALLEST_FACE` of its shorter side, largest face first. With ``largest``,
+        the search (from large faces to small, cheapest first) stops one scale after
+        the first face is found: only the largest face is wanted."""
         height, width = image.shape[:2]
         shorter = min(width, height)
         boxes: list[FaceBox] = []
-        fraction = 0.8
+        fraction, found_at = 0.8, None
         while fraction >= SMALLEST_FACE:
             scale = min(DETECTION_FACE / (fraction * shorter), 2.0)
             boxes.extend(self.detect(image, scale))
-            if scale >= 2.0:
+            if scale >= 2.0 or (largest and found_at is not None):
                 break
+            if boxes and found_at is None:
+                found_at = fraction
             fraction /= 1.5
-        return [self.landmarks(image, box) for box in _suppress_overlaps(boxes)]
+        kept = _suppress_overlaps(boxes)
+        return [self.landmarks(image, box) for box in (kept[:1] if largest else kept)]
 
     def find_near(self, image: np.ndarray, pose: FacePose) -> list[np.ndarray]:
         """Landmarks of the faces found around where ``pose`` was."""
@@ -167,7 +172,7 @@ def poses_of(landmark_sets: Iterable[np.ndarray]) -> list[FacePose]:
 def find_face(image: np.ndarray, finder: FaceFinder | None = None) -> FacePose | None:
     """The pose of the largest face in an (H, W, 3) uint8 image, or None."""
     finder = finder or default_finder()
-    poses = poses_of(finder.find_all(image))
+    poses = poses_of(finder.find_all(image, largest=True))
     return max(poses, key=lambda pose: pose.scale) if poses else None
 
 
@@ -265,8 +270,10 @@ class FaceTracker:
         if self._last is not None and not cut:
             pose = self._closest(poses_of(self.finder.find_near(frame, self._last)))
         if pose is None and (cut or self._last is None or self._lost_for % REACQUIRE_EVERY == 0):
-            candidates = poses_of(self.finder.find_all(frame))
-            pose = self._closest(candidates) if self._last is not None else _largest(candidates)
+            if self._last is None:
+                pose = _largest(poses_of(self.finder.find_all(frame, largest=True)))
+            else:
+                pose = self._closest(poses_of(self.finder.find_all(frame)))
         if pose is not None and self._last is not None and self.poses and _jumped(self._last, pose):
             self._new_segment()
         if pose is None:
