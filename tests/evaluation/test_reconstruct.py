@@ -41,7 +41,8 @@ def _write_video(folder: Path, seed: int) -> None:
         Image.fromarray(frame).save(folder / f"{t}.png")
 
 
-def _config(root: Path | None, *, bg: bool = True):
+def _config(root: Path | None, *, bg: bool = True, size: int = SIZE):
+    """A tiny model's config (also used by test_reconstruct_metrics)."""
     return config_from_dict(
         {
             "dataset_params": {"root_dir": str(root) if root else None},
@@ -50,7 +51,7 @@ def _config(root: Path | None, *, bg: bool = True):
                 "generator_params": {"block_expansion": 8, "max_features": 32},
                 "dense_motion_params": {"block_expansion": 8, "max_features": 32, "num_blocks": 3},
             },
-            "default_frame_size": SIZE,
+            "default_frame_size": size,
             "name": "tiny-eval",
         }
     )

@@ -23,6 +23,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "train",
     "train_avd",
     "reconstruct",
+    "evaluate",
     "dataset",
     "prepare_videos",
     "serve",

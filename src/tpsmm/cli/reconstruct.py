@@ -6,7 +6,9 @@ Example::
     tpsmm reconstruct --checkpoint vox.pth.tar --data /data/vox --out eval/vox
 
 Writes ``DIR/report.json`` (per-video and mean L1) and ``DIR/png/<video>.png`` (driving
-frames over their reconstructions); prints the mean L1.
+frames over their reconstructions); prints the mean L1. With ``--metrics`` the report
+also holds L1, AKD, MKR and AED of the reconstructions against the driving frames (as
+``tpsmm evaluate`` measures them), and the table is printed.
 """
 
 from __future__ import annotations
@@ -17,7 +19,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tpsmm.cli.evaluate import add_metric_arguments, make_evaluator
 from tpsmm.cli.train import positive_int
+
+#: Config names whose footage is bodies (the rest: faces) for --metrics without --kind.
+BODY_CONFIGS = ("taichi", "ted")
 
 
 def register(subparsers: Any) -> None:
@@ -54,6 +60,15 @@ def register(subparsers: Any) -> None:
         "--workers", type=int, default=0, metavar="N", help="video loading processes (0)"
     )
     parser.add_argument("--no-images", action="store_true", help="write only the report")
+    parser.add_argument(
+        "--metrics",
+        nargs="?",
+        const="all",
+        metavar="LIST",
+        help="also measure L1, AKD, MKR and AED of the reconstructions (as tpsmm evaluate; "
+        "a comma-separated subset of l1,akd,mkr,aed, default all)",
+    )
+    add_metric_arguments(parser, kind_default=None)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run_reconstruct)
 
@@ -66,6 +81,10 @@ def run_reconstruct(args: argparse.Namespace) -> int:
     from tpsmm.training.distributed import resolve_device
 
     model = load_model(args.checkpoint, args.config, device=resolve_device(args.device))
+    evaluator = None
+    if args.metrics is not None:
+        kind = args.kind or ("body" if model.config.name.startswith(BODY_CONFIGS) else "face")
+        evaluator = make_evaluator(args, kind, None if args.metrics == "all" else args.metrics)
     params = dataclasses.asdict(model.config.dataset_params)
     params["root_dir"] = str(Path(args.data))
     dataset = build_dataset(params, is_train=False)
@@ -79,7 +98,12 @@ def run_reconstruct(args: argparse.Namespace) -> int:
         save_images=not args.no_images,
         workers=max(args.workers, 0),
         progress=not args.no_progress and sys.stderr.isatty(),
+        evaluator=evaluator,
     )
+    if evaluator is not None:
+        from tpsmm.evaluation import format_table
+
+        print(format_table(report["metrics"]))
     print(
         f"L1 {report['mean_l1']:.6f} over {report['num_frames']} frames of "
         f"{report['num_videos']} videos; report {Path(args.out) / REPORT_NAME}"

@@ -13,7 +13,10 @@ Outputs in ``out_dir``:
   row), left to right in time;
 * ``report.json``: per-video L1 and frame count, ``mean_l1`` (over all frames of all
   videos, the number the authors print), ``video_mean_l1`` (mean of the per-video
-  values), the config name, the checkpoint path and the frame count.
+  values), the config name, the checkpoint path and the frame count; with an
+  ``evaluator`` (``tpsmm reconstruct --metrics``) also ``metrics``, the report of
+  :func:`tpsmm.evaluation.evaluate` (L1, AKD, MKR and AED of the reconstructions
+  against the driving frames, per video and overall) for the same videos.
 """
 
 from __future__ import annotations
@@ -32,9 +35,10 @@ from tqdm import tqdm
 
 from tpsmm.checkpoint import atomic_path
 from tpsmm.errors import DatasetError
-from tpsmm.media import save_image
+from tpsmm.evaluation.compare import Evaluator
+from tpsmm.evaluation.metrics import MetricTotals
+from tpsmm.media import save_image, to_uint8
 from tpsmm.model import TPSMM
-from tpsmm.training.visualize import to_uint8
 
 __all__ = ["REPORT_NAME", "reconstruct", "reconstruct_video"]
 
@@ -70,7 +74,12 @@ def reconstruct_video(model: TPSMM, video: Tensor, batch_size: int = 16) -> tupl
     return torch.cat(predictions), torch.cat(losses)
 
 
-def _strip(driving: Tensor, prediction: Tensor) -> np.ndarray:
+def _frames(frames: Tensor) -> np.ndarray:
+    """(T, 3, H, W) in [0, 1] -> (T, H, W, 3) float32 numpy."""
+    return np.ascontiguousarray(frames.detach().float().cpu().permute(0, 2, 3, 1).numpy())
+
+
+def _strip(driving: np.ndarray, prediction: np.ndarray) -> np.ndarray:
     """(2H, T*W, 3) uint8: driving frames over their reconstructions."""
     rows = [np.concatenate(list(to_uint8(frames)), axis=1) for frames in (driving, prediction)]
     return np.concatenate(rows, axis=0)
@@ -97,6 +106,7 @@ def reconstruct(
     save_images: bool = True,
     workers: int = 0,
     progress: bool = True,
+    evaluator: Evaluator | None = None,
 ) -> dict[str, Any]:
     """Reconstruct every test video and write the report (see the module doc).
 
@@ -111,6 +121,8 @@ def reconstruct(
         save_images: write the PNG strips.
         workers: processes loading videos ahead (0: in this process).
         progress: show a progress bar.
+        evaluator: also measure its metrics of every reconstruction against the driving
+            frames (the report's ``metrics``).
 
     Returns:
         The report dict (as written to ``report.json``).
@@ -127,6 +139,8 @@ def reconstruct(
     videos: list[dict[str, Any]] = []
     all_losses: list[Tensor] = []
     loss_sum, frame_count = 0.0, 0
+    metric_videos: dict[str, Any] = {}
+    metric_totals = MetricTotals()
     bar = tqdm(total=len(dataset), desc="reconstruct", disable=not progress, unit="video")  # type: ignore[arg-type]
     try:
         for item in _items(dataset, workers):
@@ -137,10 +151,16 @@ def reconstruct(
                 "frames": int(losses.numel()),
                 "l1": float(losses.mean()),
             }
+            driving, generated = _frames(video.permute(1, 0, 2, 3)), _frames(predictions)
             if save_images:
                 image = Path("png") / f"{name}.png"
-                save_image(out / image, _strip(video.permute(1, 0, 2, 3), predictions))
+                save_image(out / image, _strip(driving, generated))
                 entry["image"] = str(image)
+            if evaluator is not None:
+                measured = evaluator.video()
+                measured.add(list(generated), list(driving))
+                metric_videos[name] = measured.summary()
+                metric_totals = metric_totals.merge(measured.totals)
             videos.append(entry)
             all_losses.append(losses)
             loss_sum, frame_count = loss_sum + float(losses.sum()), frame_count + losses.numel()
@@ -159,6 +179,11 @@ def reconstruct(
         "background_predictor": model.bg_predictor is not None,
         "videos": videos,
     }
+    if evaluator is not None:
+        report["metrics"] = evaluator.describe() | {
+            "overall": evaluator.summarize(metric_totals) | {"videos": len(metric_videos)},
+            "videos": metric_videos,
+        }
     with atomic_path(out / REPORT_NAME) as tmp:
         tmp.write_text(json.dumps(report, indent=2) + "\n")
     return report

@@ -98,6 +98,9 @@ class FaceAnalyzer:
         detector: ``"hog"`` or ``"cnn"``.
         upsample: how many times the detector doubles the image first (1 finds faces
             down to about 40 pixels wide with HOG; each step costs about 4x).
+        threshold: added to the HOG detector's decision threshold (dlib's
+            ``adjust_threshold``; 0 is dlib's default, lower finds more faces and more
+            false ones). Ignored by the CNN detector.
         needed_by: names the feature in the message when the extra is missing.
 
     Raises:
@@ -105,7 +108,12 @@ class FaceAnalyzer:
     """
 
     def __init__(
-        self, *, detector: Detector = "hog", upsample: int = 1, needed_by: str | None = None
+        self,
+        *,
+        detector: Detector = "hog",
+        upsample: int = 1,
+        threshold: float = 0.0,
+        needed_by: str | None = None,
     ) -> None:
         if detector not in ("hog", "cnn"):
             raise ValueError(f"detector must be 'hog' or 'cnn', got {detector!r}")
@@ -114,6 +122,7 @@ class FaceAnalyzer:
         self._dlib = import_dlib(needed_by)
         self.detector = detector
         self.upsample = upsample
+        self.threshold = float(threshold)
         self.needed_by = needed_by
 
     @cached_property
@@ -143,7 +152,7 @@ class FaceAnalyzer:
         """Every face in ``image``, largest first (ties: higher score first)."""
         image = as_dlib_image(image)
         if self.detector == "hog":
-            rects, scores, _ = self._hog.run(image, self.upsample, 0.0)
+            rects, scores, _ = self._hog.run(image, self.upsample, self.threshold)
             boxes = [FaceBox.from_dlib(r, s) for r, s in zip(rects, scores, strict=True)]
         else:
             boxes = [
