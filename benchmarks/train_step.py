@@ -58,9 +58,9 @@ from tpsmm.media import fit_frames, read_video
 from tpsmm.networks import InpaintingNetwork, VGG19Features
 from tpsmm.networks.layers import reference_ops
 from tpsmm.training import GeneratorObjective
-from tpsmm.training.trainer import ADAM_BETAS, clip_inf_norm, make_adam
-from tpsmm.training.trainer import CLIP_NORM as CLIP
-from tpsmm.training.trainer import GENERATOR_WEIGHT_DECAY as WEIGHT_DECAY
+from tpsmm.training.optim import ADAM_BETAS, clip_inf_norm, make_adam
+from tpsmm.training.optim import CLIP_NORM as CLIP
+from tpsmm.training.optim import GENERATOR_WEIGHT_DECAY as WEIGHT_DECAY
 
 REPO = Path(__file__).resolve().parents[1]
 ASSETS = REPO / "src" / "tpsmm" / "assets"

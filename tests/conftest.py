@@ -1,5 +1,5 @@
-"""Shared fixtures: the reference fixtures from ../shared and the cached reference
-weights (see :mod:`reference_weights`)."""
+"""Shared fixtures: the reference fixtures and the cached reference weights (see
+:mod:`reference_weights`), and the tiny seeded model (see :mod:`tiny_model`)."""
 
 from __future__ import annotations
 
@@ -9,18 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reference_weights import REFERENCE, SHARED, WEIGHTS_SCRIPT, reference_weights
-
-
-def _require_shared() -> None:
-    if not WEIGHTS_SCRIPT.exists():
-        pytest.skip(f"reference fixtures not found under {SHARED} (set TPSMM_SHARED)")
+from reference_weights import REFERENCE, reference_weights
+from tiny_model import save_tiny_checkpoint
 
 
 @pytest.fixture(scope="session")
 def reference_checkpoint() -> Path:
     """Path to the reference-weight checkpoint in the authors' layout (vox-256)."""
-    _require_shared()
     return reference_weights()[0]
 
 
@@ -32,15 +27,15 @@ def reference_vgg19(reference_checkpoint: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def reference_layout() -> dict:
-    """The authors' checkpoint layout (../shared/reference/tpsmm_keys.json)."""
-    _require_shared()
+    """The authors' checkpoint layout (tests/reference/tpsmm_keys.json)."""
     return json.loads((REFERENCE / "tpsmm_keys.json").read_text())
 
 
 @pytest.fixture(scope="session")
 def parity_vox256() -> dict[str, np.ndarray]:
-    """The authors' inference outputs for the reference weights (see ../shared/reference)."""
-    _require_shared()
+    """The authors' inference outputs for the reference weights, compact (see
+    tests/reference/README.md: driving frames 0 and 1; ``pred_*_index`` says which of them
+    each prediction holds)."""
     with np.load(REFERENCE / "parity_vox256.npz") as data:
         return {key: data[key] for key in data.files}
 
@@ -48,7 +43,6 @@ def parity_vox256() -> dict[str, np.ndarray]:
 @pytest.fixture(scope="session")
 def parity_train_vox128() -> dict[str, np.ndarray]:
     """The authors' training forward/backward for the reference weights."""
-    _require_shared()
     with np.load(REFERENCE / "parity_train_vox128.npz") as data:
         return {key: data[key] for key in data.files}
 
@@ -60,3 +54,26 @@ def reference_model(reference_checkpoint: Path):
     import tpsmm
 
     return tpsmm.load_model(reference_checkpoint)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny seeded model (:mod:`tiny_model`: 64x64, 2 TPS, no background predictor)
+    with its AVD network, as a tpsmm checkpoint file."""
+    return save_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "tiny.pth.tar")
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint_no_avd(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model saved without its AVD network."""
+    path = tmp_path_factory.mktemp("tiny-no-avd") / "tiny-no-avd.pth.tar"
+    return save_tiny_checkpoint(path, include_avd=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_checkpoint: Path):
+    """The tiny model loaded from ``tiny_checkpoint`` (eval mode, CPU, float32), shared by
+    tests that only read it."""
+    import tpsmm
+
+    return tpsmm.load_model(tiny_checkpoint)

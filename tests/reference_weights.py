@@ -1,9 +1,12 @@
 """The reference weights, generated once and cached (shared by the tests and benchmarks).
 
-``../shared/reference/make_reference_weights.py`` writes a 350 MB checkpoint in the
-authors' layout and 80 MB of VGG-19 weights. They go into a cache folder outside the
-repository (``$TPSMM_TEST_CACHE`` or ``<tmp>/tpsmm-test-cache``), keyed by the script's
-hash, and are reused across runs. No pytest here: the benchmarks import this module too.
+``tests/reference/make_reference_weights.py`` (the fixtures' generator, as shipped with
+them) writes a 350 MB checkpoint in the authors' layout and 80 MB of VGG-19 weights.
+They go into a cache folder outside the repository (``$TPSMM_TEST_CACHE`` or
+``<tmp>/tpsmm-test-cache``), keyed by the script's hash, and are reused across runs;
+they are never committed. The authors' outputs for them are in ``tests/reference/`` (see
+its README), so every clone runs the parity tests. No pytest here: the benchmarks import
+this module too.
 """
 
 from __future__ import annotations
@@ -15,9 +18,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("TPSMM_SHARED", REPO.parent / "shared"))
-REFERENCE = SHARED / "reference"
+#: The parity references shipped with the tests (see ``tests/reference/README.md``).
+REFERENCE = Path(__file__).resolve().parent / "reference"
 WEIGHTS_SCRIPT = REFERENCE / "make_reference_weights.py"
 
 

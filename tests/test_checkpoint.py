@@ -3,30 +3,30 @@
 from __future__ import annotations
 
 import pickle
+import warnings
 from pathlib import Path
 
 import pytest
 import torch
 
 import tpsmm
-from tpsmm.checkpoint import convert_checkpoint, load_model, read_checkpoint, save_checkpoint
+from tiny_model import tiny_model
+from tpsmm.checkpoint import (
+    AUTHORS_PRESETS,
+    ConfigNotice,
+    checkpoint_config,
+    convert_checkpoint,
+    load_model,
+    read_checkpoint,
+    save_checkpoint,
+)
 from tpsmm.errors import CheckpointError
-
-TINY = {
-    "model_params.common_params.num_tps": 2,
-    "model_params.generator_params.block_expansion": 8,
-    "model_params.generator_params.max_features": 32,
-    "model_params.dense_motion_params.block_expansion": 8,
-    "model_params.dense_motion_params.max_features": 32,
-    "model_params.dense_motion_params.num_blocks": 3,
-    "default_frame_size": 64,
-}
 
 
 @pytest.fixture(scope="module")
-def tiny_model() -> tpsmm.TPSMM:
-    torch.manual_seed(0)
-    return tpsmm.TPSMM(tpsmm.preset("vox-256").replace(**TINY)).eval()
+def tiny_bg_model() -> tpsmm.TPSMM:
+    """The tiny model with a background predictor: every network of the authors' layout."""
+    return tiny_model(bg=True)
 
 
 def authors_layout(model: tpsmm.TPSMM, *, avd: bool = True, prefix: str = "") -> dict:
@@ -47,12 +47,12 @@ def same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
-def test_authors_file_loads_with_explicit_config(tmp_path, tiny_model):
+def test_authors_file_loads_with_explicit_config(tmp_path, tiny_bg_model):
     path = tmp_path / "authors.pth.tar"
-    torch.save(authors_layout(tiny_model), path)
-    model = load_model(path, tiny_model.config)
+    torch.save(authors_layout(tiny_bg_model), path)
+    model = load_model(path, tiny_bg_model.config)
     assert not model.training and model.avd_available
-    assert same_weights(model, tiny_model)
+    assert same_weights(model, tiny_bg_model)
 
 
 def test_authors_reference_checkpoint_loads_without_config(reference_model):
@@ -60,16 +60,16 @@ def test_authors_reference_checkpoint_loads_without_config(reference_model):
     assert reference_model.bg_predictor is not None and reference_model.avd_available
 
 
-def test_dataparallel_prefixes_are_stripped(tmp_path, tiny_model):
+def test_dataparallel_prefixes_are_stripped(tmp_path, tiny_bg_model):
     path = tmp_path / "dp.pth.tar"
-    torch.save(authors_layout(tiny_model, prefix="module."), path)
-    assert same_weights(load_model(path, tiny_model.config), tiny_model)
+    torch.save(authors_layout(tiny_bg_model, prefix="module."), path)
+    assert same_weights(load_model(path, tiny_bg_model.config), tiny_bg_model)
 
 
-def test_file_without_avd_loads_and_avd_mode_refuses(tmp_path, tiny_model):
+def test_file_without_avd_loads_and_avd_mode_refuses(tmp_path, tiny_bg_model):
     path = tmp_path / "no_avd.pth.tar"
-    torch.save(authors_layout(tiny_model, avd=False), path)
-    model = load_model(path, tiny_model.config)
+    torch.save(authors_layout(tiny_bg_model, avd=False), path)
+    model = load_model(path, tiny_bg_model.config)
     assert not model.avd_available
     kp = torch.zeros(1, 10, 2)
     with pytest.raises(tpsmm.TPSMMError, match="avd mode needs an AVD network"):
@@ -79,16 +79,16 @@ def test_file_without_avd_loads_and_avd_mode_refuses(tmp_path, tiny_model):
 
 
 @pytest.mark.parametrize("suffix", [".pth.tar", ".safetensors"])
-def test_save_and_load_round_trip_describes_itself(tmp_path, tiny_model, suffix):
-    path = save_checkpoint(tmp_path / f"model{suffix}", tiny_model)
+def test_save_and_load_round_trip_describes_itself(tmp_path, tiny_bg_model, suffix):
+    path = save_checkpoint(tmp_path / f"model{suffix}", tiny_bg_model)
     model = load_model(path)  # no config: the one stored in the file
-    assert model.config == tiny_model.config
-    assert same_weights(model, tiny_model)
+    assert model.config == tiny_bg_model.config
+    assert same_weights(model, tiny_bg_model)
     assert not list(tmp_path.glob(".*partial"))
 
 
-def test_saved_file_is_in_the_authors_layout(tmp_path, tiny_model):
-    path = save_checkpoint(tmp_path / "m.pth.tar", tiny_model, {"epoch": 3})
+def test_saved_file_is_in_the_authors_layout(tmp_path, tiny_bg_model):
+    path = save_checkpoint(tmp_path / "m.pth.tar", tiny_bg_model, {"epoch": 3})
     raw = torch.load(path, weights_only=True)
     assert {
         "kp_detector",
@@ -100,48 +100,48 @@ def test_saved_file_is_in_the_authors_layout(tmp_path, tiny_model):
     assert raw["epoch"] == 3 and "fg_encoder.fc.bias" in raw["kp_detector"]
 
 
-def test_missing_entry_is_named(tmp_path, tiny_model):
-    data = authors_layout(tiny_model)
+def test_missing_entry_is_named(tmp_path, tiny_bg_model):
+    data = authors_layout(tiny_bg_model)
     del data["dense_motion_network"]["maps.weight"]
     torch.save(data, tmp_path / "m.pth.tar")
     with pytest.raises(CheckpointError, match=r"lacks dense_motion_network\.maps\.weight"):
-        load_model(tmp_path / "m.pth.tar", tiny_model.config)
+        load_model(tmp_path / "m.pth.tar", tiny_bg_model.config)
 
 
-def test_missing_network_is_named(tmp_path, tiny_model):
-    data = authors_layout(tiny_model)
+def test_missing_network_is_named(tmp_path, tiny_bg_model):
+    data = authors_layout(tiny_bg_model)
     del data["inpainting_network"]
     torch.save(data, tmp_path / "m.pth.tar")
     with pytest.raises(CheckpointError, match="has no inpainting_network"):
-        load_model(tmp_path / "m.pth.tar", tiny_model.config)
+        load_model(tmp_path / "m.pth.tar", tiny_bg_model.config)
 
 
-def test_unexpected_entry_is_named(tmp_path, tiny_model):
-    data = authors_layout(tiny_model)
+def test_unexpected_entry_is_named(tmp_path, tiny_bg_model):
+    data = authors_layout(tiny_bg_model)
     data["kp_detector"]["extra.weight"] = torch.zeros(1)
     torch.save(data, tmp_path / "m.pth.tar")
     with pytest.raises(CheckpointError, match=r"unexpected entry kp_detector\.extra\.weight"):
-        load_model(tmp_path / "m.pth.tar", tiny_model.config)
+        load_model(tmp_path / "m.pth.tar", tiny_bg_model.config)
 
 
-def test_background_predictor_against_config_without_one(tmp_path, tiny_model):
-    torch.save(authors_layout(tiny_model), tmp_path / "m.pth.tar")
-    no_bg = tiny_model.config.replace(**{"model_params.common_params.bg": False})
+def test_background_predictor_against_config_without_one(tmp_path, tiny_bg_model):
+    torch.save(authors_layout(tiny_bg_model), tmp_path / "m.pth.tar")
+    no_bg = tiny_bg_model.config.replace(**{"model_params.common_params.bg": False})
     with pytest.raises(CheckpointError, match="no background predictor"):
         load_model(tmp_path / "m.pth.tar", no_bg)
 
 
-def test_wrong_shape_is_named(tmp_path, tiny_model):
-    torch.save(authors_layout(tiny_model), tmp_path / "m.pth.tar")
-    wider = tiny_model.config.replace(**{"model_params.common_params.num_tps": 3})
+def test_wrong_shape_is_named(tmp_path, tiny_bg_model):
+    torch.save(authors_layout(tiny_bg_model), tmp_path / "m.pth.tar")
+    wider = tiny_bg_model.config.replace(**{"model_params.common_params.num_tps": 3})
     with pytest.raises(
         CheckpointError, match=r"kp_detector\.fg_encoder\.fc\.weight has shape \(20, 512\)"
     ):
         load_model(tmp_path / "m.pth.tar", wider)
 
 
-def test_truncated_and_foreign_files(tmp_path, tiny_model):
-    good = save_checkpoint(tmp_path / "good.pth.tar", tiny_model)
+def test_truncated_and_foreign_files(tmp_path, tiny_bg_model):
+    good = save_checkpoint(tmp_path / "good.pth.tar", tiny_bg_model)
     truncated = tmp_path / "truncated.pth.tar"
     truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     with pytest.raises(CheckpointError, match="truncated or not a PyTorch checkpoint"):
@@ -171,9 +171,9 @@ class _Exploit:
         return (Path.touch, (self.marker,))
 
 
-def test_checkpoint_with_code_is_refused_and_never_executed(tmp_path, tiny_model):
+def test_checkpoint_with_code_is_refused_and_never_executed(tmp_path, tiny_bg_model):
     marker = tmp_path / "executed"
-    data = authors_layout(tiny_model)
+    data = authors_layout(tiny_bg_model)
     data["payload"] = _Exploit(marker)
     path = tmp_path / "evil.pth.tar"
     with path.open("wb") as f:
@@ -183,6 +183,48 @@ def test_checkpoint_with_code_is_refused_and_never_executed(tmp_path, tiny_model
     assert not marker.exists()
 
 
-def test_convert_checkpoint_accepts_flat_layouts(tiny_model):
-    flat = {f"module.{k}": v for k, v in tiny_model.state_dict().items()}
-    assert convert_checkpoint(flat).keys() == tiny_model.state_dict().keys()
+def test_convert_checkpoint_accepts_flat_layouts(tiny_bg_model):
+    flat = {f"module.{k}": v for k, v in tiny_bg_model.state_dict().items()}
+    assert convert_checkpoint(flat).keys() == tiny_bg_model.state_dict().keys()
+
+
+@pytest.mark.parametrize(
+    ("name", "preset_name", "size"),
+    [
+        ("ted.pth.tar", "ted-384", 384),
+        ("Taichi.pth", "taichi-256", 256),
+    ],
+)
+def test_authors_file_name_picks_its_preset(
+    reference_checkpoint, tmp_path, name, preset_name, size
+):
+    """The published checkpoints hold no config; their names say which preset they are."""
+    link = tmp_path / name
+    link.symlink_to(reference_checkpoint)
+    with pytest.warns(ConfigNotice) as notices:
+        model = load_model(link)
+    assert model.config.name == preset_name and model.frame_size == size
+    assert len(notices) == 1
+    assert str(notices[0].message).startswith(f"{name} holds no config: the {preset_name} preset")
+
+
+@pytest.mark.parametrize("name", ["vox", "taichi", "ted", "mgif"])
+def test_every_authors_name_has_its_preset(name):
+    """(mgif-256 has no background predictor, so the reference weights do not fit it.)"""
+    with pytest.warns(ConfigNotice, match=f"the {AUTHORS_PRESETS[name]} preset"):
+        config = checkpoint_config({}, {}, f"/models/{name}.pth.tar")
+    assert config == tpsmm.preset(AUTHORS_PRESETS[name])
+
+
+def test_unknown_authors_file_name_keeps_vox_256_and_says_so(reference_checkpoint):
+    with pytest.warns(ConfigNotice, match="not named as an authors' checkpoint") as notices:
+        model = load_model(reference_checkpoint)
+    assert "vox-256 architecture at 256x256" in str(notices[0].message)
+    assert model.frame_size == 256 and model.config.common.num_tps == 10
+
+
+def test_a_config_given_or_stored_means_no_notice(reference_checkpoint, tmp_path, tiny_bg_model):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConfigNotice)
+        load_model(reference_checkpoint, "vox-256")
+        load_model(save_checkpoint(tmp_path / "vox.pth.tar", tiny_bg_model))

@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 
 import tpsmm
+from float32_bounds import network_rtol, sum_rtol
+from tiny_model import tiny_model
 from tpsmm.networks.layers import (
     UpBlock2d,
     instance_norm_relu,
@@ -38,7 +40,11 @@ def test_instance_norm_relu_fast_path(memory_format):
         fast = instance_norm_relu(x, norm)
         with reference_ops():
             reference = instance_norm_relu(x, norm)
-    torch.testing.assert_close(fast, reference, atol=2e-6, rtol=0)
+    # Mean and variance are sums over the 81 pixels of a map, possibly in other orders:
+    # each within sum_rtol(81) of exact relative to its terms, which the normalised,
+    # scaled outputs carry (times 2: mean and variance; 4.5e-5 of the largest output).
+    atol = 2 * sum_rtol(81) * float(reference.abs().max())
+    torch.testing.assert_close(fast, reference, atol=atol, rtol=0)
     assert fast.is_contiguous(memory_format=memory_format)
 
 
@@ -52,7 +58,10 @@ def test_up_block_cache_follows_weight_updates():
         with reference_ops():
             reference = block(x)
     assert not torch.allclose(before, after)
-    torch.testing.assert_close(after, reference, atol=1e-5, rtol=0)
+    # The fused kernel adds weights that the reference applies to the same pixel one by
+    # one: the same sum in another order (float32_bounds.network_rtol of the block).
+    atol = network_rtol(block) * float(reference.abs().max())
+    torch.testing.assert_close(after, reference, atol=atol, rtol=0)
 
 
 def test_up_block_fused_in_training_gives_the_reference_gradients():
@@ -77,18 +86,7 @@ def test_up_block_fused_in_training_gives_the_reference_gradients():
 
 @pytest.fixture(scope="module")
 def tiny_setup():
-    torch.manual_seed(0)
-    config = tpsmm.preset("vox-256").replace(
-        **{
-            "model_params.common_params.num_tps": 2,
-            "model_params.generator_params.block_expansion": 8,
-            "model_params.generator_params.max_features": 32,
-            "model_params.dense_motion_params.block_expansion": 8,
-            "model_params.dense_motion_params.max_features": 32,
-            "model_params.dense_motion_params.num_blocks": 3,
-        }
-    )
-    model = tpsmm.TPSMM(config).eval()
+    model = tiny_model(bg=True)
     rng = np.random.default_rng(0)
     source = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
     driving = rng.integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
@@ -100,7 +98,15 @@ def test_fast_inference_equals_reference_frames(tiny_setup):
     fast = tpsmm.animate(model, source, driving, batch_size=3)
     with reference_ops():
         reference = tpsmm.animate(model, source, driving, batch_size=1)
-    np.testing.assert_allclose(fast, reference, atol=2e-4, rtol=0)
+    # Fused operators, channels_last and a batch of 3 against the reference operators one
+    # frame at a time: float32 rounding through the model (network_rtol, 8.6e-5) for a
+    # frame value, and where a sampling position moves by that rounding a value moves by
+    # up to the difference of neighbouring pixels (at most 1) times the move in pixels
+    # (frame_size / 2 per unit of the [-1, 1] coordinates).
+    noise = network_rtol(model)
+    atol = noise * (1 + model.frame_size / 2)
+    np.testing.assert_allclose(fast, reference, atol=atol, rtol=0)
+    assert np.abs(fast - reference).mean() <= noise
 
 
 def test_bfloat16_compute_keeps_geometry_in_float32(tiny_setup):

@@ -16,6 +16,7 @@ import os
 import pickle
 import re
 import tempfile
+import warnings
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -26,7 +27,7 @@ import torch
 from torch import Tensor
 
 from tpsmm.config import Config, config_from_dict, load_config, preset
-from tpsmm.errors import CheckpointError, first_line
+from tpsmm.errors import CheckpointError, TPSMMWarning, first_line
 from tpsmm.model import TPSMM
 
 #: The networks of a checkpoint, in the authors' order.
@@ -163,19 +164,75 @@ def stored_config(raw: Mapping[str, Any]) -> Config | None:
     return config_from_dict(data) if isinstance(data, Mapping) else None
 
 
-def checkpoint_config(raw: Mapping[str, Any], state: Mapping[str, Tensor] | None = None) -> Config:
+#: The authors' published checkpoints by file name, and the preset each was trained with.
+AUTHORS_PRESETS: dict[str, str] = {
+    "vox": "vox-256",
+    "taichi": "taichi-256",
+    "ted": "ted-384",
+    "mgif": "mgif-256",
+}
+
+
+class ConfigNotice(TPSMMWarning):
+    """Which configuration a checkpoint without one was given (shown as a one-line note)."""
+
+    label = "note"
+
+
+def checkpoint_config(
+    raw: Mapping[str, Any],
+    state: Mapping[str, Tensor] | None = None,
+    path: str | os.PathLike | None = None,
+) -> Config:
     """The configuration of a checkpoint's contents: the one a tpsmm file carries, else
-    (the authors' files) the one its weights show (:func:`infer_config`; ``state`` is
-    :func:`convert_checkpoint` of ``raw`` when already computed)."""
+    (the authors' files, which hold none) the preset of the authors' file name
+    (``vox``, ``taichi``, ``ted``, ``mgif`` + ``.pth.tar``; see :data:`AUTHORS_PRESETS`),
+    else the one its weights show (:func:`infer_config`). For an authors' file a
+    :class:`ConfigNotice` says in one line which it took.
+
+    Args:
+        raw: :func:`read_checkpoint`'s contents; ``state``: :func:`convert_checkpoint`
+            of ``raw`` when already computed; ``path``: the file, for its name.
+    """
     stored = stored_config(raw)
     if stored is not None:
         return stored
+    file = Path(path).name if path is not None else "the checkpoint"
+    name = authors_name(path)
+    if name in AUTHORS_PRESETS:
+        chosen = AUTHORS_PRESETS[name]
+        warnings.warn(
+            f"{file} holds no config: the {chosen} preset, as the authors' {name} "
+            "checkpoint (--config to choose another)",
+            ConfigNotice,
+            stacklevel=2,
+        )
+        return preset(chosen)
+    warnings.warn(
+        f"{file} holds no config and is not named as an authors' checkpoint "
+        f"({', '.join(f'{n}.pth.tar' for n in AUTHORS_PRESETS)}): the vox-256 architecture "
+        "at 256x256 (--config to choose another)",
+        ConfigNotice,
+        stacklevel=2,
+    )
     return infer_config(convert_checkpoint(raw) if state is None else state)
 
 
+def authors_name(path: str | os.PathLike | None) -> str | None:
+    """``ted`` for ``ted.pth.tar`` (also ``.pth``, ``.tar``, ``.pt``, any case), else the
+    file name without those suffixes; None without a path."""
+    if path is None:
+        return None
+    name = Path(path).name.lower()
+    for suffix in (".tar", ".pth", ".pt"):
+        name = name.removesuffix(suffix)
+    return name
+
+
 def infer_config(state: Mapping[str, Tensor]) -> Config:
-    """The configuration of an authors' file: the vox-256 architecture, with the number
-    of TPS, the background predictor and the multi-resolution masks as the file shows."""
+    """The configuration of an authors' file of unknown name: the vox-256 architecture,
+    with the number of TPS, the background predictor and the multi-resolution masks as
+    the file shows."""
     config = preset("vox-256")
     changes: dict[str, Any] = {"name": None}
     fc_bias = state.get("kp_detector.fg_encoder.fc.bias")
@@ -253,8 +310,10 @@ def load_model(
         checkpoint: an authors' ``.pth.tar``, a tpsmm ``.pth.tar``/``.pt`` or a
             ``.safetensors`` file.
         config: a preset name, a path to a YAML file, a :class:`Config`, or None for the
-            config stored in the file (the vox-256 architecture for the authors' files,
-            with the number of TPS, background predictor and masks the file shows).
+            config stored in the file; the authors' files store none: ``vox.pth.tar``,
+            ``taichi.pth.tar``, ``ted.pth.tar`` and ``mgif.pth.tar`` take their preset,
+            others the vox-256 architecture with the number of TPS, background
+            predictor and masks the file shows (a :class:`ConfigNotice` says which).
         device: where the model goes.
     """
     raw = read_checkpoint(checkpoint)
@@ -265,7 +324,7 @@ def load_model(
             f"(expected entries {', '.join(NETWORKS[:3])}, ...)"
         )
     if config is None:
-        cfg = checkpoint_config(raw, state)
+        cfg = checkpoint_config(raw, state, checkpoint)
     else:
         cfg = load_config(str(config) if isinstance(config, os.PathLike) else config)
     model = TPSMM(cfg)

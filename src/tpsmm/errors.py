@@ -29,6 +29,14 @@ class DatasetError(TPSMMError):
     """A training or evaluation dataset that cannot be used."""
 
 
+class TPSMMWarning(UserWarning):
+    """Something users should know that does not stop the work; the command line shows
+    it as one line (``tpsmm COMMAND: warning: ...``, or the subclass's :attr:`label`)."""
+
+    #: The word the command line puts before the message.
+    label = "warning"
+
+
 def first_line(error: BaseException, limit: int | None = 200) -> str:
     """The first line of an error's message (at most ``limit`` characters; None: all of
     it), or its class name when the message is empty: the reason in a one-line error."""

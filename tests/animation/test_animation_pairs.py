@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tpsmm.animation.pairs import read_pairs, shard, shard_from_env
+from tpsmm.animation.pairs import read_pairs, shard
 from tpsmm.errors import TPSMMError
 
 
@@ -81,11 +81,3 @@ def test_shards_are_disjoint_and_cover_every_pair(tmp_path):
     shards = [shard(pairs, rank, 3) for rank in range(3)]
     assert [[p.index for p in part] for part in shards] == [[0, 3, 6], [1, 4], [2, 5]]
     assert sorted(p.index for part in shards for p in part) == list(range(7))
-
-
-def test_shard_from_env():
-    assert shard_from_env({}) == (0, 1)
-    assert shard_from_env({"RANK": "2", "WORLD_SIZE": "4"}) == (2, 4)
-    for bad in ({"RANK": "4", "WORLD_SIZE": "4"}, {"RANK": "x"}, {"WORLD_SIZE": "0"}):
-        with pytest.raises(TPSMMError, match="0 <= RANK < WORLD_SIZE"):
-            shard_from_env(bad)

@@ -184,3 +184,14 @@ def test_output_is_not_left_when_no_checkpoint(run_cli, tmp_path):
     assert len(result.error_lines) == 1
     assert "--checkpoint" in result.err and "TPSMM_CHECKPOINT" in result.err
     assert not Path(out).exists()
+
+
+def test_authors_file_name_is_said_in_one_line(run_cli, reference_checkpoint, tmp_path):
+    link = tmp_path / "taichi.pth.tar"
+    link.symlink_to(reference_checkpoint)
+    result = run_cli(*sample_job(link, tmp_path / "o"), "--max-frames", 1)
+    assert result.status == 0, result.err
+    assert result.error_lines == [
+        "tpsmm animate: note: taichi.pth.tar holds no config: the taichi-256 preset, as the "
+        "authors' taichi checkpoint (--config to choose another)"
+    ]

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from cli_helpers import SAMPLE_DRIVING, SAMPLE_SOURCE, read_png_folder, tiny_config
+from cli_helpers import SAMPLE_DRIVING, SAMPLE_SOURCE, read_png_folder
 
 import tpsmm
+from tiny_model import tiny_model
 from tpsmm.animation.keypoints import check_motion_scale, relative_keypoints, scale_motion
 from tpsmm.animation.motion_file import MOTION_FORMAT, load_motion, save_motion
 from tpsmm.errors import TPSMMError
@@ -99,16 +100,15 @@ def test_scale_motion_scales_the_relative_motion():
 
 
 def test_other_models(run_cli, motion_file, tmp_path):
-    torch.manual_seed(5)
-    other = tpsmm.save_checkpoint(tmp_path / "other.pth.tar", tpsmm.TPSMM(tiny_config()).eval())
+    other = tpsmm.save_checkpoint(tmp_path / "other.pth.tar", tiny_model(seed=5))
     result = run_cli(
         "animate", "--source", SAMPLE_SOURCE, "--driving", motion_file, "--checkpoint", other,
         "--output", tmp_path / "out", "-q",
     )  # fmt: skip
     assert result.status == 0
     assert "warning" in result.err and "other keypoint detector weights" in result.err
-    wider = tiny_config().replace(**{"model_params.common_params.num_tps": 3})
-    third = tpsmm.save_checkpoint(tmp_path / "three.pth.tar", tpsmm.TPSMM(wider).eval())
+    wider = tiny_model(model_params__common_params__num_tps=3)
+    third = tpsmm.save_checkpoint(tmp_path / "three.pth.tar", wider)
     result = run_cli(
         "animate", "--source", SAMPLE_SOURCE, "--driving", motion_file, "--checkpoint", third,
         "--output", tmp_path / "out2",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from fractions import Fraction
 
 import numpy as np
@@ -24,13 +25,12 @@ from tpsmm.animation.pipeline import (
     animate_video,
     check_inputs,
     load_animation_model,
-    resolve_device,
-    resolve_dtype,
     side_by_side_frames,
 )
 from tpsmm.errors import MediaError, TPSMMError
 from tpsmm.media import VideoReader, fit_frame, fit_frames, load_image, read_video
 from tpsmm.media._common import to_uint8
+from tpsmm.runtime import DTYPE_NAMES, SlowPrecisionWarning, resolve_precision
 
 
 def test_stream_yields_the_frames_of_tpsmm_animate(tiny_model):
@@ -114,19 +114,36 @@ def test_bad_arguments_are_one_line_errors(tiny_model, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_load_animation_model_device_and_dtype(tiny_checkpoint):
-    model = load_animation_model(tiny_checkpoint, device="cpu", dtype="bfloat16")
-    assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
+def test_load_animation_model_reduces_only_the_measured_networks(tiny_checkpoint):
+    """Reduced precision is TPSMM.set_compute_dtype's: keypoints, background and AVD stay
+    float32, only the dense motion and inpainting networks change."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SlowPrecisionWarning)
+        model = load_animation_model(tiny_checkpoint, device="cpu", dtype="bfloat16")
+    assert model.compute_dtype is torch.bfloat16
+    for name in ("kp_detector", "avd_network"):
+        assert {p.dtype for p in getattr(model, name).parameters()} == {torch.float32}, name
+    assert {p.dtype for p in model.inpainting_network.parameters()} == {torch.bfloat16}
     assert not model.training
     assert model.avd_available
-    assert resolve_device("auto").type in ("cpu", "cuda")
-    assert resolve_dtype("float16") is torch.float16
     with pytest.raises(TPSMMError, match="unknown device 'gpu'"):
-        resolve_device("gpu")
+        load_animation_model(tiny_checkpoint, device="gpu")
+    with pytest.raises(TPSMMError, match="unknown dtype 'half'"):
+        load_animation_model(tiny_checkpoint, dtype="half")
+
+
+def test_auto_precision_and_the_summary_line(tiny_checkpoint, tmp_path):
+    model = load_animation_model(tiny_checkpoint, device="cpu")  # dtype auto
+    expected = resolve_precision("auto", torch.device("cpu")).dtype
+    assert model.compute_dtype is expected
+    summary = animate_video(model, SAMPLE_SOURCE, SAMPLE_DRIVING, tmp_path / "o", max_frames=1)
+    assert summary.describe().endswith(f"{DTYPE_NAMES[expected]} on cpu")
 
 
 def test_bfloat16_animation(tiny_checkpoint, tmp_path):
-    model = load_animation_model(tiny_checkpoint, device="cpu", dtype="bfloat16")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SlowPrecisionWarning)
+        model = load_animation_model(tiny_checkpoint, device="cpu", dtype="bfloat16")
     summary = animate_video(model, SAMPLE_SOURCE, SAMPLE_DRIVING, tmp_path / "o", max_frames=2)
     reference = tpsmm.load_model(tiny_checkpoint)
     animate_video(reference, SAMPLE_SOURCE, SAMPLE_DRIVING, tmp_path / "f32", max_frames=2)

@@ -76,7 +76,7 @@ def test_one_frame_gif_is_a_one_frame_video(tmp_path: Path) -> None:
     assert source.scan().num_frames == 1
 
 
-@pytest.mark.parametrize("suffix", [".mp4", ".mov"])
+@pytest.mark.parametrize("suffix", [".mp4", ".mov", ".m4v", ".mkv"])
 def test_video_file_reads_approximately(tmp_path: Path, suffix: str) -> None:
     frames = smooth_frames(9)
     write_video(tmp_path / f"clip{suffix}", frames)
@@ -177,3 +177,19 @@ def test_parse_frame_shape() -> None:
     for bad in ([256], [256, 256, 4], "256", [0, 3], [2.5, 3]):
         with pytest.raises(ConfigError, match="frame_shape"):
             parse_frame_shape(bad)
+
+
+def test_datasets_take_every_suffix_animate_reads(tmp_path: Path) -> None:
+    """One list of suffixes: what drives an animation (or is written) is a training video,
+    and every still image can be a strip."""
+    from tpsmm.media import GIF_SUFFIX, IMAGE_SUFFIXES, VIDEO_SUFFIXES
+    from tpsmm.media.writer import VIDEO_FORMATS
+
+    assert set(VIDEO_FORMATS) <= VIDEO_SUFFIXES
+    for suffix in sorted(VIDEO_SUFFIXES | {GIF_SUFFIX} | IMAGE_SUFFIXES):
+        entry = tmp_path / f"clip{suffix}"
+        entry.write_bytes(b"")
+        assert video_io.is_video_entry(entry), suffix
+        source = open_video(entry)
+        expected = FrameStrip if suffix in IMAGE_SUFFIXES else VideoFile
+        assert isinstance(source, expected), suffix

@@ -10,9 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
+from tiny_model import tiny_config, tiny_model
 from tpsmm import cli
 from tpsmm.checkpoint import save_checkpoint
-from tpsmm.config import config_from_dict
 from tpsmm.data import build_dataset
 from tpsmm.errors import DatasetError
 from tpsmm.evaluation import reconstruct
@@ -42,19 +42,9 @@ def _write_video(folder: Path, seed: int) -> None:
 
 
 def _config(root: Path | None, *, bg: bool = True, size: int = SIZE):
-    """A tiny model's config (also used by test_reconstruct_metrics)."""
-    return config_from_dict(
-        {
-            "dataset_params": {"root_dir": str(root) if root else None},
-            "model_params": {
-                "common_params": {"num_tps": 2, "bg": bg},
-                "generator_params": {"block_expansion": 8, "max_features": 32},
-                "dense_motion_params": {"block_expansion": 8, "max_features": 32, "num_blocks": 3},
-            },
-            "default_frame_size": size,
-            "name": "tiny-eval",
-        }
-    )
+    """The tiny model's config (tests/tiny_model.py) at ``size`` (also used by
+    test_reconstruct_metrics)."""
+    return tiny_config(frame_size=size, bg=bg, root=root)
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +58,7 @@ def root(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def model() -> TPSMM:
-    torch.manual_seed(0)
-    return TPSMM(_config(None)).eval()
+    return tiny_model(_config(None))
 
 
 def _expected_l1(model: TPSMM, video: torch.Tensor) -> list[float]:
@@ -124,7 +113,7 @@ def test_batch_size_and_max_videos(model, root, tmp_path):
 
 def test_model_without_background_predictor(root, tmp_path):
     torch.manual_seed(0)
-    model = TPSMM(_config(None, bg=False)).eval()
+    model = tiny_model(_config(None, bg=False))
     dataset = build_dataset({"root_dir": str(root)}, is_train=False)
     report = reconstruct(model, dataset, tmp_path, save_images=False, progress=False)
     assert report["background_predictor"] is False and not (tmp_path / "png").exists()

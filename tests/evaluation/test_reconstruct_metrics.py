@@ -8,14 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 from test_reconstruct import _config
 
+from tiny_model import tiny_model
 from tpsmm import cli
 from tpsmm.checkpoint import save_checkpoint
 from tpsmm.media import fit_frames, read_video
-from tpsmm.model import TPSMM
 
 ASSETS = Path(__file__).resolve().parents[2] / "src" / "tpsmm" / "assets"
 SIZE, FRAMES = 128, 3
@@ -26,10 +25,8 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
-    config = _config(None, size=SIZE)
-    torch.manual_seed(0)
     path = tmp_path_factory.mktemp("model") / "tiny.pth.tar"
-    return save_checkpoint(path, TPSMM(config).eval())
+    return save_checkpoint(path, tiny_model(_config(None, size=SIZE)))
 
 
 def test_reconstruct_with_metrics(tmp_path, checkpoint, capsys):

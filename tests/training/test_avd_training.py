@@ -9,14 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from trainer_helpers import make_dataset, one_thread, tiny_config
+from trainer_helpers import make_dataset, one_thread, tiny_training_config
 
 import tpsmm
 from tpsmm.checkpoint import read_checkpoint, save_checkpoint
 from tpsmm.errors import ConfigError
 from tpsmm.model import TPSMM
 from tpsmm.training.avd import AVDObjective, random_scale, train_avd
-from tpsmm.training.trainer import RunOptions, load_resume
+from tpsmm.training.loop import RunOptions
+from tpsmm.training.run_files import load_resume
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -32,7 +33,7 @@ def trained(tmp_path_factory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("avd")
     root = make_dataset(folder / "data")
     torch.manual_seed(0)
-    model = TPSMM(tiny_config(root))
+    model = TPSMM(tiny_training_config(root))
     model.kp_detector.train()
     with torch.no_grad():
         for _ in range(3):
@@ -43,7 +44,7 @@ def trained(tmp_path_factory) -> tuple[Path, Path]:
 
 def _config(root: Path, **changes):
     values = {"train_avd_params__num_repeats": 1, "train_avd_params__num_epochs": 2, **changes}
-    return tiny_config(root, **values)
+    return tiny_training_config(root, **values)
 
 
 def test_random_scale_range():
@@ -54,7 +55,7 @@ def test_random_scale_range():
 
 def test_objective_is_the_authors_loss():
     torch.manual_seed(0)
-    config = tiny_config(None, train_avd_params__lambda_shift=2.0)
+    config = tiny_training_config(None, train_avd_params__lambda_shift=2.0)
     model = TPSMM(config).eval()
     objective = AVDObjective(model, config.train_avd_params)
     source, driving = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)

@@ -9,21 +9,23 @@ import torch
 from trainer_helpers import random_vgg
 
 import tpsmm
+from float32_bounds import network_rtol
+from tiny_model import tiny_config
 from tpsmm.networks import VGG19Features
 from tpsmm.training import LOSS_NAMES, GeneratorObjective, generator_losses
 
-SMALL = {
-    "model_params.dense_motion_params.block_expansion": 8,
-    "model_params.dense_motion_params.max_features": 32,
-    "model_params.dense_motion_params.num_blocks": 3,
-    "model_params.generator_params.block_expansion": 8,
-    "model_params.generator_params.max_features": 32,
-    "train_params.scales": [1, 0.5],
-}
-
 
 def small_config(**changes):
-    return tpsmm.preset("vox-256").replace(**{**SMALL, **changes})
+    """The tiny model with a background predictor and the authors' vox-256 schedule of
+    epochs (background from epoch 10, TPS dropout before 35); dotted-path ``changes``."""
+    schedule = tpsmm.preset("vox-256").train_params
+    base = tiny_config(bg=True).replace(
+        **{
+            "train_params.bg_start": schedule.bg_start,
+            "train_params.dropout_epoch": schedule.dropout_epoch,
+        }
+    )
+    return base.replace(**changes) if changes else base
 
 
 @pytest.fixture(scope="module")
@@ -140,8 +142,11 @@ def test_channels_last_gives_the_same_losses(vgg, frames):
         plain, _ = GeneratorObjective(model, params, vgg, channels_last=False)(
             *frames, 50, random_tps=transform
         )
+    # channels_last reorders every convolution's sums: the losses differ by float32
+    # rounding through the networks they pass (float32_bounds.network_rtol: 1e-4 here).
+    rtol = network_rtol(model, vgg)
     for key, value in plain.items():
-        assert float(fast[key]) == pytest.approx(float(value), rel=1e-5, abs=1e-7), key
+        assert float(fast[key]) == pytest.approx(float(value), rel=rtol), key
 
 
 def test_generator_losses_accepts_frames_and_mappings(vgg, frames):
@@ -173,8 +178,11 @@ def test_generator_losses_accepts_frames_and_mappings(vgg, frames):
             random_tps=random_tps,
         )
     assert set(from_arrays) == set(LOSS_NAMES)
+    # The two conversions of uint8 to [0, 1] may round a pixel differently (one ulp); its
+    # effect through the networks is below their own rounding noise (network_rtol).
+    rtol = network_rtol(model, vgg)
     for key in LOSS_NAMES:
-        assert float(from_arrays[key]) == pytest.approx(float(from_tensors[key]), rel=1e-6)
+        assert float(from_arrays[key]) == pytest.approx(float(from_tensors[key]), rel=rtol)
 
 
 def test_distributed_data_parallel_wrapping(vgg, frames, tmp_path):
@@ -215,8 +223,13 @@ def test_compiled_objective_matches_eager(vgg, frames):
         results.append(({k: float(v) for k, v in losses.items()}, grads))
     (eager, eager_grads), (compiled, compiled_grads) = results
     assert set(eager) == set(compiled)
+    # The compiled graph fuses and reorders operations: float32 rounding through the
+    # networks (network_rtol, 1e-4). A gradient norm adds the noise of the backward pass
+    # through the same layers (in quadrature: at most twice the forward's); a norm, a
+    # sum of squares, is dominated by its large entries and adds no cancellation.
+    rtol = network_rtol(model, vgg)
     for key, value in eager.items():
-        assert compiled[key] == pytest.approx(value, rel=1e-5), key
+        assert compiled[key] == pytest.approx(value, rel=rtol), key
     assert set(eager_grads) == set(compiled_grads)
     for name in ("kp_detector.fg_encoder.fc.weight", "inpainting_network.final.weight"):
-        assert compiled_grads[name] == pytest.approx(eager_grads[name], rel=1e-3), name
+        assert compiled_grads[name] == pytest.approx(eager_grads[name], rel=2 * rtol), name

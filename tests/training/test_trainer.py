@@ -10,20 +10,16 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from trainer_helpers import make_dataset, one_thread, random_vgg, tiny_config
+from trainer_helpers import make_dataset, one_thread, random_vgg, tiny_training_config
 
 import tpsmm
 from tpsmm.checkpoint import read_checkpoint
 from tpsmm.errors import CheckpointError, ConfigError, DatasetError
-from tpsmm.training import trainer as trainer_module
+from tpsmm.training import loop as loop_module
 from tpsmm.training.distributed import DistContext
+from tpsmm.training.generator import GeneratorTrainer, train_generator
+from tpsmm.training.loop import RunOptions, TrainingDiverged
 from tpsmm.training.objective import GeneratorObjective
-from tpsmm.training.trainer import (
-    GeneratorTrainer,
-    RunOptions,
-    TrainingDiverged,
-    train_generator,
-)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -41,7 +37,7 @@ def data_root(tmp_path_factory) -> Path:
 def short_run(data_root, tmp_path_factory):
     """Two epochs of two steps (4 videos x 1 repeat / batch 2), background from epoch 1."""
     out = tmp_path_factory.mktemp("run")
-    config = tiny_config(data_root, train_params__num_repeats=1)
+    config = tiny_training_config(data_root, train_params__num_repeats=1)
     summary = train_generator(config, RunOptions(out, progress=False), vgg=random_vgg())
     return out, summary, config
 
@@ -129,7 +125,7 @@ def test_fine_tuning_starts_from_the_checkpoint(short_run, data_root, tmp_path):
 
 
 def test_loss_falls_over_20_steps(data_root, tmp_path):
-    config = tiny_config(
+    config = tiny_training_config(
         data_root,
         train_params__num_epochs=1,
         train_params__num_repeats=10,
@@ -146,7 +142,7 @@ def test_loss_falls_over_20_steps(data_root, tmp_path):
 
 def test_nan_loss_stops_and_keeps_the_last_checkpoint(data_root, tmp_path, monkeypatch):
     """One-step epochs; the loss of step 3 (epoch 2) is NaN."""
-    config = tiny_config(
+    config = tiny_training_config(
         data_root,
         train_params__num_epochs=5,
         train_params__num_repeats=1,
@@ -177,8 +173,10 @@ def test_nan_loss_stops_and_keeps_the_last_checkpoint(data_root, tmp_path, monke
 
 
 def test_non_finite_weights_are_never_saved(data_root, tmp_path, monkeypatch):
-    config = tiny_config(data_root, train_params__num_repeats=1, train_params__batch_size=4)
-    monkeypatch.setattr(trainer_module, "_weights_finite", lambda model: False)
+    config = tiny_training_config(
+        data_root, train_params__num_repeats=1, train_params__batch_size=4
+    )
+    monkeypatch.setattr(loop_module, "weights_finite", lambda model: False)
     with pytest.raises(TrainingDiverged, match="weights are not finite"):
         train_generator(config, RunOptions(tmp_path / "run", progress=False), vgg=random_vgg())
     assert not (tmp_path / "run" / "checkpoint.pth.tar").exists()
@@ -189,19 +187,19 @@ def test_bad_datasets_and_options_fail_before_training(tmp_path):
     empty.mkdir()
     options = RunOptions(tmp_path / "run", progress=False)
     with pytest.raises(DatasetError, match="no videos"):
-        train_generator(tiny_config(empty), options, vgg=random_vgg())
+        train_generator(tiny_training_config(empty), options, vgg=random_vgg())
     with pytest.raises(ConfigError, match="--data"):
-        train_generator(tiny_config(None), options, vgg=random_vgg())
+        train_generator(tiny_training_config(None), options, vgg=random_vgg())
     root = make_dataset(tmp_path / "few", train=2, test=1)
     with pytest.raises(DatasetError, match="fewer than one batch"):
         train_generator(
-            tiny_config(root, train_params__num_repeats=1, train_params__batch_size=4),
+            tiny_training_config(root, train_params__num_repeats=1, train_params__batch_size=4),
             options,
             vgg=random_vgg(),
         )
     with pytest.raises(ConfigError, match="fp16 needs CUDA"):
         train_generator(
-            tiny_config(root),
+            tiny_training_config(root),
             RunOptions(tmp_path / "run", precision="fp16", device="cpu"),
             vgg=random_vgg(),
         )
@@ -213,14 +211,14 @@ def test_unreadable_frame_is_a_one_line_dataset_error(tmp_path):
     root = make_dataset(tmp_path / "data")
     for frame in (root / "train" / "video0").iterdir():
         frame.write_bytes(b"not a png")
-    config = tiny_config(root, train_params__num_repeats=1, train_params__batch_size=4)
+    config = tiny_training_config(root, train_params__num_repeats=1, train_params__batch_size=4)
     with pytest.raises(DatasetError) as caught:
         train_generator(config, RunOptions(tmp_path / "run", progress=False), vgg=random_vgg())
     assert "video0" in str(caught.value) and "\n" not in str(caught.value)
 
 
 def test_bf16_autocast_on_cpu_runs(data_root, tmp_path):
-    config = tiny_config(data_root, train_params__num_repeats=1)
+    config = tiny_training_config(data_root, train_params__num_repeats=1)
     summary = train_generator(
         config,
         RunOptions(tmp_path / "run", max_steps=1, precision="bf16", progress=False),

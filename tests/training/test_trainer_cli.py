@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from trainer_helpers import make_dataset, one_thread, tiny_config_dict
+from trainer_helpers import make_dataset, one_thread, tiny_training_config_dict
 
 import tpsmm
 from tpsmm import cli
@@ -32,7 +32,7 @@ def setup(tmp_path_factory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("cli")
     root = make_dataset(folder / "data")
     config = folder / "tiny-32.yaml"
-    config.write_text(yaml.safe_dump(tiny_config_dict(None)))
+    config.write_text(yaml.safe_dump(tiny_training_config_dict(None)))
     return root, config
 
 
@@ -134,6 +134,6 @@ def test_train_usage_errors(setup, tmp_path, capsys):
 
 def test_cli_precisions_match_the_trainer():
     from tpsmm.cli.train import PRECISION_CHOICES
-    from tpsmm.training.trainer import PRECISIONS
+    from tpsmm.training.loop import PRECISIONS
 
     assert PRECISION_CHOICES == PRECISIONS

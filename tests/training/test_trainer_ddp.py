@@ -30,18 +30,19 @@ from pathlib import Path
 import pytest
 import torch
 from torch import nn
-from trainer_helpers import make_dataset, one_thread, random_vgg, tiny_config
+from trainer_helpers import make_dataset, one_thread, random_vgg, tiny_training_config
 
 from tpsmm.checkpoint import read_checkpoint
 from tpsmm.training.distributed import DistContext, init_distributed
-from tpsmm.training.trainer import GeneratorTrainer, RunOptions, train_generator
+from tpsmm.training.generator import GeneratorTrainer, train_generator
+from tpsmm.training.loop import RunOptions
 
 EPOCH = 0
 GLOBAL_BATCH = 4
 
 
 def _config(root: Path):
-    return tiny_config(
+    return tiny_training_config(
         root,
         train_params__batch_size=GLOBAL_BATCH,
         train_params__tps_dropout=False,

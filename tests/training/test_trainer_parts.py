@@ -15,16 +15,16 @@ import torch
 from torch import nn
 
 from tpsmm.errors import ConfigError, DatasetError, TPSMMError
-from tpsmm.training import trainer as trainer_module
+from tpsmm.training import loop as loop_module
 from tpsmm.training.distributed import (
     DistContext,
     GlobalBatchSampler,
     convert_sync_batchnorm,
     init_distributed,
-    resolve_device,
     wrap_ddp,
 )
 from tpsmm.training.logging import LossLog
+from tpsmm.training.random_state import restore_rng, rng_snapshot
 from tpsmm.training.visualize import draw_keypoints, generator_rows, grid_image, keypoint_colors
 
 # ----------------------------------------------------------------------------- sampler
@@ -130,14 +130,14 @@ def test_generator_grid_layout():
 
 def test_random_state_snapshot_round_trip():
     private = torch.Generator().manual_seed(3)
-    snapshot = trainer_module._rng_snapshot(private, torch.device("cpu"))
+    snapshot = rng_snapshot(private, torch.device("cpu"))
     buffer = io.BytesIO()
     torch.save(snapshot, buffer)
     buffer.seek(0)
     loaded = torch.load(buffer, weights_only=True)
     expected = (torch.rand(3), np.random.rand(3), random.random(), torch.rand(2, generator=private))
     torch.rand(5), np.random.rand(5), random.random(), torch.rand(4, generator=private)
-    trainer_module._restore_rng(loaded, private, torch.device("cpu"))
+    restore_rng(loaded, private, torch.device("cpu"))
     again = (torch.rand(3), np.random.rand(3), random.random(), torch.rand(2, generator=private))
     torch.testing.assert_close(again[0], expected[0])
     np.testing.assert_array_equal(again[1], expected[1])
@@ -150,8 +150,8 @@ def test_worker_error_messages_become_one_line():
         "Caught DatasetError in DataLoader worker process 0.\nOriginal Traceback (most recent "
         'call last):\n  File "x.py", line 1\ntpsmm.errors.DatasetError: v.mp4: broken video\n'
     )
-    assert trainer_module._one_line(error) == "v.mp4: broken video"
-    assert trainer_module._one_line(DatasetError("plain")) == "plain"
+    assert loop_module._one_line(error) == "v.mp4: broken video"
+    assert loop_module._one_line(DatasetError("plain")) == "plain"
 
 
 # ----------------------------------------------------------------------------- processes
@@ -168,11 +168,8 @@ def test_single_process_context(monkeypatch):
         DistContext(world_size=3).per_rank_batch(28)
     with pytest.raises(TPSMMError, match="SyncBatchNorm"):
         convert_sync_batchnorm(module, ctx)
-    if not torch.cuda.is_available():
-        with pytest.raises(TPSMMError, match="CUDA is not available"):
-            resolve_device("cuda")
     with pytest.raises(TPSMMError, match="unknown device"):
-        resolve_device("tpu-9000")
+        init_distributed("tpu-9000")
 
 
 def test_tensorboard_scalars_when_installed(tmp_path, monkeypatch):

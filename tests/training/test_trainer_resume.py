@@ -7,12 +7,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from trainer_helpers import make_dataset, one_thread, random_vgg, tiny_config
+from trainer_helpers import make_dataset, one_thread, random_vgg, tiny_training_config
 
 from tpsmm.checkpoint import read_checkpoint, save_checkpoint
 from tpsmm.errors import CheckpointError, ConfigError
 from tpsmm.model import TPSMM
-from tpsmm.training.trainer import RunOptions, load_resume, train_generator
+from tpsmm.training.generator import train_generator
+from tpsmm.training.loop import RunOptions
+from tpsmm.training.run_files import load_resume
 
 NETWORKS = ("kp_detector", "dense_motion_network", "inpainting_network", "bg_predictor")
 
@@ -26,7 +28,7 @@ def _one_thread():
 def _config(root: Path):
     """Two epochs of two steps; TPS dropout in epoch 0 (per-rank generator), background
     and lr x0.1 from epoch 1, augmentation (flips) on."""
-    return tiny_config(root, train_params__num_repeats=1, train_params__num_epochs=2)
+    return tiny_training_config(root, train_params__num_repeats=1, train_params__num_epochs=2)
 
 
 def _log_rows(run: Path) -> list[dict[str, str]]:

@@ -1,4 +1,5 @@
-"""Tiny datasets and configs for the training tests (seconds on a 2-core CPU)."""
+"""Tiny datasets and the tiny model's training config for the training tests (seconds on a
+2-core CPU)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from tpsmm.config import Config, config_from_dict
+from tiny_model import tiny_config, tiny_config_dict
+from tpsmm.config import Config
 from tpsmm.networks.backbones import VGG19Features
 
 FRAME = 32
@@ -70,62 +72,12 @@ def make_dataset(root: Path, train: int = 4, test: int = 2, frames: int = 6) -> 
     return root
 
 
-def tiny_config_dict(root: Path | None = None, *, bg: bool = True) -> dict[str, Any]:
-    """A small model (num_tps 2, 8 base channels, 64x64 frames) with short schedules."""
-    return {
-        "dataset_params": {
-            "root_dir": str(root) if root is not None else None,
-            "frame_shape": [FRAME, FRAME],
-            "id_sampling": False,
-            "augmentation_params": {"flip_param": {"horizontal_flip": True, "time_flip": True}},
-        },
-        "model_params": {
-            "common_params": {"num_tps": 2, "num_channels": 3, "bg": bg, "multi_mask": True},
-            "generator_params": {"block_expansion": 8, "max_features": 32, "num_down_blocks": 3},
-            "dense_motion_params": {
-                "block_expansion": 8,
-                "max_features": 32,
-                "num_blocks": 3,
-                "scale_factor": 0.25,
-            },
-            "avd_network_params": {"id_bottle_size": 16, "pose_bottle_size": 16},
-        },
-        "train_params": {
-            "num_epochs": 2,
-            "num_repeats": 5,
-            "epoch_milestones": [1],
-            "lr_generator": 2.0e-4,
-            "batch_size": 2,
-            "scales": [1, 0.5],
-            "dropout_epoch": 1,
-            "dropout_maxp": 0.3,
-            "dropout_startp": 0.1,
-            "dropout_inc_epoch": 10,
-            "bg_start": 1,
-            "dataloader_workers": 0,
-            "checkpoint_freq": 1,
-        },
-        "train_avd_params": {
-            "num_epochs": 2,
-            "num_repeats": 4,
-            "batch_size": 4,
-            "epoch_milestones": [1],
-            "lr": 1.0e-3,
-            "lambda_shift": 1,
-            "random_scale": 0.25,
-            "dataloader_workers": 0,
-            "checkpoint_freq": 1,
-        },
-        "visualizer_params": {"kp_size": 2, "draw_border": True, "colormap": "gist_rainbow"},
-        "default_frame_size": FRAME,
-        "name": "tiny",
-    }
+def tiny_training_config(root: Path | None = None, *, bg: bool = True, **changes: Any) -> Config:
+    """The tiny model (:mod:`tiny_model`) at FRAME x FRAME with a background predictor
+    (by default), its dataset at ``root``; ``changes`` as for :func:`tiny_model.tiny_config`."""
+    return tiny_config(frame_size=FRAME, bg=bg, root=root, **changes)
 
 
-def tiny_config(root: Path | None = None, *, bg: bool = True, **changes: Any) -> Config:
-    """:func:`tiny_config_dict` as a Config, with dotted-path ``changes``
-    (``train_params__num_epochs=3`` style keys use ``__`` for dots)."""
-    config = config_from_dict(tiny_config_dict(root, bg=bg))
-    if changes:
-        config = config.replace(**{k.replace("__", "."): v for k, v in changes.items()})
-    return config
+def tiny_training_config_dict(root: Path | None = None, *, bg: bool = True) -> dict[str, Any]:
+    """:func:`tiny_training_config` as plain data (a YAML file's contents)."""
+    return tiny_config_dict(frame_size=FRAME, bg=bg, root=root)

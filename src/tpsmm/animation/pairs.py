@@ -8,8 +8,9 @@ against the CSV's folder, relative outputs against the output folder; an empty o
 becomes ``<source stem>_<driving stem>.mp4`` (with ``_<line>`` added when two rows would
 share a name), an empty mode the job's default.
 
-Launched with ``torchrun`` (or anything that sets ``RANK`` and ``WORLD_SIZE``), process
-``r`` of ``W`` takes rows ``r, r + W, r + 2W, ...``; no process group is needed.
+Launched with ``torchrun`` (or anything that sets ``RANK`` and ``WORLD_SIZE``, read by
+:func:`tpsmm.runtime.torchrun_env`), process ``r`` of ``W`` takes rows ``r, r + W,
+r + 2W, ...``; no process group is needed.
 """
 
 from __future__ import annotations
@@ -158,27 +159,6 @@ def _output_path(
     if output in taken:
         output = out_dir / f"{source.stem}_{driving.stem}_{line}{DEFAULT_SUFFIX}"
     return output
-
-
-def shard_from_env(environ: Mapping[str, str] | None = None) -> tuple[int, int]:
-    """(rank, world size) from ``RANK`` and ``WORLD_SIZE`` (as torchrun sets them);
-    (0, 1) when they are not set.
-
-    Raises:
-        TPSMMError: values that are not whole numbers with 0 <= rank < world size.
-    """
-    environ = os.environ if environ is None else environ
-    rank_text, world_text = environ.get("RANK", "0"), environ.get("WORLD_SIZE", "1")
-    try:
-        rank, world = int(rank_text), int(world_text)
-    except ValueError:
-        rank, world = -1, 0
-    if world < 1 or not 0 <= rank < world:
-        raise TPSMMError(
-            f"RANK={rank_text!r} and WORLD_SIZE={world_text!r} must be whole numbers "
-            "with 0 <= RANK < WORLD_SIZE"
-        )
-    return rank, world
 
 
 def shard(pairs: Sequence[Pair], rank: int, world_size: int) -> list[Pair]:

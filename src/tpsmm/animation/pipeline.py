@@ -72,14 +72,7 @@ from tpsmm.media import (
 )
 from tpsmm.media.fit import resize_box
 from tpsmm.model import TPSMM
-
-#: ``auto`` picks CUDA when a GPU is available, else the CPU.
-DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
-DTYPES: dict[str, torch.dtype] = {
-    "float32": torch.float32,
-    "bfloat16": torch.bfloat16,
-    "float16": torch.float16,
-}
+from tpsmm.runtime import describe, resolve_device, resolve_precision, warn_if_slow
 
 #: Called as ``on_progress(stage, done, total)`` when a pass starts (``done`` 0) and after
 #: each batch: ``stage`` is ``"face"``, ``"best frame"``, ``"motion"`` or ``"animate"``, ``done`` the frames of that
@@ -100,60 +93,35 @@ def default_batch_size(device: torch.device) -> int:
     return 1 if device.type == "cpu" else 8
 
 
-def resolve_device(name: str | torch.device = "auto") -> torch.device:
-    """A torch device for ``auto``, ``cpu``, ``cuda`` (``cuda:N``) or ``mps``.
-
-    Raises:
-        TPSMMError: an unknown name, or a device this machine does not have.
-    """
-    if isinstance(name, torch.device):
-        return name
-    kind = name.split(":", 1)[0]
-    if kind not in DEVICES or (kind == "auto" and name != "auto"):
-        raise TPSMMError(f"unknown device {name!r}; choose one of {', '.join(DEVICES)}")
-    if kind == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise TPSMMError("device cuda: no CUDA GPU is available here (use --device cpu)")
-    if kind == "mps" and not torch.backends.mps.is_available():
-        raise TPSMMError("device mps: Apple's Metal backend is not available here")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise TPSMMError(f"unknown device {name!r}; choose one of {', '.join(DEVICES)}") from None
-
-
-def resolve_dtype(name: str | torch.dtype = "float32") -> torch.dtype:
-    """``float32``, ``bfloat16`` or ``float16`` as a torch dtype (one-line error otherwise)."""
-    if isinstance(name, torch.dtype):
-        return name
-    if name not in DTYPES:
-        raise TPSMMError(f"unknown dtype {name!r}; choose one of {', '.join(DTYPES)}")
-    return DTYPES[name]
-
-
 def load_animation_model(
     checkpoint: str | os.PathLike,
     config: Any = None,
     *,
     device: str | torch.device = "auto",
-    dtype: str | torch.dtype = "float32",
+    dtype: str | torch.dtype | None = "auto",
 ) -> TPSMM:
-    """Load a checkpoint for animation: float32 weights, then moved to ``device`` and
-    cast to ``dtype``, in eval mode.
+    """Load a checkpoint for animation on ``device`` in ``dtype``, in eval mode: the
+    policy of :mod:`tpsmm.runtime`, the same for the command line and the API.
 
     Args:
         checkpoint: the authors' ``.pth.tar`` or a tpsmm checkpoint.
         config: preset name, YAML path or Config; None for the file's own.
-        device: see :func:`resolve_device`; dtype: see :data:`DTYPES`.
+        device: ``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps`` or a torch device
+            (:func:`tpsmm.runtime.resolve_device`).
+        dtype: ``auto``, ``float32``, ``bfloat16``, ``float16`` or a torch dtype
+            (:func:`tpsmm.runtime.resolve_precision`); reduced precision goes through
+            :meth:`TPSMM.set_compute_dtype` (keypoints, background, AVD and geometry stay
+            float32). An explicit reduced precision that the device only emulates issues
+            a :class:`tpsmm.runtime.SlowPrecisionWarning` before the weights load.
 
     Raises:
         TPSMMError: bad device or dtype; CheckpointError / ConfigError for the files.
     """
-    target_device = resolve_device(device)
-    target_dtype = resolve_dtype(dtype)
-    model = load_model(checkpoint, config, device="cpu")
-    return model.to(device=target_device, dtype=target_dtype).eval()
+    target = resolve_device(device)
+    precision = resolve_precision(dtype, target)
+    warn_if_slow(precision, target)
+    model = load_model(checkpoint, config, device=target)
+    return model.set_compute_dtype(precision.dtype).eval()
 
 
 # Inputs --------------------------------------------------------------------------------
@@ -286,6 +254,8 @@ class AnimationSummary:
         audio: whether the driving video's audio was carried over.
         best_frame: the reference frame chosen by ``find_best_frame``, else None.
         seconds: wall time of the animation pass (the best-frame search excluded).
+        device: where the model ran; dtype: its compute dtype
+            (:attr:`TPSMM.compute_dtype`).
     """
 
     output: Path
@@ -295,6 +265,8 @@ class AnimationSummary:
     audio: bool
     best_frame: int | None
     seconds: float
+    device: torch.device
+    dtype: torch.dtype
 
     @property
     def frames_per_second(self) -> float:
@@ -315,6 +287,7 @@ class AnimationSummary:
         if self.best_frame is not None:
             parts.append(f"best frame {self.best_frame}")
         parts.append(f"{self.frames_per_second:.2f} frames/s")
+        parts.append(describe(self.device, self.dtype))
         return ", ".join(parts)
 
 
@@ -720,6 +693,8 @@ class VideoAnimator:
             audio=writer.has_audio,
             best_frame=best.index if best is not None else None,
             seconds=seconds,
+            device=next(self.model.parameters()).device,
+            dtype=self.model.compute_dtype,
         )
 
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from tpsmm.errors import TPSMMError
+from tpsmm.errors import TPSMMError, TPSMMWarning
 
 # Sub-command modules, in the order `tpsmm --help` lists them.
 SUBCOMMAND_MODULES: tuple[str, ...] = (
@@ -48,13 +50,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("default", TPSMMWarning)
+            warnings.showwarning = _one_line_warnings(args.command, warnings.showwarning)
+            return int(args.func(args) or 0)
     except TPSMMError as error:
         print(f"tpsmm {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"tpsmm {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _one_line_warnings(command: str, show: Callable[..., Any]) -> Callable[..., Any]:
+    """A ``warnings.showwarning`` that prints a :class:`TPSMMWarning` as one line
+    (``tpsmm COMMAND: warning: ...``, ``note`` for notices) and leaves other warnings to
+    ``show``."""
+
+    def showwarning(message: Any, category: type[Warning], *rest: Any, **kwargs: Any) -> None:
+        if issubclass(category, TPSMMWarning):
+            print(f"tpsmm {command}: {category.label}: {message}", file=sys.stderr, flush=True)
+        else:
+            show(message, category, *rest, **kwargs)
+
+    return showwarning
 
 
 if __name__ == "__main__":

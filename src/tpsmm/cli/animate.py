@@ -17,20 +17,18 @@ from typing import Any
 from tpsmm.animation.keypoints import MODES, check_mode, check_motion_scale
 from tpsmm.animation.motion_file import is_motion_file, load_motion
 from tpsmm.animation.pipeline import (
-    DEVICES,
-    DTYPES,
     AnimationSummary,
     animate_video,
     check_inputs,
     check_positive,
     load_animation_model,
-    resolve_device,
-    resolve_dtype,
 )
+from tpsmm.cli.options import add_device_argument, add_dtype_argument
 from tpsmm.errors import TPSMMError
 from tpsmm.faces.tracking import SMOOTHING_SECONDS
 from tpsmm.media import DEFAULT_FIT_MODE, FIT_MODES, check_fit_mode
 from tpsmm.model import TPSMM
+from tpsmm.runtime import resolve_device, resolve_precision, torchrun_env
 
 #: Environment variable naming a default checkpoint.
 CHECKPOINT_ENV = "TPSMM_CHECKPOINT"
@@ -137,24 +135,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         help="a preset (vox-256, taichi-256, ted-384, mgif-256) or YAML file; default: the "
         "checkpoint's own (the vox-256 architecture for the authors' files)",
     )
-    add_device_arguments(group)
-
-
-def add_device_arguments(group: Any) -> None:
-    """--device and --dtype (a parser or an argument group)."""
-    group.add_argument(
-        "--device",
-        default="auto",
-        metavar="|".join(DEVICES),
-        help="where to run (default auto: cuda when available, else cpu)",
-    )
-    group.add_argument(
-        "--dtype",
-        default="float32",
-        metavar="|".join(DTYPES),
-        help="the model's number type (default float32); bfloat16 is faster on recent "
-        "CPUs and GPUs at a small cost in precision",
-    )
+    add_device_argument(group)
+    add_dtype_argument(group)
 
 
 def add_framing_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
@@ -245,8 +227,7 @@ def framing_options(args: argparse.Namespace) -> dict[str, Any]:
     check_positive(args.max_frames, "--max-frames")
     if not args.smoothing >= 0:
         raise TPSMMError(f"--smoothing must be a number of seconds >= 0, got {args.smoothing}")
-    resolve_device(args.device)
-    resolve_dtype(args.dtype)
+    resolve_precision(args.dtype, resolve_device(args.device))
     return {
         "fit": args.fit,
         "crop_face": args.crop_face,
@@ -268,13 +249,10 @@ def checkpoint_path(args: argparse.Namespace, command: str = "animate") -> str:
     return checkpoint
 
 
-def load_model_from_args(
-    args: argparse.Namespace, checkpoint: str, device: str | None = None
-) -> TPSMM:
-    """The model of --checkpoint/--config on --device (or ``device``) in --dtype."""
-    return load_animation_model(
-        checkpoint, args.config, device=device or args.device, dtype=args.dtype
-    )
+def load_model_from_args(args: argparse.Namespace, checkpoint: str) -> TPSMM:
+    """The model of --checkpoint/--config on --device in --dtype (under torchrun,
+    ``cuda`` is this process's GPU)."""
+    return load_animation_model(checkpoint, args.config, device=args.device, dtype=args.dtype)
 
 
 def finder_for(args: argparse.Namespace) -> Any:
@@ -355,7 +333,7 @@ def run(args: argparse.Namespace) -> int:
 def run_pairs(args: argparse.Namespace) -> int:
     """``--pairs CSV --out-dir DIR``: this process's share of the pairs; exit status 1
     when any pair failed."""
-    from tpsmm.animation.pairs import animate_pairs, read_pairs, shard, shard_from_env
+    from tpsmm.animation.pairs import animate_pairs, read_pairs, shard
 
     single = {"--source": args.source, "--driving": args.driving, "--output": args.output}
     given = [flag for flag, value in single.items() if value]
@@ -365,11 +343,12 @@ def run_pairs(args: argparse.Namespace) -> int:
         raise TPSMMError("--pairs needs --out-dir DIR for the results")
     options = job_options(args)
     checkpoint = checkpoint_path(args)
-    rank, world_size = shard_from_env()
+    env = torchrun_env()
+    rank, world_size = env.rank, env.world_size
     pairs = shard(read_pairs(args.pairs, args.out_dir), rank, world_size)
     landmarks = landmarks_for(args)
     finder = finder_for(args)
-    model = load_model_from_args(args, checkpoint, device=_rank_device(args.device))
+    model = load_model_from_args(args, checkpoint)
     Path(args.out_dir).mkdir(parents=True, exist_ok=True)
     prefix = f"[rank {rank} of {world_size}] " if world_size > 1 else ""
 
@@ -395,13 +374,3 @@ def run_pairs(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(line)
     return 0
-
-
-def _rank_device(device: str) -> str:
-    """Under torchrun, ``cuda``/``auto`` means this process's GPU (``cuda:LOCAL_RANK``)."""
-    local_rank = os.environ.get("LOCAL_RANK")
-    if local_rank is None or not local_rank.isdigit() or device not in ("auto", "cuda"):
-        return device
-    if resolve_device(device).type != "cuda":
-        return device
-    return f"cuda:{local_rank}"

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tpsmm.cli.evaluate import add_metric_arguments, make_evaluator
+from tpsmm.cli.options import add_device_argument, add_dtype_argument
 from tpsmm.cli.train import positive_int
 
 #: Config names whose footage is bodies (the rest: faces) for --metrics without --kind.
@@ -55,7 +56,8 @@ def register(subparsers: Any) -> None:
         metavar="N",
         help="driving frames per forward pass (default 16)",
     )
-    parser.add_argument("--device", help="cuda, cuda:N or cpu (default: cuda when available)")
+    add_device_argument(parser)
+    add_dtype_argument(parser, default="float32")
     parser.add_argument(
         "--workers", type=int, default=0, metavar="N", help="video loading processes (0)"
     )
@@ -75,15 +77,15 @@ def register(subparsers: Any) -> None:
 
 def run_reconstruct(args: argparse.Namespace) -> int:
     """Run ``tpsmm reconstruct``; returns the exit status."""
-    from tpsmm.checkpoint import load_model
+    from tpsmm.animation.pipeline import load_animation_model
     from tpsmm.data import build_dataset
     from tpsmm.evaluation import REPORT_NAME, reconstruct
-    from tpsmm.training.distributed import resolve_device
 
-    model = load_model(args.checkpoint, args.config, device=resolve_device(args.device))
+    model = load_animation_model(args.checkpoint, args.config, device=args.device, dtype=args.dtype)
     evaluator = None
     if args.metrics is not None:
-        kind = args.kind or ("body" if model.config.name.startswith(BODY_CONFIGS) else "face")
+        body = (model.config.name or "").startswith(BODY_CONFIGS)
+        kind = args.kind or ("body" if body else "face")
         evaluator = make_evaluator(args, kind, None if args.metrics == "all" else args.metrics)
     params = dataclasses.asdict(model.config.dataset_params)
     params["root_dir"] = str(Path(args.data))

@@ -17,9 +17,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from tpsmm.animation.pipeline import resolve_device, resolve_dtype
-from tpsmm.cli.animate import add_device_arguments
+from tpsmm.cli.options import add_device_argument, add_dtype_argument
 from tpsmm.errors import TPSMMError
+from tpsmm.runtime import resolve_device, resolve_precision
 from tpsmm.serve.limits import (
     DEFAULT_MAX_FRAMES,
     DEFAULT_MAX_IMAGE_PIXELS,
@@ -89,7 +89,8 @@ def register(subparsers: Any) -> None:
         metavar="NAME|YAML",
         help="the config of the --checkpoint files (default: each file's own)",
     )
-    add_device_arguments(model)
+    add_device_argument(model)
+    add_dtype_argument(model)
     limits = parser.add_argument_group("limits")
     limits.add_argument(
         "--max-upload-mb",
@@ -138,8 +139,7 @@ def run(args: argparse.Namespace) -> int:
     limits = limits_from_args(args)
     if not 0 < args.port < 65536:
         raise TPSMMError(f"--port must be 1..65535, got {args.port}")
-    resolve_device(args.device)
-    resolve_dtype(args.dtype)
+    resolve_precision(args.dtype, resolve_device(args.device))
     check_web_extra()
     models = ModelRegistry.load(
         args.checkpoint, config=args.config, device=args.device, dtype=args.dtype

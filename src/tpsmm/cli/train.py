@@ -13,12 +13,14 @@ device, seed, ...) are defined here (:func:`add_run_arguments`).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
-#: ``tpsmm.training.trainer.PRECISIONS``, repeated so that building the parser does not
+from tpsmm.cli.options import add_device_argument
+from tpsmm.runtime import resolve_device, torchrun_env
+
+#: ``tpsmm.training.loop.PRECISIONS``, repeated so that building the parser does not
 #: import torch (a test keeps the two equal).
 PRECISION_CHOICES = ("fp32", "bf16", "fp16")
 
@@ -68,7 +70,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         default="fp32",
         help="autocast precision of the forward pass (fp16 needs CUDA; default fp32)",
     )
-    parser.add_argument("--device", help="cuda, cuda:N or cpu (default: cuda when available)")
+    add_device_argument(parser)
     parser.add_argument(
         "--seed",
         type=int,
@@ -128,7 +130,7 @@ def register(subparsers: Any) -> None:
 
 def is_main_process() -> bool:
     """True unless torchrun says this is not rank 0."""
-    return int(os.environ.get("RANK", "0")) == 0
+    return torchrun_env().is_main
 
 
 def stage_config(args: argparse.Namespace, section: str, stage: str, fallback: Any = None) -> Any:
@@ -142,7 +144,7 @@ def stage_config(args: argparse.Namespace, section: str, stage: str, fallback: A
     """
     from tpsmm.config import load_config
     from tpsmm.errors import ConfigError
-    from tpsmm.training.trainer import load_resume
+    from tpsmm.training.run_files import load_resume
 
     if args.resume:
         if args.config:
@@ -171,9 +173,10 @@ def stage_config(args: argparse.Namespace, section: str, stage: str, fallback: A
 
 
 def run_options(args: argparse.Namespace, default_out: Path | None = None) -> Any:
-    """:class:`tpsmm.training.trainer.RunOptions` from the parsed options."""
+    """:class:`tpsmm.training.loop.RunOptions` from the parsed options."""
     from tpsmm.errors import ConfigError
-    from tpsmm.training.trainer import RunOptions, resume_checkpoint_path
+    from tpsmm.training.loop import RunOptions
+    from tpsmm.training.run_files import resume_checkpoint_path
 
     out = args.out
     if out is None and args.resume:
@@ -185,6 +188,7 @@ def run_options(args: argparse.Namespace, default_out: Path | None = None) -> An
         raise ConfigError("--out RUN is required for a new run")
     if args.workers is not None and args.workers < 0:
         raise ConfigError(f"--workers must not be negative, got {args.workers}")
+    resolve_device(args.device)  # a bad --device fails before any slow work
     return RunOptions(
         out_dir=Path(out),
         seed=args.seed,
@@ -225,7 +229,7 @@ def _vgg(args: argparse.Namespace) -> Any:
 def run_train(args: argparse.Namespace) -> int:
     """Run ``tpsmm train``; returns the exit status."""
     from tpsmm.errors import ConfigError
-    from tpsmm.training.trainer import train_generator
+    from tpsmm.training.generator import train_generator
 
     if args.checkpoint and args.resume:
         raise ConfigError("--checkpoint starts a new run and --resume continues one: pass one")
@@ -252,4 +256,4 @@ def checkpoint_config(path: str) -> Any:
     """The config a checkpoint file carries, or the one its weights show (authors' files)."""
     from tpsmm import checkpoint
 
-    return checkpoint.checkpoint_config(checkpoint.read_checkpoint(path))
+    return checkpoint.checkpoint_config(checkpoint.read_checkpoint(path), path=path)

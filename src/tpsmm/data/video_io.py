@@ -6,10 +6,14 @@ A video in a dataset folder is one of
   BMP, WebP, TIFF, ...), in natural name order (``2.png`` before ``10.png``), as listed
   by :func:`tpsmm.media.video.list_frame_files`; other files and hidden files are
   ignored;
-* a video file ``.mp4 .gif .mov .avi .webm .mkv``;
-* one ``.png``/``.jpg``/``.jpeg`` image holding the frames side by side (a "strip"),
-  which needs the frame size: its height must equal the frame height and its width be
-  a multiple of the frame width.
+* a video file: every container the media reader takes (``.mp4 .m4v .mov .mkv .webm
+  .avi ...``, :data:`tpsmm.media.VIDEO_SUFFIXES`) and animated ``.gif``;
+* one still image (:data:`tpsmm.media.IMAGE_SUFFIXES`: ``.png .jpg ...``) holding the
+  frames side by side (a "strip"), which needs the frame size: its height must equal
+  the frame height and its width be a multiple of the frame width.
+
+The suffixes are the media layer's, so a file that drives an animation is also a
+training video.
 
 Every source reads frames as ``numpy.ndarray`` ``(T, H, W, 3)`` float32 in [0, 1]. When a
 frame shape is given, frames of a folder or video file whose size differs are resized to
@@ -42,7 +46,7 @@ import torch
 
 from tpsmm.data.augmentation import resize_clip
 from tpsmm.errors import ConfigError, DatasetError, MediaError, first_line
-from tpsmm.media import natural_sort_key
+from tpsmm.media import GIF_SUFFIX, IMAGE_SUFFIXES, VIDEO_SUFFIXES, natural_sort_key
 from tpsmm.media.image import load_image
 from tpsmm.media.video import VideoReader, list_frame_files
 
@@ -61,8 +65,10 @@ __all__ = [
     "parse_frame_shape",
 ]
 
-VIDEO_EXTENSIONS = frozenset({".mp4", ".gif", ".mov", ".avi", ".webm", ".mkv"})
-STRIP_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg"})
+#: Suffixes of dataset video files: the media layer's video containers and GIF.
+VIDEO_EXTENSIONS = VIDEO_SUFFIXES | {GIF_SUFFIX}
+#: Suffixes of strip images: the media layer's still images.
+STRIP_EXTENSIONS = IMAGE_SUFFIXES
 
 # Frame counts of video files, per process: (path, size, mtime_ns) -> count.
 _FRAME_COUNTS: dict[tuple[str, int, int], int] = {}
@@ -290,7 +296,7 @@ class VideoFile(FrameSource):
 
     def _still_gif(self, error: MediaError) -> np.ndarray:
         """The frame of a one-frame GIF the video reader refused; else ``error`` as ours."""
-        if self.path.suffix.lower() == ".gif":
+        if self.path.suffix.lower() == GIF_SUFFIX:
             try:
                 return np.asarray(load_image(self.path))
             except MediaError:
@@ -412,5 +418,8 @@ def open_video(
         return VideoFile(path, frame_shape)
     if suffix in STRIP_EXTENSIONS:
         return FrameStrip(path, frame_shape)
-    known = ", ".join(sorted(VIDEO_EXTENSIONS | STRIP_EXTENSIONS))
-    raise DatasetError(f"{path}: not a video (a folder of frames or one of {known})")
+    raise DatasetError(
+        f"{path}: not a video (a folder of frames, a video file: "
+        f"{' '.join(sorted(VIDEO_EXTENSIONS))}, or a strip image: "
+        f"{' '.join(sorted(STRIP_EXTENSIONS))})"
+    )

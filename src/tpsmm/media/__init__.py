@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from tpsmm.media._common import (
     DEFAULT_FOLDER_FPS,
+    GIF_SUFFIX,
     IMAGE_SUFFIXES,
     VIDEO_SUFFIXES,
     natural_sort_key,
@@ -35,6 +36,7 @@ __all__ = [
     "DEFAULT_FIT_MODE",
     "DEFAULT_FOLDER_FPS",
     "FIT_MODES",
+    "GIF_SUFFIX",
     "IMAGE_SUFFIXES",
     "RESAMPLE",
     "VIDEO_SUFFIXES",

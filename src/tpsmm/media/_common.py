@@ -11,6 +11,10 @@ import numpy as np
 
 from tpsmm.errors import MediaError
 
+# The one list of file suffixes, shared by reading (images, videos), writing (the
+# writer's video formats are a subset of VIDEO_SUFFIXES) and datasets (video files and
+# strip images).
+#
 # Still-image suffixes. GIF is absent on purpose: it may be a still image or an animation.
 IMAGE_SUFFIXES: frozenset[str] = frozenset(
     {

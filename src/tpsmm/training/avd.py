@@ -14,7 +14,7 @@ the source gives the identity, the scaled driving keypoints the pose, and the ne
 must give back the unscaled driving keypoints.
 
 Everything else (data, resume, logging, checkpoints, several GPUs) is the loop of
-:mod:`tpsmm.training.trainer`; the checkpoint holds every network, the trained AVD
+:mod:`tpsmm.training.loop`; the checkpoint holds every network, the trained AVD
 network included, so a model loaded from it has ``avd_available`` true.
 """
 
@@ -31,7 +31,8 @@ from torch.optim import Optimizer
 from tpsmm.config import Config, TrainAVDParams
 from tpsmm.errors import ConfigError
 from tpsmm.model import TPSMM
-from tpsmm.training.trainer import RunOptions, Trainer, TrainSummary, make_adam, run_stage
+from tpsmm.training.loop import RunOptions, Trainer, TrainSummary, run_stage
+from tpsmm.training.optim import make_adam
 from tpsmm.training.visualize import Row
 
 __all__ = ["AVDObjective", "AVDTrainer", "random_scale", "train_avd"]
@@ -152,7 +153,7 @@ def train_avd(
 
     Args:
         config: the configuration (``train_avd_params``, ``dataset_params.root_dir`` set).
-        options: see :class:`tpsmm.training.trainer.RunOptions`.
+        options: see :class:`tpsmm.training.loop.RunOptions`.
         init_checkpoint: the trained generator's checkpoint (required unless resuming).
         resume: a run folder or checkpoint of this stage to continue.
     """

@@ -3,8 +3,9 @@
 Start a run on every GPU of a machine with
 ``torchrun --nproc_per_node N -m tpsmm.cli train ...`` (or ``torchrun ... $(which tpsmm)``);
 several machines add ``--nnodes``/``--rdzv-endpoint`` as usual. :func:`init_distributed`
-reads torchrun's environment (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``,
-``MASTER_PORT``) and joins the process group: NCCL on CUDA, Gloo on the CPU. Without that
+reads torchrun's environment (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` through
+:func:`tpsmm.runtime.torchrun_env`; ``MASTER_ADDR``, ``MASTER_PORT`` through PyTorch's
+``env://``) and joins the process group: NCCL on CUDA, Gloo on the CPU. Without that
 environment (or with ``WORLD_SIZE=1``) it returns a single-process context and nothing
 here needs a process group.
 
@@ -32,7 +33,6 @@ Only rank 0 writes logs, visualisations and checkpoints (:attr:`DistContext.is_m
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +44,7 @@ from torch import Tensor, nn
 from torch.utils.data import Sampler
 
 from tpsmm.errors import ConfigError, DatasetError, TPSMMError
+from tpsmm.runtime import resolve_device, torchrun_env
 
 __all__ = [
     "DistContext",
@@ -54,7 +55,6 @@ __all__ = [
     "cleanup_distributed",
     "convert_sync_batchnorm",
     "init_distributed",
-    "resolve_device",
     "wrap_ddp",
 ]
 
@@ -97,38 +97,29 @@ class DistContext:
         return global_batch // self.world_size
 
 
-def resolve_device(name: str | None, local_rank: int = 0) -> torch.device:
-    """The device for ``--device`` (default: CUDA when available, else the CPU); under
-    torchrun a bare ``cuda`` becomes ``cuda:LOCAL_RANK``."""
-    if name is None:
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        device = torch.device(name)
-    except RuntimeError as error:
-        raise TPSMMError(f"unknown device {name!r} ({error})") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise TPSMMError(f"device {name!r} asked for, but CUDA is not available")
-        if device.index is None:
-            device = torch.device("cuda", local_rank)
-    return device
-
-
-def init_distributed(device: str | None = None) -> DistContext:
+def init_distributed(device: str | torch.device | None = None) -> DistContext:
     """Join torchrun's process group when its environment says so.
 
     Args:
-        device: ``--device`` (None: CUDA when available, else the CPU).
+        device: ``--device`` (:func:`tpsmm.runtime.resolve_device`; None or ``auto``:
+            CUDA when available, else the CPU; under torchrun ``cuda`` is
+            ``cuda:LOCAL_RANK``).
 
     Returns:
         The :class:`DistContext`; single-process when ``WORLD_SIZE`` is unset or 1.
+
+    Raises:
+        TPSMMError: a bad device or torchrun environment; MPS with several processes.
     """
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    resolved = resolve_device(device, local_rank)
+    env = torchrun_env()
+    rank, world_size, local_rank = env.rank, env.world_size, env.local_rank
+    resolved = resolve_device(device, env=env)
     if world_size <= 1:
         return DistContext(device=resolved)
+    if resolved.type not in ("cuda", "cpu"):
+        raise TPSMMError(
+            f"training on several processes needs CUDA (NCCL) or the CPU (Gloo), not {resolved}"
+        )
     backend = "nccl" if resolved.type == "cuda" else "gloo"
     if resolved.type == "cuda":
         torch.cuda.set_device(resolved)

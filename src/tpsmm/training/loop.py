@@ -1,41 +1,23 @@
-"""The training loop of both stages: the generator (``tpsmm train``) and, reusing it, the
-AVD network (``tpsmm train-avd``, :mod:`tpsmm.training.avd`).
-
-Procedure (the authors' ``train.py``)
-    Adam (betas 0.5, 0.999, weight decay 1e-4, ``lr_generator``) over the inpainting,
-    dense motion and keypoint detector networks; a second Adam for the background
-    predictor, stepped only from ``bg_start``; both on MultiStepLR (gamma 0.1) stepped
-    once per epoch at ``epoch_milestones``. Per step: loss = sum of the weighted terms of
-    :class:`tpsmm.training.GeneratorObjective`, backward, gradients clipped to infinity
-    norm 10 for the keypoint detector, the dense motion network and (from ``bg_start``)
-    the background predictor, optimizer steps. An epoch is ``num_repeats`` passes over the
-    videos, shuffled, incomplete last batch dropped. ``batch_size`` is the global batch,
-    split over torchrun's processes (see :mod:`tpsmm.training.distributed`).
+"""The training loop of both stages: data, optimisation steps, logging, checkpoints,
+exact resume, several processes. The generator stage (:mod:`tpsmm.training.generator`)
+and the AVD stage (:mod:`tpsmm.training.avd`) say what is trained.
 
 Run folder
-    ``RUN/checkpoint.pth.tar``: the networks in the authors' layout and the config
-    (:func:`tpsmm.checkpoint.save_checkpoint`), plus ``epoch`` (the last completed epoch,
-    as the authors store it), the optimizer states under the authors' names
-    (``optimizer``, ``optimizer_bg_predictor``; ``optimizer_avd``) and, under
-    ``tpsmm_training``, what resuming needs: stage, epoch in progress, steps done in it,
-    global step, scheduler and grad-scaler states, seed, world size and the random states
-    (torch, numpy, python and the run's generators, per rank). Everything loads with
-    ``torch.load(weights_only=True)``. It is written atomically every ``checkpoint_freq``
-    epochs (with a copy ``RUN/checkpoints/<epochs done, 8 digits>.pth.tar``), when
-    ``--max-steps`` stops the run (mid-epoch if need be) and at the end.
-    ``RUN/config.yaml`` (the run's configuration), ``RUN/log.csv`` (see
-    :mod:`tpsmm.training.logging`) and ``RUN/vis/epoch_XXXX.png`` (one per epoch, see
-    :mod:`tpsmm.training.visualize`; epochs count from 0) complete it.
+    ``RUN/checkpoint.pth.tar`` (see :mod:`tpsmm.training.run_files`) is written
+    atomically every ``checkpoint_freq`` epochs (with a copy
+    ``RUN/checkpoints/<epochs done, 8 digits>.pth.tar``), when ``--max-steps`` stops the
+    run (mid-epoch if need be) and at the end. ``RUN/config.yaml`` (the run's
+    configuration), ``RUN/log.csv`` (see :mod:`tpsmm.training.logging`) and
+    ``RUN/vis/epoch_XXXX.png`` (one per epoch, see :mod:`tpsmm.training.visualize`;
+    epochs count from 0) complete it. An epoch is ``num_repeats`` passes over the videos,
+    shuffled, incomplete last batch dropped; ``batch_size`` is the global batch, split
+    over torchrun's processes (see :mod:`tpsmm.training.distributed`).
 
 Exact resume
-    Every random choice is a function of saved state: the item order of epoch ``e`` comes
-    from ``(seed, e)`` (:class:`tpsmm.training.distributed.GlobalBatchSampler`), the items
-    themselves from ``(dataset seed, e, index)`` (``FramesDataset.set_epoch``), the random
-    TPS of the equivariance loss (and the AVD scales) from a generator shared by the ranks
-    and the TPS dropout from a per-rank generator, both saved. A run stopped by
-    ``--max-steps`` (or resumed from any checkpoint) and continued with ``--resume``
-    skips the batches already done and gives the weights an uninterrupted run gives.
-    ``--max-steps`` counts steps from the start of the run, across resumes.
+    Every random choice is a function of saved state (:mod:`tpsmm.training.random_state`).
+    A run stopped by ``--max-steps`` (or resumed from any checkpoint) and continued with
+    ``--resume`` skips the batches already done and gives the weights an uninterrupted
+    run gives. ``--max-steps`` counts steps from the start of the run, across resumes.
 
 Divergence
     A loss that is not finite stops the run on every rank with a
@@ -50,23 +32,20 @@ Mixed precision
 from __future__ import annotations
 
 import dataclasses
-import math
-import random
 import shutil
 import time
 import warnings
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-import numpy as np
 import torch
 import yaml
 from torch import Tensor, nn
-from torch.optim import Adam, Optimizer
+from torch.optim import Optimizer
 from torch.optim.lr_scheduler import MultiStepLR
 from torch.utils.data import DataLoader
 from tqdm import tqdm
@@ -77,14 +56,12 @@ from tpsmm.checkpoint import (
     load_state,
     read_checkpoint,
     save_checkpoint,
-    stored_config,
 )
 from tpsmm.config import Config, TrainAVDParams, TrainParams
 from tpsmm.data import DatasetRepeater, build_dataset, collate_items
 from tpsmm.errors import CheckpointError, ConfigError, TPSMMError
-from tpsmm.geometry import RandomTPS
 from tpsmm.model import TPSMM
-from tpsmm.networks.backbones import VGG19Features
+from tpsmm.runtime import resolve_precision, warn_if_slow
 from tpsmm.training.distributed import (
     DistContext,
     GlobalBatchSampler,
@@ -97,30 +74,27 @@ from tpsmm.training.distributed import (
     wrap_ddp,
 )
 from tpsmm.training.logging import LossLog
-from tpsmm.training.objective import GeneratorObjective
-from tpsmm.training.visualize import Row, generator_rows, visualize
+from tpsmm.training.optim import load_scheduler, scheduler_state, weights_finite
+from tpsmm.training.random_state import (
+    derived_seed,
+    restore_rng,
+    rng_snapshot,
+    run_seed,
+    seed_process,
+)
+from tpsmm.training.run_files import CHECKPOINT_NAME, STATE_KEY, load_resume
+from tpsmm.training.visualize import Row, visualize
 
 __all__ = [
-    "CHECKPOINT_NAME",
     "PRECISIONS",
-    "STATE_KEY",
-    "GeneratorTrainer",
     "RunOptions",
     "TrainSummary",
     "Trainer",
     "TrainingDiverged",
-    "load_resume",
-    "resume_checkpoint_path",
-    "train_generator",
+    "run_stage",
 ]
 
-CHECKPOINT_NAME = "checkpoint.pth.tar"
-STATE_KEY = "tpsmm_training"
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
-#: Infinity-norm bound of the clipped gradients (the authors' ``max_norm=10``).
-CLIP_NORM = 10.0
-ADAM_BETAS = (0.5, 0.999)
-GENERATOR_WEIGHT_DECAY = 1e-4
 #: Seed of the 80/20 split, fixed (as the authors' 0) so that ``--seed`` never moves
 #: videos between the training and the test set; ``--seed`` seeds the items' choices.
 DATASET_SEED = 0
@@ -143,7 +117,8 @@ class RunOptions:
             refuses another seed).
         max_steps: stop (and save) once this many steps were done since the run began.
         precision: ``fp32``, ``bf16`` or ``fp16`` (autocast; fp16 needs CUDA).
-        device: ``cuda``, ``cuda:N`` or ``cpu``; None: CUDA when available.
+        device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``
+            (:func:`tpsmm.runtime.resolve_device`); None: auto.
         workers: DataLoader workers; None: the config's ``dataloader_workers``.
         sync_bn: SyncBatchNorm when distributed (CUDA only).
         compile: run the generator's forward through ``torch.compile`` (the same losses
@@ -207,136 +182,6 @@ class TrainSummary:
     losses: list[dict[str, float]]
 
 
-def resume_checkpoint_path(path: str | Path) -> Path:
-    """The checkpoint of ``--resume PATH``: ``PATH/checkpoint.pth.tar`` for a run folder,
-    ``PATH`` for a file."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / CHECKPOINT_NAME
-    if not path.exists():
-        raise CheckpointError(f"cannot resume: {path} does not exist")
-    return path
-
-
-def load_resume(path: str | Path, stage: str) -> tuple[dict[str, Any], Config]:
-    """Read a run's checkpoint for ``--resume``: ``(raw contents, stored config)``.
-
-    Raises:
-        CheckpointError: the file is not a resumable tpsmm checkpoint of ``stage``.
-    """
-    file = resume_checkpoint_path(path)
-    raw = read_checkpoint(file)
-    state = raw.get(STATE_KEY)
-    config = stored_config(raw)
-    if not isinstance(state, Mapping) or config is None:
-        raise CheckpointError(
-            f"cannot resume from {file}: it holds no tpsmm training state (an authors' or "
-            "exported checkpoint); start a new run from it with --checkpoint instead"
-        )
-    if state.get("stage") != stage:
-        raise CheckpointError(
-            f"cannot resume from {file}: it is a {state.get('stage')!r} run, not {stage!r}"
-        )
-    return raw, config
-
-
-# ----------------------------------------------------------------------------- random
-
-
-def _run_seed(options: RunOptions, resume: Mapping[str, Any] | None) -> RunOptions:
-    """``options`` with the run's seed set: the resumed run's own (every random stream of
-    an exact resume derives from it), else ``options.seed`` or 0.
-
-    Raises:
-        ConfigError: ``options.seed`` differs from the resumed run's seed.
-    """
-    stored = None if resume is None else resume.get(STATE_KEY, {}).get("seed")
-    if options.seed is None:
-        return dataclasses.replace(options, seed=0 if stored is None else int(stored))
-    if stored is not None and options.seed != int(stored):
-        raise ConfigError(
-            f"the run was started with seed {int(stored)}, not {options.seed}: resume it "
-            "without --seed (or with its own)"
-        )
-    return options
-
-
-def _derived_seed(*parts: int) -> int:
-    """A 63-bit seed mixed from integers (NumPy's SeedSequence)."""
-    return (
-        int(
-            np.random.SeedSequence([p & (2**63 - 1) for p in parts]).generate_state(1, np.uint64)[0]
-        )
-        >> 1
-    )
-
-
-def _rng_snapshot(private: torch.Generator, device: torch.device) -> dict[str, Any]:
-    """This process's random states as tensors and plain data (weights_only-loadable)."""
-    np_state = np.random.get_state()
-    py_state = random.getstate()
-    snapshot: dict[str, Any] = {
-        "torch": torch.get_rng_state(),
-        "numpy": {
-            "keys": torch.from_numpy(np.asarray(np_state[1], dtype=np.int64)),
-            "pos": int(np_state[2]),
-            "has_gauss": int(np_state[3]),
-            "cached_gaussian": float(np_state[4]),
-        },
-        "python": {"version": py_state[0], "state": list(py_state[1]), "gauss": py_state[2]},
-        "private": private.get_state(),
-    }
-    if device.type == "cuda":
-        snapshot["cuda"] = torch.cuda.get_rng_state(device)
-    return snapshot
-
-
-def _restore_rng(
-    snapshot: Mapping[str, Any], private: torch.Generator, device: torch.device
-) -> None:
-    """Inverse of :func:`_rng_snapshot`."""
-    torch.set_rng_state(snapshot["torch"])
-    numpy_state = snapshot["numpy"]
-    np.random.set_state(
-        (
-            "MT19937",
-            numpy_state["keys"].numpy().astype(np.uint32),
-            numpy_state["pos"],
-            numpy_state["has_gauss"],
-            numpy_state["cached_gaussian"],
-        )
-    )
-    python = snapshot["python"]
-    random.setstate((python["version"], tuple(python["state"]), python["gauss"]))
-    private.set_state(snapshot["private"])
-    if device.type == "cuda" and snapshot.get("cuda") is not None:
-        torch.cuda.set_rng_state(snapshot["cuda"], device)
-
-
-def _seed_process(seed: int, rank: int) -> None:
-    """Seed torch (the same on every rank: equal initial weights), NumPy and Python
-    (per rank)."""
-    torch.manual_seed(seed)
-    np.random.seed(_derived_seed(seed, 2, rank) % 2**32)
-    random.seed(_derived_seed(seed, 3, rank))
-
-
-def _scheduler_state(scheduler: MultiStepLR) -> dict[str, Any]:
-    """A scheduler's state with its Counter as a plain dict (weights_only-safe)."""
-    state = scheduler.state_dict()
-    state["milestones"] = {int(k): int(v) for k, v in state["milestones"].items()}
-    return state
-
-
-def _load_scheduler(scheduler: MultiStepLR, state: Mapping[str, Any]) -> None:
-    state = dict(state)
-    state["milestones"] = Counter({int(k): int(v) for k, v in state["milestones"].items()})
-    scheduler.load_state_dict(state)
-
-
-# ----------------------------------------------------------------------------- helpers
-
-
 def _detach(value: Any) -> Any:
     """Tensors detached, through lists, tuples and dicts."""
     if isinstance(value, Tensor):
@@ -358,38 +203,6 @@ def _one_line(error: BaseException) -> str:
     name = type(error).__name__
     marker = f"{name}: "
     return last.split(marker, 1)[1] if marker in last else last
-
-
-def clip_inf_norm(parameters: Iterable[nn.Parameter], max_norm: float = CLIP_NORM) -> None:
-    """Clip gradients to infinity norm ``max_norm`` (the authors' clipping).
-
-    The same result as ``clip_grad_norm_(..., norm_type=inf)``, which scales every
-    gradient by ``min(1, max_norm / (norm + 1e-6))``; the multiplication by exactly 1
-    is skipped when the gradients are already within the bound.
-    """
-    grads = [p.grad for p in parameters if p.grad is not None]
-    if not grads:
-        return
-    total = torch.stack(torch._foreach_norm(grads, math.inf)).max()
-    coefficient = max_norm / (float(total) + 1e-6)
-    if coefficient < 1:
-        torch._foreach_mul_(grads, coefficient)
-
-
-def _weights_finite(model: nn.Module) -> bool:
-    return all(bool(torch.isfinite(p).all()) for p in model.parameters())
-
-
-def make_adam(parameters: Iterable[nn.Parameter], lr: float, weight_decay: float) -> Adam:
-    """The authors' Adam (betas 0.5, 0.999), with the fused implementation (one kernel
-    for all parameters, about 3x faster than the default) where the parameters' device
-    has one."""
-    params = list(parameters)
-    fused = bool(params) and params[0].device.type in ("cpu", "cuda")
-    return Adam(params, lr=lr, betas=ADAM_BETAS, weight_decay=weight_decay, fused=fused or None)
-
-
-# ----------------------------------------------------------------------------- trainer
 
 
 class Trainer:
@@ -421,7 +234,7 @@ class Trainer:
         resume: Mapping[str, Any] | None = None,
     ):
         self.config = config
-        self.options = options = _run_seed(options, resume)
+        self.options = options = dataclasses.replace(options, seed=run_seed(options.seed, resume))
         self.ctx = ctx
         self.device = ctx.device
         self.params = self.stage_params(config)
@@ -429,7 +242,7 @@ class Trainer:
         self._check_precision()
         self.dataset = self._build_dataset()
 
-        _seed_process(options.seed, ctx.rank)
+        seed_process(options.seed, ctx.rank)
         self.model = TPSMM(config)
         for raw, what in ((init_checkpoint, "checkpoint"), (resume, "resumed checkpoint")):
             if raw is not None:
@@ -446,10 +259,8 @@ class Trainer:
             for name, opt in self.optimizers.items()
         }
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=options.precision == "fp16")
-        self.shared_generator = torch.Generator().manual_seed(_derived_seed(options.seed, 0))
-        self.rank_generator = torch.Generator().manual_seed(
-            _derived_seed(options.seed, 1, ctx.rank)
-        )
+        self.shared_generator = torch.Generator().manual_seed(derived_seed(options.seed, 0))
+        self.rank_generator = torch.Generator().manual_seed(derived_seed(options.seed, 1, ctx.rank))
         self.progress = Progress()
         self.resumed = resume is not None
         if resume is not None:
@@ -475,7 +286,7 @@ class Trainer:
             collate_fn=collate_items,
             pin_memory=self.device.type == "cuda",
             persistent_workers=workers > 0,
-            generator=torch.Generator().manual_seed(_derived_seed(options.seed, 4)),
+            generator=torch.Generator().manual_seed(derived_seed(options.seed, 4)),
         )
         self._visual: tuple[dict[str, Any], dict[str, Any]] | None = None
 
@@ -525,8 +336,11 @@ class Trainer:
     # ------------------------------------------------------------------ set-up
 
     def _check_precision(self) -> None:
+        """Refuse fp16 without CUDA; warn (rank 0) about bf16 that the device emulates."""
         if self.options.precision == "fp16" and self.device.type != "cuda":
             raise ConfigError("--precision fp16 needs CUDA (use bf16 or fp32 on the CPU)")
+        if self.options.precision == "bf16" and self.ctx.is_main:
+            warn_if_slow(resolve_precision(torch.bfloat16, self.device), self.device)
 
     def _build_dataset(self) -> DatasetRepeater:
         params = dataclasses.asdict(self.config.dataset_params)
@@ -536,7 +350,7 @@ class Trainer:
             params,
             is_train=True,
             random_seed=DATASET_SEED,
-            item_seed=_derived_seed(self.options.seed, 5) % 2**32,
+            item_seed=derived_seed(self.options.seed, 5) % 2**32,
         )
         return DatasetRepeater(dataset, self.params.num_repeats)
 
@@ -772,19 +586,19 @@ class Trainer:
             "seed": self.options.seed,
             "world_size": self.ctx.world_size,
             "batch_size": self.params.batch_size,
-            "schedulers": {name: _scheduler_state(s) for name, s in self.schedulers.items()},
+            "schedulers": {name: scheduler_state(s) for name, s in self.schedulers.items()},
             "scaler": self.scaler.state_dict(),
             "rng": {"shared": self.shared_generator.get_state(), "ranks": rng},
         }
 
     def _save(self, *, copy: bool) -> None:
         """Write the checkpoint (rank 0) after gathering every rank's random state."""
-        if not _weights_finite(self.model):
+        if not weights_finite(self.model):
             raise TrainingDiverged(
                 f"weights are not finite at epoch {self.progress.epoch}, step "
                 f"{self.progress.global_step}; stopped without saving"
             )
-        rng = all_gather_objects(_rng_snapshot(self.rank_generator, self.device), self.ctx)
+        rng = all_gather_objects(rng_snapshot(self.rank_generator, self.device), self.ctx)
         if self.ctx.is_main:
             extra: dict[str, Any] = {"epoch": self.progress.epoch - 1}
             extra.update({name: opt.state_dict() for name, opt in self.optimizers.items()})
@@ -806,7 +620,7 @@ class Trainer:
                 raise CheckpointError(f"the resumed checkpoint has no {name} state")
             optimizer.load_state_dict(raw[name])
         for name, scheduler in self.schedulers.items():
-            _load_scheduler(scheduler, state["schedulers"][name])
+            load_scheduler(scheduler, state["schedulers"][name])
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self.progress = Progress(
@@ -824,162 +638,7 @@ class Trainer:
         self.shared_generator.set_state(rng["shared"])
         ranks = rng["ranks"]
         if self.ctx.rank < len(ranks):
-            _restore_rng(ranks[self.ctx.rank], self.rank_generator, self.device)
-
-
-# ----------------------------------------------------------------------------- generator
-
-
-class GeneratorTrainer(Trainer):
-    """The generator stage: keypoint detector, dense motion, inpainting and background
-    networks trained with :class:`tpsmm.training.GeneratorObjective`.
-
-    Args (besides :class:`Trainer`'s):
-        vgg: the perceptual loss's VGG-19 (:func:`tpsmm.losses.load_vgg19`).
-    """
-
-    stage = "generator"
-
-    def __init__(
-        self,
-        config: Config,
-        options: RunOptions,
-        ctx: DistContext,
-        *,
-        vgg: VGG19Features | None = None,
-        **kwargs: Any,
-    ):
-        self._vgg = vgg
-        super().__init__(config, options, ctx, **kwargs)
-
-    @staticmethod
-    def stage_params(config: Config) -> TrainParams:
-        return config.train_params
-
-    def prepare_model(self) -> None:
-        # The AVD network is not trained here; its weights would not match the new
-        # keypoints, so checkpoints of this stage leave it out (avd_available False).
-        self.model.avd_network.requires_grad_(False)
-        self.model.avd_available = False
-
-    def build_module(self) -> nn.Module:
-        vgg = self._vgg.to(self.device) if self._vgg is not None else None
-        return GeneratorObjective(
-            self.model, self.config.train_params, vgg, compile=self.options.compile
-        )
-
-    def build_optimizers(self) -> dict[str, Optimizer]:
-        model = self.model
-        lr = self.config.train_params.lr_generator
-        main = [
-            *model.inpainting_network.parameters(),
-            *model.dense_motion_network.parameters(),
-            *model.kp_detector.parameters(),
-        ]
-        optimizers: dict[str, Optimizer] = {
-            "optimizer": make_adam(main, lr, GENERATOR_WEIGHT_DECAY)
-        }
-        if model.bg_predictor is not None:
-            optimizers["optimizer_bg_predictor"] = make_adam(
-                model.bg_predictor.parameters(), lr, GENERATOR_WEIGHT_DECAY
-            )
-        return optimizers
-
-    def set_train_mode(self) -> None:
-        self.model.train()
-        self.model.avd_network.eval()
-
-    @property
-    def objective(self) -> GeneratorObjective:
-        return self.module  # type: ignore[return-value]
-
-    def find_unused_parameters(self, epoch: int) -> bool:
-        return self.model.bg_predictor is not None and not self.uses_background(epoch)
-
-    def loss_terms(self) -> list[str]:
-        return self.objective.loss_names()
-
-    def _random_tps(self) -> RandomTPS:
-        """This rank's rows of the global batch's random TPS (equivariance loss)."""
-        objective = self.objective
-        like = torch.empty(0)
-        drawn = self.shared_draw(lambda batch, gen: objective.random_transform(batch, like, gen))
-        rows = self.rank_rows
-        return drawn._replace(theta=drawn.theta[rows], control_params=drawn.control_params[rows])
-
-    def compute(self, batch: Mapping[str, Any], epoch: int) -> tuple[dict[str, Tensor], dict]:
-        random_tps = self._random_tps()
-        return self.ddp(
-            batch["source"],
-            batch["driving"],
-            epoch,
-            random_tps=random_tps,
-            generator=self.rank_generator,
-        )
-
-    def uses_background(self, epoch: int) -> bool:
-        return self.objective.uses_background(epoch)
-
-    def stepped_optimizers(self, epoch: int) -> list[Optimizer]:
-        """The optimizers that step at ``epoch``: the background predictor's only from
-        ``bg_start``."""
-        optimizers = [self.optimizers["optimizer"]]
-        if self.uses_background(epoch):
-            optimizers.append(self.optimizers["optimizer_bg_predictor"])
-        return optimizers
-
-    def clip_gradients(self, epoch: int) -> None:
-        """Infinity-norm clipping (max 10) of the keypoint detector's, the dense motion
-        network's and, from ``bg_start``, the background predictor's gradients."""
-        model = self.model
-        clip_inf_norm(model.kp_detector.parameters())
-        clip_inf_norm(model.dense_motion_network.parameters())
-        if self.uses_background(epoch):
-            clip_inf_norm(model.bg_predictor.parameters())  # type: ignore[union-attr]
-
-    def update(self, epoch: int) -> None:
-        stepped = self.stepped_optimizers(epoch)
-        for optimizer in stepped:
-            self.scaler.unscale_(optimizer)
-        self.clip_gradients(epoch)
-        for optimizer in stepped:
-            self.scaler.step(optimizer)
-
-    def visual_rows(self, batch: Mapping[str, Any], generated: Mapping[str, Any]) -> list[Row]:
-        return generator_rows(batch["source"], batch["driving"], dict(generated))
-
-
-# ----------------------------------------------------------------------------- entry
-
-
-def train_generator(
-    config: Config,
-    options: RunOptions,
-    *,
-    vgg: VGG19Features | None = None,
-    init_checkpoint: str | Path | None = None,
-    resume: str | Path | None = None,
-) -> TrainSummary:
-    """Train the generator (``tpsmm train``), on all of torchrun's processes when
-    started by torchrun.
-
-    Args:
-        config: the configuration, ``dataset_params.root_dir`` set. Ignored when
-            resuming, except for the schedule values (``num_epochs``, ...): pass the
-            stored config with any changes (:func:`load_resume`).
-        options: see :class:`RunOptions`.
-        vgg: the perceptual loss's VGG-19; None looks in the torch hub cache.
-        init_checkpoint: start from these weights (any checkpoint ``load_model`` reads)
-            with fresh optimizers at epoch 0.
-        resume: a run folder or checkpoint of this stage to continue.
-
-    Raises:
-        CheckpointError: ``options.out_dir`` already holds a run and ``resume`` is not set.
-        TrainingDiverged: a loss became NaN/infinite (the last checkpoint is kept).
-    """
-    return run_stage(
-        GeneratorTrainer, config, options, init_checkpoint=init_checkpoint, resume=resume, vgg=vgg
-    )
+            restore_rng(ranks[self.ctx.rank], self.rank_generator, self.device)
 
 
 def run_stage(
