@@ -9,21 +9,24 @@ machine is shared and its speed drifts by 2x).
     python benchmarks/animate_speed.py                    # CPU, 256x256, relative mode
     python benchmarks/animate_speed.py --device cuda --batch-sizes 1 8 32
 
-Reports seconds per frame (median of --repeats runs), the median of the per-run ratios,
-the largest frame difference of float32 against the loop (and the share of uint8 output
-values that differ), and the PSNR of reduced precision against float32. Weights:
---checkpoint, else the reference weights made by
-../shared/reference/make_reference_weights.py (cached in a temp folder).
+Each precision's model is loaded as ``tpsmm animate --dtype NAME`` loads it
+(:func:`tpsmm.load_animation_model`: reduced precision through
+``TPSMM.set_compute_dtype``, keypoints, background, AVD and geometry in float32), so the
+figures are those of the command line. Reports seconds per frame (median of --repeats
+runs), the median of the per-run ratios, the largest frame difference of float32 against
+the loop (and the share of uint8 output values that differ), and the PSNR of reduced
+precision against float32. Weights: --checkpoint, else the reference weights made by
+tests/reference/make_reference_weights.py (cached in a temp folder).
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import platform
 import statistics
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +36,7 @@ import tpsmm
 from tpsmm.animation import relative_keypoints
 from tpsmm.media import fit_frames, load_image, read_video, to_uint8
 from tpsmm.networks.layers import reference_ops
+from tpsmm.runtime import DTYPE_NAMES, SlowPrecisionWarning, resolve_device, resolve_precision
 
 REPO = Path(__file__).resolve().parents[1]
 ASSETS = REPO / "src" / "tpsmm" / "assets"
@@ -89,12 +93,15 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=8, help="driving frames per run")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[4])
-    parser.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"])
+    parser.add_argument(
+        "--dtypes", nargs="+", default=["float32", "bfloat16"], help="--dtype values (auto too)"
+    )
     parser.add_argument("--skip-loop", action="store_true", help="don't time the authors' loop")
     args = parser.parse_args()
 
-    device = torch.device(args.device)
-    model = tpsmm.load_model(args.checkpoint or reference_checkpoint(), device=device)
+    device = resolve_device(args.device)
+    checkpoint = args.checkpoint or reference_checkpoint()
+    model = tpsmm.load_animation_model(checkpoint, device=device, dtype="float32")
     size = model.frame_size
     source = fit_frames(load_image(ASSETS / "source.png")[None], size)[0]
     driving = fit_frames(read_video(ASSETS / "driving.mp4", max_frames=args.frames), size)
@@ -103,10 +110,17 @@ def main() -> None:
         f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, device {device}, {len(driving)} frames at {size}"
     )
-    # One model per dtype: converting weights back from bfloat16 would not restore them.
-    models = {
-        name: copy.deepcopy(model).set_compute_dtype(getattr(torch, name)) for name in args.dtypes
-    }
+    # One model per dtype, loaded as the command line loads it.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SlowPrecisionWarning)  # said below, per variant
+        models = {
+            name: tpsmm.load_animation_model(checkpoint, device=device, dtype=name)
+            for name in args.dtypes
+        }
+    for name, variant in models.items():
+        precision = resolve_precision(name, device)
+        native = "native" if precision.native else "emulated"
+        print(f"# --dtype {name}: {DTYPE_NAMES[variant.compute_dtype]} ({native})")
     variants = [(dtype, batch) for dtype in args.dtypes for batch in args.batch_sizes]
     times: dict[str, list[float]] = {"loop": []}
     ratios: dict[str, list[float]] = {}

@@ -15,11 +15,9 @@ import json
 import os
 import pickle
 import re
-import tempfile
 import warnings
 import zipfile
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +26,7 @@ from torch import Tensor
 
 from tpsmm.config import Config, config_from_dict, load_config, preset
 from tpsmm.errors import CheckpointError, TPSMMWarning, first_line
+from tpsmm.files import atomic_path
 from tpsmm.model import TPSMM
 
 #: The networks of a checkpoint, in the authors' order.
@@ -330,23 +329,6 @@ def load_model(
     model = TPSMM(cfg)
     load_state(model, state, source=f"checkpoint {checkpoint}")
     return model.to(device).eval()
-
-
-@contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; rename it onto ``path`` on success,
-    remove it on error, so a reader never sees a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    os.close(handle)
-    tmp = Path(name)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def save_checkpoint(

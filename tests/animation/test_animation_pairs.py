@@ -1,13 +1,19 @@
-"""Reading pairs files and sharding them across processes."""
+"""Pairs files: reading, sharding across processes, running with the work shared between
+rows, and which failures are a bad pair."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from tpsmm.animation.pairs import read_pairs, shard
+import tpsmm
+from tpsmm.animation.pairs import Pair, animate_pairs, read_pairs, shard
+from tpsmm.animation.pipeline import VideoAnimator, animate_video
 from tpsmm.errors import TPSMMError
+from tpsmm.media import load_image, save_image
+from tpsmm.model import TPSMM
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -81,3 +87,79 @@ def test_shards_are_disjoint_and_cover_every_pair(tmp_path):
     shards = [shard(pairs, rank, 3) for rank in range(3)]
     assert [[p.index for p in part] for part in shards] == [[0, 3, 6], [1, 4], [2, 5]]
     assert sorted(p.index for part in shards for p in part) == list(range(7))
+
+
+# ----------------------------------------------------------------------------- running
+
+
+def _folder_frames(folder: Path) -> np.ndarray:
+    return np.stack([load_image(p) for p in sorted(folder.glob("*.png"))])
+
+
+@pytest.fixture
+def two_inputs(tmp_path):
+    """Two sources (the sample and its mirror image) and two driving videos (the sample
+    and a folder of 4 frames of the sample face, shifted)."""
+    assets = Path(tpsmm.__file__).resolve().parent / "assets"
+    source, video = assets / "source.png", assets / "driving.mp4"
+    image = load_image(source)
+    mirror = tmp_path / "mirror.png"
+    save_image(mirror, image[:, ::-1])
+    folder = tmp_path / "shifted"
+    folder.mkdir()
+    for i in range(4):
+        save_image(folder / f"{i}.png", np.roll(image, 4 * i, axis=1))
+    return source, mirror, video, folder
+
+
+def test_shared_sources_and_driving_videos_are_worked_once(
+    tiny_model, two_inputs, tmp_path, monkeypatch
+):
+    """Rows sharing a source reuse its preparation, rows sharing a driving video its
+    frames' keypoints; every output equals the pair animated on its own."""
+    source, mirror, video, folder = two_inputs
+    out = tmp_path / "out"
+    rows = [(source, video), (mirror, video), (source, folder), (mirror, folder)]
+    pairs = [Pair(i, i + 1, Path(s), Path(d), out / f"{i}", None) for i, (s, d) in enumerate(rows)]
+    prepared, detected = [], []
+    prepare, keypoints = TPSMM.prepare_source, TPSMM.keypoints
+    monkeypatch.setattr(
+        TPSMM, "prepare_source", lambda self, image: prepared.append(1) or prepare(self, image)
+    )
+    monkeypatch.setattr(
+        TPSMM,
+        "keypoints",
+        lambda self, images: detected.append(len(images)) or keypoints(self, images),
+    )
+    results = animate_pairs(tiny_model, pairs, batch_size=2, max_frames=3)
+    assert all(result.ok for result in results), [r.error for r in results]
+    assert len(prepared) == 2  # one per source
+    assert sum(detected) == 3 + 3  # the frames of each driving video, once
+    monkeypatch.undo()
+    for pair in pairs:
+        alone = tmp_path / "alone" / pair.output.name
+        alone.parent.mkdir(exist_ok=True)
+        animate_video(tiny_model, pair.source, pair.driving, alone, batch_size=2, max_frames=3)
+        np.testing.assert_array_equal(_folder_frames(pair.output), _folder_frames(alone))
+
+
+def test_a_bad_pair_is_reported_and_a_bug_is_not(tiny_model, two_inputs, tmp_path, monkeypatch):
+    source, _, video, _ = two_inputs
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    pairs = [
+        Pair(0, 1, Path(source), Path(video), blocker / "sub" / "o.mp4", None),  # OSError
+        Pair(1, 2, Path(source), tmp_path / "gone.mp4", tmp_path / "o2.mp4", None),
+        Pair(2, 3, Path(source), Path(video), tmp_path / "o3", None),
+    ]
+    results = animate_pairs(tiny_model, pairs, max_frames=1)
+    assert [result.ok for result in results] == [False, False, True]
+    assert "file" in results[0].error and "\n" not in results[0].error
+    assert "gone.mp4" in results[1].error
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(VideoAnimator, "write", broken)
+    with pytest.raises(ZeroDivisionError):
+        animate_pairs(tiny_model, pairs[2:], max_frames=1)

@@ -161,3 +161,17 @@ def test_cli_reconstruct_errors_are_one_line(model, root, tmp_path, capsys):
         err = capsys.readouterr().err
         assert status == 2
         assert err.startswith("tpsmm reconstruct: error:") and err.count("\n") == 1
+
+
+def test_evaluation_does_not_import_training():
+    """Evaluation stands on the model and the data alone (importing the trainer would pull
+    in optimisers, the loop and its dependencies)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, tpsmm.evaluation, tpsmm.cli.reconstruct; "
+        "print(sorted(m for m in sys.modules if m.startswith('tpsmm.training')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

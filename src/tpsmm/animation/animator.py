@@ -117,13 +117,22 @@ class Animator:
             kp = kp_driving.to(self.device, self.dtype)
             return self.model.generate_from_source(self.state, self.driving_keypoints(kp))
 
+    def detect(self, frames: np.ndarray | Tensor) -> Tensor:
+        """The keypoints (B, K*5, 2) of (B, H, W, 3) driving frames."""
+        with torch.inference_mode():
+            return self.model.keypoints(frames_to_tensor(frames, self.device, self.dtype))
+
     def animate_tensor(self, driving: Tensor) -> Tensor:
         """(B, 3, H, W) driving frames in [0, 1] -> (B, 3, H, W) animated frames."""
         with torch.inference_mode():
             return self.animate_keypoints(self.model.keypoints(driving.to(self.device, self.dtype)))
 
-    def animate(self, frames: np.ndarray | Tensor) -> np.ndarray:
-        """(B, H, W, 3) uint8 driving frames -> (B, H, W, 3) float32 in [0, 1]."""
+    def animate(self, frames: np.ndarray | Tensor, keypoints: Tensor | None = None) -> np.ndarray:
+        """(B, H, W, 3) uint8 driving frames -> (B, H, W, 3) float32 in [0, 1];
+        ``keypoints`` (B, K*5, 2): the frames' detected keypoints when already known
+        (:meth:`detect`)."""
+        if keypoints is not None:
+            return tensor_to_frames(self.animate_keypoints(keypoints))
         return tensor_to_frames(self.animate_tensor(frames_to_tensor(frames, self.device)))
 
 

@@ -16,14 +16,19 @@ r + 2W, ...``; no process group is needed.
 from __future__ import annotations
 
 import csv
+import hashlib
+import inspect
 import os
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from tpsmm.animation.best_frame import default_landmarks
-from tpsmm.animation.pipeline import AnimationSummary, animate_video
+from tpsmm.animation.pipeline import AnimationSummary, DrivingCache, VideoAnimator
 from tpsmm.errors import TPSMMError
 from tpsmm.faces import LandmarkFunction
 from tpsmm.model import TPSMM
@@ -177,59 +182,153 @@ def animate_pairs(
     on_result: Callable[[PairResult], None] | None = None,
     **options: Any,
 ) -> list[PairResult]:
-    """Animate each pair with :func:`tpsmm.animation.pipeline.animate_video`; a failing
-    pair is recorded and the others go on.
+    """Animate each pair as :func:`tpsmm.animation.pipeline.animate_video` would; a pair
+    whose files are bad (what a user can cause: :class:`TPSMMError`, ``OSError``) is
+    recorded and the others go on; anything else is a bug and propagates.
+
+    Work is shared between pairs: rows with the same source (and mode) reuse its prepared
+    state (fitted or face-cropped image, keypoints, encoder features; :data:`MAX_SOURCES`
+    sources kept); rows with the same driving video reuse its frames' keypoints, its face
+    crops (``crop_face``) and, with ``find_best_frame``, its faces' landmarks
+    (:data:`MAX_DRIVING` videos kept). The frames are those of each pair run alone.
 
     Args:
         model: the loaded model, shared by every pair.
-        pairs: the pairs to run (already sharded).
+        pairs: the pairs to run (already sharded), in this order.
         mode: the default mode for rows without one.
         find_best_frame, landmarks: as for :func:`animate_video`; the landmark detector
             is loaded once for all pairs.
         on_result: called after each pair (to report progress).
-        options: further keyword arguments of :func:`animate_video` (fit, batch_size,
-            side_by_side, max_frames, progress).
+        options: further keyword arguments of :func:`animate_video`: those of
+            :class:`VideoAnimator` (fit, batch_size, crop_face, ...) and of
+            :meth:`VideoAnimator.write` (side_by_side, max_frames, progress, ...).
 
     Returns:
         One :class:`PairResult` per pair, in order.
     """
     if find_best_frame and landmarks is None:
         landmarks = default_landmarks()
+    animator_options = {k: v for k, v in options.items() if k in ANIMATOR_OPTIONS}
+    write_options = {k: v for k, v in options.items() if k not in ANIMATOR_OPTIONS}
+    runner = _PairRunner(
+        model,
+        mode=mode,
+        animator_options=animator_options,
+        landmarks=MemoLandmarks(landmarks) if find_best_frame and landmarks else None,
+    )
     results = []
     for pair in pairs:
-        result = _run_pair(model, pair, mode, find_best_frame, landmarks, options)
+        result = runner.run(pair, find_best_frame=find_best_frame, options=write_options)
         results.append(result)
         if on_result is not None:
             on_result(result)
     return results
 
 
-def _run_pair(
-    model: TPSMM,
-    pair: Pair,
-    mode: str,
-    find_best_frame: bool,
-    landmarks: LandmarkFunction | None,
-    options: Mapping[str, Any],
-) -> PairResult:
-    try:
-        pair.output.parent.mkdir(parents=True, exist_ok=True)
-        summary = animate_video(
-            model,
-            pair.source,
-            pair.driving,
-            pair.output,
-            mode=pair.mode or mode,
-            find_best_frame=find_best_frame,
-            landmarks=landmarks,
-            **options,
+#: The options of :func:`animate_video` that belong to the :class:`VideoAnimator` (the
+#: per-source part), read off its constructor.
+ANIMATOR_OPTIONS = frozenset(inspect.signature(VideoAnimator.__init__).parameters) - {
+    "self",
+    "model",
+    "source",
+    "mode",
+    "driving_cache",
+}
+
+
+#: Prepared sources kept for later rows (each holds its encoder features: about 30 MB
+#: for a 256x256 model).
+MAX_SOURCES = 8
+#: Driving videos whose frame keypoints and face crops are kept for later rows.
+MAX_DRIVING = 8
+
+
+class MemoLandmarks:
+    """A landmark function that remembers its answers by frame content, so a driving
+    frame (or a source) seen for one pair costs nothing for the next.
+
+    At most ``max_frames`` answers are kept (the oldest go first): a (68, 2) array each.
+    """
+
+    def __init__(self, landmarks: LandmarkFunction, max_frames: int = 20_000):
+        self.landmarks = landmarks
+        self.max_frames = max_frames
+        self._answers: OrderedDict[bytes, np.ndarray | None] = OrderedDict()
+
+    def __call__(self, image: np.ndarray) -> np.ndarray | None:
+        key = _digest(image)
+        if key in self._answers:
+            self._answers.move_to_end(key)
+            return self._answers[key]
+        answer = self.landmarks(image)
+        self._answers[key] = answer
+        if len(self._answers) > self.max_frames:
+            self._answers.popitem(last=False)
+        return answer
+
+
+def _digest(image: np.ndarray) -> bytes:
+    array = np.ascontiguousarray(image)
+    header = f"{array.shape}{array.dtype}".encode()
+    return hashlib.blake2b(header + array.tobytes(), digest_size=16).digest()
+
+
+class _PairRunner:
+    """Runs pairs one by one, keeping the work that later pairs can reuse."""
+
+    def __init__(
+        self,
+        model: TPSMM,
+        *,
+        mode: str,
+        animator_options: Mapping[str, Any],
+        landmarks: LandmarkFunction | None,
+    ):
+        self.model = model
+        self.mode = mode
+        self.animator_options = dict(animator_options)
+        self.landmarks = landmarks
+        self.driving_cache = DrivingCache(max_videos=MAX_DRIVING)
+        self._animators: OrderedDict[tuple[Path, str], VideoAnimator] = OrderedDict()
+
+    def animator(self, source: Path, mode: str) -> VideoAnimator:
+        """The prepared source (built on first use; the least recently used is dropped)."""
+        key = (source.resolve(), mode)
+        if key in self._animators:
+            self._animators.move_to_end(key)
+            return self._animators[key]
+        animator = VideoAnimator(
+            self.model,
+            source,
+            mode=mode,
+            driving_cache=self.driving_cache,
+            **self.animator_options,
         )
-    except TPSMMError as error:
-        return PairResult(pair, error=_one_line(str(error)))
-    except Exception as error:  # one bad pair (a GPU out of memory, ...) must not stop the rest
-        return PairResult(pair, error=_one_line(f"{type(error).__name__}: {error}"))
-    return PairResult(pair, summary=summary)
+        self._animators[key] = animator
+        if len(self._animators) > MAX_SOURCES:
+            self._animators.popitem(last=False)
+        return animator
+
+    def run(self, pair: Pair, *, find_best_frame: bool, options: Mapping[str, Any]) -> PairResult:
+        try:
+            animator = self.animator(pair.source, pair.mode or self.mode)
+            pair.output.parent.mkdir(parents=True, exist_ok=True)
+            summary = animator.write(
+                pair.driving,
+                pair.output,
+                find_best_frame=find_best_frame,
+                landmarks=self.landmarks,
+                **options,
+            )
+        except (TPSMMError, OSError) as error:  # what a bad pair raises; bugs propagate
+            return PairResult(pair, error=_describe(error))
+        return PairResult(pair, summary=summary)
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
+def _describe(error: BaseException) -> str:
+    """One line: a TPSMMError's message, an OSError's reason and file."""
+    if isinstance(error, TPSMMError):
+        return " ".join(str(error).split())
+    reason = error.strerror or str(error) or type(error).__name__
+    where = f"{error.filename}: " if getattr(error, "filename", None) else ""
+    return " ".join(f"{where}{reason}".split())

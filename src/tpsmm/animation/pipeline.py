@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -313,6 +313,43 @@ class DrivingBatch:
         return len(data)
 
 
+@dataclass
+class DrivingWork:
+    """What was computed for one driving video: its batches' keypoints (in order) and,
+    with ``crop_face``, its face crops by ``max_frames``."""
+
+    keypoints: list[torch.Tensor] = field(default_factory=list)
+    boxes: dict[int | None, np.ndarray] = field(default_factory=dict)
+
+
+class DrivingCache:
+    """Work on driving videos kept for the next source a video animates: rows of
+    ``--pairs`` that share a driving video detect its frames' keypoints (and track its
+    face, with ``crop_face``) once.
+
+    A video is known by its path, size and modification time together with the
+    animator's fit, face crop settings, batch size and frame size, so what is reused is
+    what the same video would give again (bit for bit). At most ``max_videos`` are kept
+    (the least recently used go first); per frame a (K*5, 2) float tensor (400 bytes for
+    vox) and a crop box. Use one instance per model.
+    """
+
+    def __init__(self, max_videos: int = 8):
+        self.max_videos = max_videos
+        self._videos: dict[tuple[Any, ...], DrivingWork] = {}
+
+    def video(self, path: str | os.PathLike, setting: tuple[Any, ...]) -> DrivingWork:
+        """The work done on a video so far (empty when new; fill it in)."""
+        target = Path(path).resolve()
+        stat = target.stat()
+        key = (str(target), stat.st_size, stat.st_mtime_ns, *setting)
+        work = self._videos.pop(key, None) or DrivingWork()
+        self._videos[key] = work  # most recently used last
+        while len(self._videos) > self.max_videos:
+            del self._videos[next(iter(self._videos))]
+        return work
+
+
 class VideoAnimator:
     """Animates one source image by driving videos or motion files, streaming, in
     constant memory.
@@ -335,6 +372,8 @@ class VideoAnimator:
             image (see :mod:`tpsmm.animation.paste`), at the source's size.
         smoothing: sigma of the face crops' smoothing over time, in seconds.
         finder: the face detector for ``crop_face`` (a :class:`FaceFinder` by default).
+        driving_cache: keeps the work done on driving videos (keypoints, face crops)
+            for other sources they animate (many pairs); None: computed every time.
 
     Attributes:
         size: the model's frame size S; source: the source as the model sees it,
@@ -360,8 +399,10 @@ class VideoAnimator:
         paste_back: bool = False,
         smoothing: float = SMOOTHING_SECONDS,
         finder: FaceFinder | None = None,
+        driving_cache: DrivingCache | None = None,
     ):
         self.model = model
+        self.driving_cache = driving_cache
         self.mode = check_mode(mode)
         self.fit = check_fit_mode(fit)
         self.batch_size = check_positive(batch_size, "batch size") or default_batch_size(
@@ -450,18 +491,21 @@ class VideoAnimator:
 
     # Animation -------------------------------------------------------------------------
 
-    def animate_batch(self, frames: np.ndarray | DrivingBatch) -> np.ndarray:
+    def animate_batch(
+        self, frames: np.ndarray | DrivingBatch, keypoints: torch.Tensor | None = None
+    ) -> np.ndarray:
         """Driving frames (B, S, S, 3) uint8, or a :class:`DrivingBatch` -> (B, S, S, 3)
         uint8 animated frames.
 
         The first frame since :meth:`reset` is the reference unless :meth:`reset` was
-        given one.
+        given one. ``keypoints``: the frames' detected keypoints (B, K*5, 2) when already
+        known (:class:`DrivingCache`).
         """
         batch = frames if isinstance(frames, DrivingBatch) else DrivingBatch(frames)
         if batch.keypoints is not None:
             kp = torch.from_numpy(np.ascontiguousarray(batch.keypoints))
             return to_uint8(tensor_to_frames(self.animator.animate_keypoints(kp)))
-        return to_uint8(self.animator.animate(batch.frames))
+        return to_uint8(self.animator.animate(batch.frames, keypoints))
 
     def reset(
         self, reference: np.ndarray | None = None, reference_keypoints: np.ndarray | None = None
@@ -538,8 +582,39 @@ class VideoAnimator:
                 boxes = self.face_boxes(reader, max_frames)
             self.reset(reference)
             keep = side_by_side and self.paster is not None
-            for batch in self.driving_batches(reader, max_frames, boxes=boxes, keep_originals=keep):
-                yield self.compose(batch, self.animate_batch(batch), side_by_side)
+            work = self._driving_work(reader)
+            batches = self.driving_batches(reader, max_frames, boxes=boxes, keep_originals=keep)
+            for index, batch in enumerate(batches):
+                keypoints = None
+                if work is not None:
+                    if index == len(work.keypoints):
+                        work.keypoints.append(self.animator.detect(batch.frames))
+                    keypoints = work.keypoints[index]
+                yield self.compose(batch, self.animate_batch(batch, keypoints), side_by_side)
+
+    def _driving_work(self, reader: VideoReader) -> DrivingWork | None:
+        """The work already done on this video (to reuse and extend), or None without a
+        :class:`DrivingCache`."""
+        if self.driving_cache is None:
+            return None
+        setting = (self.fit, self.batch_size, self.size, self.crop_face, self.smoothing)
+        return self.driving_cache.video(reader.path, setting)
+
+    def _face_boxes_of(
+        self,
+        reader: VideoReader,
+        max_frames: int | None,
+        progress: bool,
+        on_progress: ProgressCallback | None,
+    ) -> np.ndarray:
+        """:meth:`face_boxes`, or the crops already tracked in this video."""
+        work = self._driving_work(reader)
+        if work is not None and max_frames in work.boxes:
+            return work.boxes[max_frames]
+        boxes = self.face_boxes(reader, max_frames, progress, on_progress)
+        if work is not None:
+            work.boxes[max_frames] = boxes
+        return boxes
 
     def best_frame(
         self,
@@ -628,7 +703,7 @@ class VideoAnimator:
             refuse_overwriting_inputs(output, self.source_path, reader.path)
             boxes = None
             if self.crop_face:
-                boxes = self.face_boxes(reader, max_frames, progress, on_progress)
+                boxes = self._face_boxes_of(reader, max_frames, progress, on_progress)
             best = None
             if find_best_frame:
                 best = self.best_frame(

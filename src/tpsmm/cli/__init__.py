@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from tpsmm.errors import TPSMMError, TPSMMWarning
+from tpsmm.signals import describe, exit_status
 
 # Sub-command modules, in the order `tpsmm --help` lists them.
 SUBCOMMAND_MODULES: tuple[str, ...] = (
@@ -57,9 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TPSMMError as error:
         print(f"tpsmm {args.command}: error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"tpsmm {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM as tpsmm.signals.Terminated
+        print(f"tpsmm {args.command}: {describe(interrupt)}", file=sys.stderr)
+        return exit_status(interrupt)
 
 
 def _one_line_warnings(command: str, show: Callable[..., Any]) -> Callable[..., Any]:

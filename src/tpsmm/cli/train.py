@@ -36,6 +36,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def positive_float(text: str) -> float:
+    """argparse type: a number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """The options every training stage takes (see ``tpsmm train --help``)."""
     parser.add_argument("--data", metavar="ROOT", help="dataset folder (dataset_params.root_dir)")
@@ -62,7 +73,17 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "--checkpoint-every",
         type=positive_int,
         metavar="N",
-        help="save (and keep a copy under RUN/checkpoints/) every N epochs",
+        help="save RUN/checkpoint.pth.tar (and keep a copy under RUN/checkpoints/) every N "
+        "epochs (default: the config's checkpoint_freq: 10 for tpsmm train with the presets, "
+        "50 for tpsmm train-avd); also at the end, at --max-steps and on Ctrl-C or SIGTERM",
+    )
+    parser.add_argument(
+        "--checkpoint-minutes",
+        type=positive_float,
+        metavar="M",
+        help="also save RUN/checkpoint.pth.tar after the first step that ends M minutes "
+        "after the last save, mid-epoch too, so that a kill -9 or a crash loses at most "
+        "about M minutes (default: off)",
     )
     parser.add_argument(
         "--precision",
@@ -96,7 +117,9 @@ def register(subparsers: Any) -> None:
             "Train the generator networks with the authors' procedure (Adam, MultiStepLR, "
             "gradient clipping). Writes RUN/checkpoint.pth.tar (the authors' layout plus "
             "the config and everything --resume needs), RUN/log.csv, RUN/vis/epoch_*.png. "
-            "Under torchrun every process trains on its share of the global batch."
+            "Under torchrun every process trains on its share of the global batch. Ctrl-C "
+            "or SIGTERM lets the step in progress finish, saves it and exits (status 130 or "
+            "143); --resume then continues exactly from that step."
         ),
     )
     parser.add_argument("--config", help="preset name or YAML file (required for a new run)")
@@ -199,7 +222,35 @@ def run_options(args: argparse.Namespace, default_out: Path | None = None) -> An
         sync_bn=args.sync_bn,
         compile=getattr(args, "compile", False),
         progress=not args.no_progress and sys.stderr.isatty(),
+        checkpoint_minutes=args.checkpoint_minutes,
     )
+
+
+def run_stage_command(command: str, start: Any) -> int:
+    """Run a training stage (``start()`` returns its summary) and print one line about
+    it; on SIGINT or SIGTERM, the one line says what was saved, and the status is 130
+    or 143 (rank 0 prints)."""
+    from tpsmm.signals import describe, exit_status
+    from tpsmm.training.stopping import TrainingInterrupted
+
+    try:
+        summary = start()
+    except TrainingInterrupted as interrupt:
+        if is_main_process():
+            stopped = interrupt.summary
+            where = f"at epoch {stopped.epoch}, step {stopped.global_step}"
+            if stopped.checkpoint is None:
+                line = f"{describe(interrupt)} {where}; nothing saved"
+            else:
+                run = stopped.checkpoint.parent
+                line = (
+                    f"{describe(interrupt)} {where}; saved {stopped.checkpoint} "
+                    f"(continue with: tpsmm {command} --resume {run})"
+                )
+            print(f"tpsmm {command}: {line}", file=sys.stderr, flush=True)
+        return exit_status(interrupt)
+    print_summary(summary)
+    return 0
 
 
 def print_summary(summary: Any) -> None:
@@ -241,15 +292,13 @@ def run_train(args: argparse.Namespace) -> int:
 
     config = stage_config(args, "train_params", "generator", fallback)
     options = run_options(args)
-    summary = train_generator(
-        config,
-        options,
-        vgg=_vgg(args) if sum(config.train_params.loss_weights.perceptual) else None,
-        init_checkpoint=args.checkpoint,
-        resume=args.resume,
+    vgg = _vgg(args) if sum(config.train_params.loss_weights.perceptual) else None
+    return run_stage_command(
+        "train",
+        lambda: train_generator(
+            config, options, vgg=vgg, init_checkpoint=args.checkpoint, resume=args.resume
+        ),
     )
-    print_summary(summary)
-    return 0
 
 
 def checkpoint_config(path: str) -> Any:

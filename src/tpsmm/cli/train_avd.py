@@ -19,8 +19,8 @@ from typing import Any
 from tpsmm.cli.train import (
     add_run_arguments,
     checkpoint_config,
-    print_summary,
     run_options,
+    run_stage_command,
     stage_config,
 )
 
@@ -33,7 +33,9 @@ def register(subparsers: Any) -> None:
         description=(
             "Train only the animation-via-disentanglement network on keypoints of a "
             "trained model (frozen, in eval mode: its BatchNorm statistics are kept). "
-            "Writes RUN/checkpoint.pth.tar with all networks and the trained AVD network."
+            "Writes RUN/checkpoint.pth.tar with all networks and the trained AVD network. "
+            "Ctrl-C or SIGTERM saves the step reached and exits (status 130 or 143); "
+            "--resume continues exactly from it."
         ),
     )
     parser.add_argument(
@@ -65,11 +67,8 @@ def run_train_avd(args: argparse.Namespace) -> int:
         args, "train_avd_params", "avd", lambda: checkpoint_config(args.checkpoint)
     )
     default_out = Path(args.checkpoint).parent / "avd" if args.checkpoint else None
-    summary = train_avd(
-        config,
-        run_options(args, default_out),
-        init_checkpoint=args.checkpoint,
-        resume=args.resume,
+    options = run_options(args, default_out)
+    return run_stage_command(
+        "train-avd",
+        lambda: train_avd(config, options, init_checkpoint=args.checkpoint, resume=args.resume),
     )
-    print_summary(summary)
-    return 0

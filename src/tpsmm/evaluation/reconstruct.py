@@ -33,10 +33,10 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
-from tpsmm.checkpoint import atomic_path
 from tpsmm.errors import DatasetError
 from tpsmm.evaluation.compare import Evaluator
 from tpsmm.evaluation.metrics import MetricTotals
+from tpsmm.files import atomic_path
 from tpsmm.media import save_image, to_uint8
 from tpsmm.model import TPSMM
 

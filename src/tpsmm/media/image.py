@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from tpsmm.files import atomic_path
 from tpsmm.media._common import (
     GIF_SUFFIX,
     IMAGE_SUFFIXES,
@@ -122,11 +121,8 @@ def save_image(path: PathLike, image: np.ndarray) -> None:
         raise media_error(path, f"folder {path.parent} does not exist")
     if path.is_dir():
         raise media_error(path, "is a directory")
-    temporary = path.with_name(f".{path.stem}.partial-{secrets.token_hex(4)}{path.suffix}")
     try:
-        Image.fromarray(to_uint8(image)).save(temporary)
-        os.replace(temporary, path)
+        with atomic_path(path) as temporary:
+            Image.fromarray(to_uint8(image)).save(temporary)
     except OSError as error:
         raise media_error(path, f"cannot write image ({describe_error(error)})") from None
-    finally:
-        temporary.unlink(missing_ok=True)

@@ -24,6 +24,7 @@ import av
 import numpy as np
 from PIL import Image
 
+from tpsmm.files import partial_path
 from tpsmm.media._common import (
     GIF_SUFFIX,
     PathLike,
@@ -107,11 +108,10 @@ class VideoWriter:
         return self._sink.temporary
 
     def _make_sink(self, audio_from: PathLike | None, crf: int, preset: str) -> _Sink:
-        token = secrets.token_hex(4)
         if self.kind == "frames":
             folder = Path(os.path.abspath(self.path))
-            return _PngFolderSink(folder.with_name(f".{folder.name}.partial-{token}"))
-        temporary = self.path.with_name(f".{self.path.stem}.partial-{token}{self.path.suffix}")
+            return _PngFolderSink(partial_path(folder))
+        temporary = partial_path(self.path)
         if self.kind == "gif":
             return _GifSink(temporary, self.frame_rate)
         audio = _AudioSource.open(Path(audio_from)) if audio_from is not None else None

@@ -51,7 +51,6 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from tpsmm.checkpoint import (
-    atomic_path,
     convert_checkpoint,
     load_state,
     read_checkpoint,
@@ -60,8 +59,10 @@ from tpsmm.checkpoint import (
 from tpsmm.config import Config, TrainAVDParams, TrainParams
 from tpsmm.data import DatasetRepeater, build_dataset, collate_items
 from tpsmm.errors import CheckpointError, ConfigError, TPSMMError
+from tpsmm.files import atomic_path, stale_partials
 from tpsmm.model import TPSMM
 from tpsmm.runtime import resolve_precision, warn_if_slow
+from tpsmm.signals import signal_of
 from tpsmm.training.distributed import (
     DistContext,
     GlobalBatchSampler,
@@ -83,6 +84,7 @@ from tpsmm.training.random_state import (
     seed_process,
 )
 from tpsmm.training.run_files import CHECKPOINT_NAME, STATE_KEY, load_resume
+from tpsmm.training.stopping import StopGuard, TrainingInterrupted
 from tpsmm.training.visualize import Row, visualize
 
 __all__ = [
@@ -128,6 +130,9 @@ class RunOptions:
         progress: show a tqdm progress bar (rank 0).
         tensorboard: write TensorBoard events when tensorboard is installed.
         shuffle: shuffle the items of each epoch (off only for tests).
+        checkpoint_minutes: also save ``RUN/checkpoint.pth.tar`` after the first step
+            that ends this many minutes after the last save (mid-epoch too), so that a
+            ``kill -9`` loses at most that much; None: only the epoch checkpoints.
     """
 
     out_dir: Path
@@ -141,9 +146,14 @@ class RunOptions:
     progress: bool = True
     tensorboard: bool = True
     shuffle: bool = True
+    checkpoint_minutes: float | None = None
 
     def __post_init__(self) -> None:
         self.out_dir = Path(self.out_dir)
+        if self.checkpoint_minutes is not None and not self.checkpoint_minutes > 0:
+            raise ConfigError(
+                f"--checkpoint-minutes must be positive, got {self.checkpoint_minutes}"
+            )
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}")
         if self.max_steps is not None and self.max_steps < 0:
@@ -289,6 +299,9 @@ class Trainer:
             generator=torch.Generator().manual_seed(derived_seed(options.seed, 4)),
         )
         self._visual: tuple[dict[str, Any], dict[str, Any]] | None = None
+        self._guard: StopGuard | None = None
+        self._votes = (0.0, 0.0)
+        self._last_save = time.monotonic()
 
     # ------------------------------------------------------------------ stage hooks
 
@@ -408,15 +421,30 @@ class Trainer:
     def _reduce_losses(
         self, losses: Mapping[str, Tensor], total: Tensor, epoch: int
     ) -> dict[str, float]:
-        """Rank means of the loss terms; stops every rank when any total is not finite."""
+        """Rank means of the loss terms; stops every rank when any total is not finite.
+
+        The same all-reduce carries each rank's stop request (a signal held back by the
+        :class:`StopGuard`) and rank 0's clock saying a time-based checkpoint is due, so
+        that every rank stops or saves after the same step (:attr:`_votes`).
+        """
         local = [v.detach().float().reshape(()) for v in losses.values()]
         flag = (~torch.isfinite(total.detach().float())).float().reshape(())
-        packed = all_reduce_sum(torch.stack([*local, flag]), self.ctx).cpu()
-        means = (packed[:-1] / self.ctx.world_size).tolist()
+        guard = self._guard
+        stop = guard.stop_flag if guard is not None else 0.0
+        save = float(self.ctx.is_main and self._time_checkpoint_due())
+        flags = torch.tensor([stop, save]).to(flag)
+        packed = all_reduce_sum(torch.cat([torch.stack([*local, flag]), flags]), self.ctx).cpu()
+        means = (packed[: len(local)] / self.ctx.world_size).tolist()
         values = dict(zip(losses, means, strict=True))
-        if packed[-1] > 0:
+        self._votes = (float(packed[-2]), float(packed[-1]))
+        if packed[len(local)] > 0:
             self._diverged(values, epoch)
         return values
+
+    def _time_checkpoint_due(self) -> bool:
+        """``--checkpoint-minutes`` have passed since the last checkpoint (rank 0's clock)."""
+        minutes = self.options.checkpoint_minutes
+        return minutes is not None and time.monotonic() - self._last_save >= 60 * minutes
 
     def _diverged(self, values: Mapping[str, float], epoch: int) -> None:
         terms = ", ".join(f"{k}={v:.4g}" for k, v in values.items())
@@ -440,9 +468,16 @@ class Trainer:
         return limit is not None and self.progress.global_step >= limit
 
     def run(self) -> TrainSummary:
-        """Train from :attr:`progress` until ``num_epochs`` or ``max_steps``."""
+        """Train from :attr:`progress` until ``num_epochs`` or ``max_steps``.
+
+        Raises:
+            TrainingInterrupted: SIGINT or SIGTERM stopped the run; the steps done are
+                saved (see :mod:`tpsmm.training.stopping`).
+            KeyboardInterrupt: a third signal stopped it during a step, unsaved.
+        """
         is_main = self.ctx.is_main
         if is_main:
+            self._remove_stale_partials()
             self._write_config()
         log = (
             LossLog(
@@ -455,16 +490,44 @@ class Trainer:
             else None
         )
         history: deque[dict[str, float]] = deque(maxlen=HISTORY_LENGTH)
+        guard = StopGuard(distributed=self.ctx.distributed)
+        self._guard = guard
+        self._last_save = time.monotonic()
         try:
-            while self.progress.epoch < self.params.num_epochs and not self._reached_max_steps():
-                epoch = self.progress.epoch
-                if self._run_epoch(epoch, log, history):
-                    self._end_epoch(epoch)
-                else:  # stopped by max_steps in the middle of the epoch
-                    self._save(copy=False)
+            with guard:
+                try:
+                    self._loop(log, history)
+                except KeyboardInterrupt as interrupt:
+                    if guard.abandoned:
+                        raise
+                    with guard.hold():
+                        self._save(copy=False)  # exactly the steps done
+                    raise TrainingInterrupted(
+                        signal_of(interrupt), self._summary(history)
+                    ) from None
         finally:
+            self._guard = None
             if log is not None:
                 log.close()
+        summary = self._summary(history)
+        if guard.requested is not None:  # the signal came as the last step ended
+            raise TrainingInterrupted(guard.requested, summary)
+        return summary
+
+    def _loop(self, log: LossLog | None, history: deque[dict[str, float]]) -> None:
+        """Epochs until ``num_epochs`` or ``max_steps``, each saved as due."""
+        assert self._guard is not None
+        while self.progress.epoch < self.params.num_epochs and not self._reached_max_steps():
+            epoch = self.progress.epoch
+            if self._run_epoch(epoch, log, history):
+                with self._guard.critical():
+                    self._end_epoch(epoch)
+            else:  # stopped by max_steps in the middle of the epoch
+                with self._guard.critical():
+                    self._save(copy=False)
+
+    def _summary(self, history: deque[dict[str, float]]) -> TrainSummary:
+        """Where the run stands (after every rank got there)."""
         barrier(self.ctx)
         written = self.checkpoint_path if self.checkpoint_path.exists() else None
         return TrainSummary(
@@ -490,27 +553,38 @@ class Trainer:
             disable=not (self.ctx.is_main and self.options.progress),
             dynamic_ncols=True,
         )
+        guard = self._guard
+        assert guard is not None
         tick = time.perf_counter()
         try:
             for batch in self._batches():
-                values, generated = self.train_step(batch, epoch)
-                now = time.perf_counter()
-                self._count_step(now - tick)
-                tick = now
-                history.append(values)
-                progress = self.progress
-                stopping = self._reached_max_steps() and progress.step_in_epoch < total_batches
-                if self.ctx.is_main and (stopping or progress.step_in_epoch == total_batches):
-                    self._visual = (_detach(dict(batch)), _detach(generated))
-                if log is not None:
-                    log.log(
-                        epoch, progress.global_step, values, self.learning_rate, progress.elapsed
-                    )
-                bar.update(1)
-                bar.set_postfix(loss=f"{sum(values.values()):.4g}", refresh=False)
-                if stopping:
-                    self._write_visualisation(epoch)
-                    return False
+                with guard.critical():  # a signal waits for the step and its bookkeeping
+                    values, generated = self.train_step(batch, epoch)
+                    now = time.perf_counter()
+                    self._count_step(now - tick)
+                    tick = now
+                    history.append(values)
+                    progress = self.progress
+                    stopping = self._reached_max_steps() and progress.step_in_epoch < total_batches
+                    if self.ctx.is_main and (stopping or progress.step_in_epoch == total_batches):
+                        self._visual = (_detach(dict(batch)), _detach(generated))
+                    if log is not None:
+                        log.log(
+                            epoch,
+                            progress.global_step,
+                            values,
+                            self.learning_rate,
+                            progress.elapsed,
+                        )
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{sum(values.values()):.4g}", refresh=False)
+                    stop_votes, save_votes = self._votes
+                    if save_votes > 0 and not stopping and progress.step_in_epoch < total_batches:
+                        self._save(copy=False)  # --checkpoint-minutes
+                    if stopping:
+                        self._write_visualisation(epoch)
+                        return False
+                guard.agree(stop_votes)
         finally:
             bar.close()
         return True
@@ -556,6 +630,13 @@ class Trainer:
 
     # ------------------------------------------------------------------ outputs
 
+    def _remove_stale_partials(self) -> None:
+        """Remove the temporary files a killed run (``kill -9``) left in the run folder."""
+        out = self.options.out_dir
+        for stale in [*stale_partials(out), *stale_partials(out / "checkpoints")]:
+            if stale.is_file():
+                stale.unlink(missing_ok=True)
+
     def _write_config(self) -> None:
         path = self.options.out_dir / "config.yaml"
         with atomic_path(path) as tmp:
@@ -592,7 +673,8 @@ class Trainer:
         }
 
     def _save(self, *, copy: bool) -> None:
-        """Write the checkpoint (rank 0) after gathering every rank's random state."""
+        """Write the checkpoint (rank 0) after gathering every rank's random state; the
+        clock of ``--checkpoint-minutes`` restarts."""
         if not weights_finite(self.model):
             raise TrainingDiverged(
                 f"weights are not finite at epoch {self.progress.epoch}, step "
@@ -609,6 +691,7 @@ class Trainer:
                 with atomic_path(target) as tmp:
                     shutil.copyfile(self.checkpoint_path, tmp)
         barrier(self.ctx)
+        self._last_save = time.monotonic()
 
     def _restore(self, raw: Mapping[str, Any]) -> None:
         """Optimizers, schedulers, scaler, progress and random states from a checkpoint."""

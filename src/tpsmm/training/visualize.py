@@ -15,13 +15,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
 from torch import Tensor
 
+from tpsmm.animation.animator import tensor_to_frames
 from tpsmm.config import VisualizerParams
 from tpsmm.media import save_image
+from tpsmm.media import to_uint8 as media_to_uint8
 
 __all__ = [
     "Row",
@@ -38,15 +39,15 @@ Row = tuple[Tensor, Tensor | None]
 
 
 def to_uint8(images: Tensor, size: tuple[int, int] | None = None) -> np.ndarray:
-    """(B, C, h, w) in [0, 1] with C = 1 or 3 -> (B, H, W, 3) uint8, resized (bilinear)
-    to ``size`` = (H, W) when given; one channel becomes grey."""
+    """(B, C, h, w) in [0, 1] with C = 1 or 3 -> (B, H, W, 3) uint8 (the media layer's
+    conversion, :func:`tpsmm.media.to_uint8`), resized (bilinear) to ``size`` = (H, W)
+    when given; one channel becomes grey."""
     images = images.detach().float().cpu()
     if size is not None and tuple(images.shape[-2:]) != tuple(size):
         images = F.interpolate(images, size=size, mode="bilinear", align_corners=False)
     if images.shape[1] == 1:
         images = images.expand(-1, 3, -1, -1)
-    array = images.clamp(0, 1).mul(255).round().to(torch.uint8)
-    return array.permute(0, 2, 3, 1).contiguous().numpy()
+    return media_to_uint8(tensor_to_frames(images))
 
 
 def keypoint_colors(count: int) -> list[tuple[int, int, int]]:
