@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 import tpsmm
-from cli.cli_helpers import SAMPLE_DRIVING, SAMPLE_SOURCE, pattern_frame, tiny_config, write_video
+from cli.cli_helpers import SAMPLE_DRIVING, SAMPLE_SOURCE, pattern_frame, write_video
+from tiny_model import tiny_model
 from tpsmm.errors import MediaError, TPSMMError
 from tpsmm.media import VideoReader
 from tpsmm.serve import AnimationRequest, AnimationService, Limits, ModelRegistry, make_workspace
@@ -22,8 +22,7 @@ from tpsmm.serve.service import result_name
 
 @pytest.fixture(scope="module")
 def registry() -> ModelRegistry:
-    torch.manual_seed(0)
-    with_avd = tpsmm.TPSMM(tiny_config()).eval()
+    with_avd = tiny_model()
     return ModelRegistry([ServedModel("tiny", with_avd, "test")])
 
 
@@ -153,8 +152,7 @@ def test_bad_requests_are_refused_before_any_work(service: AnimationService, cha
 
 
 def test_avd_mode_only_for_models_with_an_avd_network(tmp_path: Path):
-    torch.manual_seed(0)
-    model = tpsmm.TPSMM(tiny_config()).eval()
+    model = tiny_model()
     model.avd_network = None
     service = AnimationService(
         ModelRegistry([ServedModel("plain", model, "test")]), Limits(), make_workspace(tmp_path)
@@ -280,6 +278,5 @@ def test_pipeline_reports_both_passes_of_find_best_frame(tiny_landmarks_model, t
 @pytest.fixture
 def tiny_landmarks_model():
     """The tiny model and a landmark function that finds the same 'face' everywhere."""
-    torch.manual_seed(0)
     points = np.random.default_rng(0).uniform(10, 50, (68, 2))
-    return tpsmm.TPSMM(tiny_config()).eval(), lambda image: points
+    return tiny_model(), lambda image: points
