@@ -144,7 +144,8 @@ def resolve_device(
     ``auto``).
 
     Under torchrun (``env``, default :func:`torchrun_env`) a device ``cuda`` without an
-    index, or ``auto`` on a machine with CUDA, is ``cuda:LOCAL_RANK``.
+    index, or ``auto`` on a machine with CUDA, is ``cuda:LOCAL_RANK`` (modulo the GPUs
+    this process sees, for launchers that give each process its own).
 
     Raises:
         TPSMMError: an unknown name, or a device this machine does not have.
@@ -162,7 +163,10 @@ def resolve_device(
             raise TPSMMError(f"device {name}: no CUDA GPU is available here (use --device cpu)")
         if not index:
             env = torchrun_env() if env is None else env
-            return torch.device("cuda", env.local_rank if env.launched else 0)
+            # A launcher that gives each process one GPU (CUDA_VISIBLE_DEVICES per task)
+            # leaves fewer visible GPUs than LOCAL_RANK: count within those visible.
+            local = env.local_rank % torch.cuda.device_count() if env.launched else 0
+            return torch.device("cuda", local)
         if int(index) >= torch.cuda.device_count():
             raise TPSMMError(
                 f"device {name}: this machine has {torch.cuda.device_count()} CUDA GPU(s)"

@@ -119,7 +119,7 @@ def test_shared_sources_and_driving_videos_are_worked_once(
     frames' keypoints; every output equals the pair animated on its own."""
     source, mirror, video, folder = two_inputs
     out = tmp_path / "out"
-    rows = [(source, video), (mirror, video), (source, folder), (mirror, folder)]
+    rows = [(source, video), (mirror, video), (source, folder)]
     pairs = [Pair(i, i + 1, Path(s), Path(d), out / f"{i}", None) for i, (s, d) in enumerate(rows)]
     prepared, detected = [], []
     prepare, keypoints = TPSMM.prepare_source, TPSMM.keypoints
@@ -131,15 +131,15 @@ def test_shared_sources_and_driving_videos_are_worked_once(
         "keypoints",
         lambda self, images: detected.append(len(images)) or keypoints(self, images),
     )
-    results = animate_pairs(tiny_model, pairs, batch_size=2, max_frames=3)
+    results = animate_pairs(tiny_model, pairs, batch_size=1, max_frames=2)
     assert all(result.ok for result in results), [r.error for r in results]
     assert len(prepared) == 2  # one per source
-    assert sum(detected) == 3 + 3  # the frames of each driving video, once
+    assert sum(detected) == 2 + 2  # the frames of each driving video, once
     monkeypatch.undo()
     for pair in pairs:
         alone = tmp_path / "alone" / pair.output.name
         alone.parent.mkdir(exist_ok=True)
-        animate_video(tiny_model, pair.source, pair.driving, alone, batch_size=2, max_frames=3)
+        animate_video(tiny_model, pair.source, pair.driving, alone, batch_size=1, max_frames=2)
         np.testing.assert_array_equal(_folder_frames(pair.output), _folder_frames(alone))
 
 
