@@ -34,3 +34,17 @@ def first_line(error: BaseException, limit: int | None = 200) -> str:
     it), or its class name when the message is empty: the reason in a one-line error."""
     text = str(error).strip()
     return text.splitlines()[0][:limit] if text else type(error).__name__
+
+
+def describe_os_error(error: OSError, path: object = None) -> str:
+    """One line for a failed file operation: ``"{path}: {reason}"``, e.g.
+    ``"out/result.mp4: Permission denied"``.
+
+    ``path`` defaults to the file the error names (both files of a failed rename); the
+    reason is the system's (``strerror``), else the message's first line.
+    """
+    if path is None:
+        names = [name for name in (error.filename, error.filename2) if name is not None]
+        path = " -> ".join(map(str, names)) if names else None
+    reason = error.strerror or first_line(error)
+    return f"{path}: {reason}" if path is not None else reason

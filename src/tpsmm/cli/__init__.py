@@ -2,8 +2,18 @@
 
 Each sub-command lives in its own module of this package and exposes
 ``register(subparsers)``, which adds its parser and sets ``func`` to a callable
-``(args) -> int``. A :class:`tpsmm.errors.TPSMMError` ends the command with its message
-on one line and exit status 2; no traceback is printed for problems a user caused.
+``(args) -> int``. How a command ends:
+
+- a :class:`tpsmm.errors.TPSMMError` (a problem the user caused): its message on one
+  line, exit status 2; an ``OSError`` that no command turned into one (a file that cannot
+  be written, a full disk) likewise, naming the file;
+- SIGINT (Ctrl-C), SIGTERM or SIGHUP, at any moment from start-up on: one line, exit
+  status 130, 143 or 129. :func:`tpsmm.signals.install` runs before any heavy import
+  (torch), and turns SIGTERM and SIGHUP into :class:`tpsmm.signals.Terminated`, a
+  ``KeyboardInterrupt``, so the writers' cleanups remove their temporary outputs.
+
+This module imports nothing heavy itself, so that the handlers are in place before torch
+is loaded.
 """
 
 from __future__ import annotations
@@ -13,7 +23,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from tpsmm.errors import TPSMMError
+from tpsmm import signals
+from tpsmm.errors import TPSMMError, describe_os_error
 
 # Sub-command modules, in the order `tpsmm --help` lists them.
 SUBCOMMAND_MODULES: tuple[str, ...] = (
@@ -44,17 +55,44 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``tpsmm`` console script; returns the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Entry point of the ``tpsmm`` console script; returns the exit status.
+
+    With ``argv`` None (the program itself) the signal handlers stay installed until
+    the process ends; called with ``argv`` from Python, it restores the previous ones.
+    """
+    previous = signals.install()
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    prog = _prog(arguments)
     try:
+        args = build_parser().parse_args(arguments)
         return int(args.func(args) or 0)
     except TPSMMError as error:
-        print(f"tpsmm {args.command}: error: {error}", file=sys.stderr)
+        print(f"{prog}: error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"tpsmm {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except OSError as error:
+        print(f"{prog}: error: {describe_os_error(error)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as interrupt:
+        detail = getattr(interrupt, "detail", None)
+        line = signals.describe(interrupt) + (f": {detail}" if detail else "")
+        print(f"{prog}: {line}", file=sys.stderr)
+        return signals.exit_status(interrupt)
+    finally:
+        if argv is not None:
+            signals.restore(previous)
+
+
+def _prog(arguments: Sequence[str]) -> str:
+    """``tpsmm COMMAND`` for messages, from the first argument that names a command
+    (known before the parser, so a signal during start-up is reported the same way)."""
+    for argument in arguments:
+        if not argument.startswith("-"):
+            return (
+                f"tpsmm {argument}" if argument.replace("-", "_") in SUBCOMMAND_MODULES else "tpsmm"
+            )
+        if argument in ("-h", "--help"):
+            break
+    return "tpsmm"
 
 
 if __name__ == "__main__":

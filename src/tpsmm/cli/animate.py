@@ -373,7 +373,10 @@ def run_pairs(args: argparse.Namespace) -> int:
     Path(args.out_dir).mkdir(parents=True, exist_ok=True)
     prefix = f"[rank {rank} of {world_size}] " if world_size > 1 else ""
 
+    finished: list[Any] = []
+
     def report(result: Any) -> None:
+        finished.append(result)
         if result.ok:
             if not args.quiet:
                 print(f"{prefix}{result.pair.describe()}: {result.summary.describe()}", flush=True)
@@ -384,9 +387,15 @@ def run_pairs(args: argparse.Namespace) -> int:
                 flush=True,
             )
 
-    results = animate_pairs(
-        model, pairs, landmarks=landmarks, finder=finder, on_result=report, **options
-    )
+    try:
+        results = animate_pairs(
+            model, pairs, landmarks=landmarks, finder=finder, on_result=report, **options
+        )
+    except KeyboardInterrupt as interrupt:  # Ctrl-C or SIGTERM: the finished outputs stay
+        done = sum(result.ok for result in finished)
+        kept = ", their outputs kept" if done else ""
+        interrupt.detail = f"{prefix}{done} of {len(pairs)} pairs done{kept}"  # type: ignore[attr-defined]
+        raise
     failed = sum(not result.ok for result in results)
     line = f"{prefix}{len(results) - failed} of {len(results)} pairs done"
     if failed:
