@@ -29,6 +29,11 @@ class DatasetError(TPSMMError):
     """A training or evaluation dataset that cannot be used."""
 
 
+class OutputError(TPSMMError):
+    """An output that cannot be written: no permission, a read-only or full file
+    system, a path that is a file."""
+
+
 def first_line(error: BaseException, limit: int | None = 200) -> str:
     """The first line of an error's message (at most ``limit`` characters; None: all of
     it), or its class name when the message is empty: the reason in a one-line error."""

@@ -23,7 +23,7 @@ from typing import Any
 
 from tpsmm.animation.best_frame import default_landmarks
 from tpsmm.animation.pipeline import AnimationSummary, animate_video
-from tpsmm.errors import TPSMMError
+from tpsmm.errors import TPSMMError, describe_os_error
 from tpsmm.faces import LandmarkFunction
 from tpsmm.model import TPSMM
 
@@ -246,6 +246,8 @@ def _run_pair(
         )
     except TPSMMError as error:
         return PairResult(pair, error=_one_line(str(error)))
+    except OSError as error:  # a sub-folder of the output that cannot be made, ...
+        return PairResult(pair, error=describe_os_error(error))
     except Exception as error:  # one bad pair (a GPU out of memory, ...) must not stop the rest
         return PairResult(pair, error=_one_line(f"{type(error).__name__}: {error}"))
     return PairResult(pair, summary=summary)
