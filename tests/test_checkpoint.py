@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import pickle
+import stat
+import zipfile
 from pathlib import Path
 
 import pytest
 import torch
 
 import tpsmm
-from tpsmm.checkpoint import convert_checkpoint, load_model, read_checkpoint, save_checkpoint
+from tpsmm.checkpoint import (
+    atomic_path,
+    convert_checkpoint,
+    load_model,
+    read_checkpoint,
+    save_checkpoint,
+)
 from tpsmm.errors import CheckpointError
 
 TINY = {
@@ -144,12 +153,37 @@ def test_truncated_and_foreign_files(tmp_path, tiny_model):
     good = save_checkpoint(tmp_path / "good.pth.tar", tiny_model)
     truncated = tmp_path / "truncated.pth.tar"
     truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
-    with pytest.raises(CheckpointError, match="truncated or not a PyTorch checkpoint"):
+    with pytest.raises(CheckpointError) as caught:
         load_model(truncated)
+    assert str(caught.value) == (
+        f"cannot read checkpoint {truncated}: the file is truncated or damaged "
+        "(its zip archive is incomplete)"
+    )
     foreign = tmp_path / "image.pth.tar"
     foreign.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
-    with pytest.raises(CheckpointError, match="cannot read checkpoint"):
+    with pytest.raises(CheckpointError) as caught:
         load_model(foreign)
+    assert str(caught.value) == (
+        f"cannot read checkpoint {foreign}: it is not a PyTorch checkpoint (neither a "
+        "torch.save zip archive nor a pickle of tensors)"
+    )
+    empty = tmp_path / "empty.pth.tar"
+    empty.touch()
+    with pytest.raises(CheckpointError, match=r"empty\.pth\.tar: the file is empty$"):
+        load_model(empty)
+    text = tmp_path / "notes.pth.tar"
+    text.write_text("some text, not weights")  # torch.load raises KeyError for it
+    with pytest.raises(CheckpointError, match="it is not a PyTorch checkpoint"):
+        load_model(text)
+    archive = tmp_path / "archive.pth.tar"
+    with zipfile.ZipFile(archive, "w") as handle:
+        handle.writestr("notes.txt", "not a checkpoint")
+    with pytest.raises(CheckpointError, match=r"a zip archive but not one torch\.save wrote$"):
+        load_model(archive)
+    for damaged in (truncated, foreign, empty, text, archive):  # no PyTorch text
+        with pytest.raises(CheckpointError) as caught:
+            load_model(damaged)
+        assert "weights_only" not in str(caught.value) and "PyTorch 2" not in str(caught.value)
     with pytest.raises(CheckpointError, match="does not exist"):
         load_model(tmp_path / "missing.pth.tar")
     torch.save({"weights": [1, 2, 3]}, tmp_path / "other.pth.tar")
@@ -178,11 +212,37 @@ def test_checkpoint_with_code_is_refused_and_never_executed(tmp_path, tiny_model
     path = tmp_path / "evil.pth.tar"
     with path.open("wb") as f:
         torch.save(data, f, pickle_module=pickle)
-    with pytest.raises(CheckpointError, match=r"refusing checkpoint .* other than tensors"):
+    with pytest.raises(CheckpointError) as caught:
         read_checkpoint(path)
+    assert str(caught.value).startswith(
+        f"refusing checkpoint {path}: it holds Python objects other than tensors ("
+    )
+    assert str(caught.value).endswith("), and loading it could run code")
     assert not marker.exists()
 
 
 def test_convert_checkpoint_accepts_flat_layouts(tiny_model):
     flat = {f"module.{k}": v for k, v in tiny_model.state_dict().items()}
     assert convert_checkpoint(flat).keys() == tiny_model.state_dict().keys()
+
+
+def test_files_are_written_with_the_usual_mode(tmp_path, tiny_model):
+    """Checkpoints and other run files get 0666 less the umask, as open() gives, not the
+    0600 of a temporary file."""
+    previous = os.umask(0o022)
+    try:
+        path = save_checkpoint(tmp_path / "model.pth.tar", tiny_model)
+        with atomic_path(tmp_path / "config.yaml") as tmp:
+            tmp.write_text("a: 1\n")
+        os.umask(0o002)
+        shared = save_checkpoint(tmp_path / "shared.pth.tar", tiny_model)
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "config.yaml").stat().st_mode) == 0o644
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o664
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "config.yaml",
+        "model.pth.tar",
+        "shared.pth.tar",
+    ]

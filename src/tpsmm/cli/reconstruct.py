@@ -21,6 +21,7 @@ from typing import Any
 
 from tpsmm.cli.evaluate import add_metric_arguments, make_evaluator
 from tpsmm.cli.train import positive_int
+from tpsmm.files import check_writable_folder
 
 #: Config names whose footage is bodies (the rest: faces) for --metrics without --kind.
 BODY_CONFIGS = ("taichi", "ted")
@@ -80,6 +81,7 @@ def run_reconstruct(args: argparse.Namespace) -> int:
     from tpsmm.evaluation import REPORT_NAME, reconstruct
     from tpsmm.training.distributed import resolve_device
 
+    check_writable_folder(args.out)
     model = load_model(args.checkpoint, args.config, device=resolve_device(args.device))
     evaluator = None
     if args.metrics is not None:

@@ -80,7 +80,7 @@ from tpsmm.checkpoint import (
     stored_config,
 )
 from tpsmm.config import Config, TrainAVDParams, TrainParams
-from tpsmm.data import DatasetRepeater, build_dataset, collate_items
+from tpsmm.data import DatasetRepeater, build_dataset, collate_items, loader_workers
 from tpsmm.errors import CheckpointError, ConfigError, TPSMMError
 from tpsmm.geometry import RandomTPS
 from tpsmm.model import TPSMM
@@ -467,7 +467,7 @@ class Trainer:
             seed=options.seed,
             shuffle=options.shuffle,
         )
-        workers = self.params.dataloader_workers if options.workers is None else options.workers
+        workers = loader_workers(self.params.dataloader_workers, options.workers)
         self.loader = DataLoader(
             self.dataset,
             batch_sampler=self.sampler,
