@@ -31,7 +31,7 @@ def test_variable_frame_rate_keeps_times_length_and_audio(
     assert END <= measured["audio_end"] <= END + AAC_PACKET
     assert measured["audio"] == pytest.approx(timing(driving)["audio"][: len(measured["audio"])])
     assert f"{len(TIMES)} frames, 64x64 variable frame rate (" in result.out
-    assert f"{END:.2f} s, with audio" in result.out
+    assert f"{END:.2f} s long, with audio" in result.out
 
 
 def test_max_frames_of_a_variable_rate_video(run_cli, tiny_checkpoint, tmp_path):
@@ -64,7 +64,7 @@ def test_folder_of_frames_plays_at_fps(run_cli, tiny_checkpoint, tmp_path, fps, 
     assert result.status == 0, result.err
     assert frame_times(out) == pytest.approx([i * interval for i in range(6)], abs=1e-4)
     assert timing(out)["video"] == pytest.approx(6 * interval, abs=1e-4)
-    assert f"6 frames, 64x64 at {shown} fps, {6 * interval:.2f} s, no audio" in result.out
+    assert f"6 frames, 64x64 at {shown} fps, {6 * interval:.2f} s long, no audio" in result.out
 
 
 @pytest.mark.parametrize("bad", ["0", "-3", "fast", "1/0"])
