@@ -160,27 +160,21 @@ def can_mount(world) -> None:
 
 
 @pytest.mark.usefixtures("can_mount")
-def test_read_only_file_system(world):
-    mounted = world / "read-only"
+@pytest.mark.parametrize(
+    ("name", "options", "fill", "reason"),
+    [
+        ("read-only", "ro,size=1m", False, "Read-only file system"),
+        ("full", "size=256k", True, "No space left on device"),  # found before the job
+    ],
+)
+def test_read_only_and_full_file_systems(world, name, options, fill, reason):
+    mounted = world / name
     mounted.mkdir()
     expected = commands(world, mounted)
-    results, left = run_commands(
-        list(expected.values()), mount_prefix(mounted, "ro,size=1m"), mounted
-    )
-    check_one_line_each(results, expected, "Read-only file system")
-    assert left == []
-
-
-@pytest.mark.usefixtures("can_mount")
-def test_full_file_system_before_the_job(world):
-    mounted = world / "full"
-    mounted.mkdir()
-    expected = commands(world, mounted)
-    results, left = run_commands(
-        list(expected.values()), mount_prefix(mounted, "size=256k", fill=True), mounted
-    )
-    check_one_line_each(results, expected, "No space left on device")
-    assert left == ["fill"]
+    prefix = mount_prefix(mounted, options, fill)
+    results, left = run_commands(list(expected.values()), prefix, mounted)
+    check_one_line_each(results, expected, reason)
+    assert left == (["fill"] if fill else [])
 
 
 @pytest.mark.usefixtures("can_mount")

@@ -45,18 +45,9 @@ def test_reader_gives_each_frame_its_timestamp(vfr):
 @pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".mov", ".gif"])
 def test_writer_keeps_frame_times_and_length(vfr, suffix, tmp_path):
     output = tmp_path / f"out{suffix}"
-    with VideoReader(vfr) as reader:
-        writer = VideoWriter(
-            output,
-            reader.frame_rate,
-            audio_from=vfr,
-            start_time=reader.start_time,
-            time_base=reader.time_base,
-            variable_rate=reader.variable_rate,
-        )
-        with writer:
-            for frame, time in reader.timed_frames():
-                writer.write(frame, time)
+    with VideoReader(vfr) as reader, VideoWriter.following(output, reader) as writer:
+        for frame, time in reader.timed_frames():
+            writer.write(frame, time)
     assert writer.variable_rate
     assert float(writer.duration) == pytest.approx(END, abs=1e-9)
     precision = 0.0051 if suffix == ".gif" else 0.0005  # GIF counts 1/100 s

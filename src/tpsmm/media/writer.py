@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import av
 import numpy as np
@@ -36,6 +36,9 @@ from tpsmm.media._common import (
     to_uint8,
 )
 from tpsmm.media.probe import is_cover_art
+
+if TYPE_CHECKING:
+    from tpsmm.media.video import VideoReader
 
 OutputKind = Literal["video", "gif", "frames"]
 
@@ -118,6 +121,24 @@ class VideoWriter:
         except BaseException:
             self.abort()
             raise
+
+    @classmethod
+    def following(
+        cls, path: PathLike, reader: VideoReader, *, audio: bool = True, **options: Any
+    ) -> VideoWriter:
+        """A writer for frames made from ``reader``'s, one for one: its frame rate, time
+        base and start (so :meth:`write` with the reader's times keeps them exactly), its
+        variable-rate switch, and its audio when ``audio`` and it has any. ``options``:
+        ``size``, ``crf``, ``preset``."""
+        return cls(
+            path,
+            reader.frame_rate,
+            audio_from=reader.path if audio and reader.has_audio else None,
+            start_time=reader.start_time,
+            time_base=reader.time_base,
+            variable_rate=reader.variable_rate,
+            **options,
+        )
 
     @property
     def fps(self) -> float:
