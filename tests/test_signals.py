@@ -125,3 +125,29 @@ def test_lazy_package_names():
     assert all(getattr(tpsmm, name) is not None for name in tpsmm.__all__)
     with pytest.raises(AttributeError):
         _ = tpsmm.not_a_name
+
+
+@pytest.mark.parametrize(
+    ("signum", "outcome"), [(signal.SIGINT, "KeyboardInterrupt"), (signal.SIGTERM, None)]
+)
+def test_main_called_from_python_passes_the_signal_on(signum, outcome):
+    """tpsmm.cli.main(argv) from a Python program: the command stops with its line, then
+    the program gets the signal as it would have without tpsmm (Ctrl-C: a
+    KeyboardInterrupt; SIGTERM: its default, the end of the process)."""
+    code = textwrap.dedent(
+        f"""
+        import os, signal, sys, threading
+        import tpsmm.cli
+        threading.Timer(0.3, lambda: os.kill(os.getpid(), {int(signum)})).start()
+        try:
+            tpsmm.cli.main(["animate", "--source", "face.png"])
+        except KeyboardInterrupt:
+            print("KeyboardInterrupt", flush=True)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stderr.splitlines()[-1].startswith("tpsmm animate: ")
+    if outcome is None:
+        assert result.returncode == -signum and result.stdout == ""
+    else:
+        assert result.stdout == f"{outcome}\n" and result.returncode == 0

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -58,11 +59,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tpsmm`` console script; returns the exit status.
 
     With ``argv`` None (the program itself) the signal handlers stay installed until
-    the process ends; called with ``argv`` from Python, it restores the previous ones.
+    the process ends. Called with ``argv`` from Python, it puts the previous handlers
+    back when it returns, and a signal that stopped the command (after its line and its
+    cleanup) is raised again for them, so that the calling program stops as it would
+    have: ``KeyboardInterrupt`` for Ctrl-C, the previous SIGTERM handling (by default
+    the end of the process) for SIGTERM.
     """
     previous = signals.install()
     arguments = sys.argv[1:] if argv is None else list(argv)
     prog = _prog(arguments)
+    stopped_by: int | None = None
     try:
         args = build_parser().parse_args(arguments)
         return int(args.func(args) or 0)
@@ -76,10 +82,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         detail = getattr(interrupt, "detail", None)
         line = signals.describe(interrupt) + (f": {detail}" if detail else "")
         print(f"{prog}: {line}", file=sys.stderr)
+        stopped_by = signals.signal_of(interrupt)
         return signals.exit_status(interrupt)
     finally:
         if argv is not None:
             signals.restore(previous)
+            if stopped_by is not None:
+                signal.raise_signal(stopped_by)
 
 
 def _prog(arguments: Sequence[str]) -> str:
