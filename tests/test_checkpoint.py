@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import pickle
+import stat
 import warnings
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -21,6 +24,7 @@ from tpsmm.checkpoint import (
     save_checkpoint,
 )
 from tpsmm.errors import CheckpointError
+from tpsmm.files import PARTIAL_MARK, atomic_path
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +88,7 @@ def test_save_and_load_round_trip_describes_itself(tmp_path, tiny_bg_model, suff
     model = load_model(path)  # no config: the one stored in the file
     assert model.config == tiny_bg_model.config
     assert same_weights(model, tiny_bg_model)
-    assert not list(tmp_path.glob(".*partial"))
+    assert not list(tmp_path.glob(f".*{PARTIAL_MARK}*"))
 
 
 def test_saved_file_is_in_the_authors_layout(tmp_path, tiny_bg_model):
@@ -144,12 +148,37 @@ def test_truncated_and_foreign_files(tmp_path, tiny_bg_model):
     good = save_checkpoint(tmp_path / "good.pth.tar", tiny_bg_model)
     truncated = tmp_path / "truncated.pth.tar"
     truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
-    with pytest.raises(CheckpointError, match="truncated or not a PyTorch checkpoint"):
+    with pytest.raises(CheckpointError) as caught:
         load_model(truncated)
+    assert str(caught.value) == (
+        f"cannot read checkpoint {truncated}: the file is truncated or damaged "
+        "(its zip archive is incomplete)"
+    )
     foreign = tmp_path / "image.pth.tar"
     foreign.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
-    with pytest.raises(CheckpointError, match="cannot read checkpoint"):
+    with pytest.raises(CheckpointError) as caught:
         load_model(foreign)
+    assert str(caught.value) == (
+        f"cannot read checkpoint {foreign}: it is not a PyTorch checkpoint (neither a "
+        "torch.save zip archive nor a pickle of tensors)"
+    )
+    empty = tmp_path / "empty.pth.tar"
+    empty.touch()
+    with pytest.raises(CheckpointError, match=r"empty\.pth\.tar: the file is empty$"):
+        load_model(empty)
+    text = tmp_path / "notes.pth.tar"
+    text.write_text("some text, not weights")  # torch.load raises KeyError for it
+    with pytest.raises(CheckpointError, match="it is not a PyTorch checkpoint"):
+        load_model(text)
+    archive = tmp_path / "archive.pth.tar"
+    with zipfile.ZipFile(archive, "w") as handle:
+        handle.writestr("notes.txt", "not a checkpoint")
+    with pytest.raises(CheckpointError, match=r"a zip archive but not one torch\.save wrote$"):
+        load_model(archive)
+    for damaged in (truncated, foreign, empty, text, archive):  # no PyTorch text
+        with pytest.raises(CheckpointError) as caught:
+            load_model(damaged)
+        assert "weights_only" not in str(caught.value) and "PyTorch 2" not in str(caught.value)
     with pytest.raises(CheckpointError, match="does not exist"):
         load_model(tmp_path / "missing.pth.tar")
     torch.save({"weights": [1, 2, 3]}, tmp_path / "other.pth.tar")
@@ -178,8 +207,12 @@ def test_checkpoint_with_code_is_refused_and_never_executed(tmp_path, tiny_bg_mo
     path = tmp_path / "evil.pth.tar"
     with path.open("wb") as f:
         torch.save(data, f, pickle_module=pickle)
-    with pytest.raises(CheckpointError, match=r"refusing checkpoint .* other than tensors"):
+    with pytest.raises(CheckpointError) as caught:
         read_checkpoint(path)
+    assert str(caught.value).startswith(
+        f"refusing checkpoint {path}: it holds Python objects other than tensors ("
+    )
+    assert str(caught.value).endswith("), and loading it could run code")
     assert not marker.exists()
 
 
@@ -228,3 +261,25 @@ def test_a_config_given_or_stored_means_no_notice(reference_checkpoint, tmp_path
         warnings.simplefilter("error", ConfigNotice)
         load_model(reference_checkpoint, "vox-256")
         load_model(save_checkpoint(tmp_path / "vox.pth.tar", tiny_bg_model))
+
+
+def test_files_are_written_with_the_usual_mode(tmp_path, tiny_bg_model):
+    """Checkpoints and other run files get 0666 less the umask, as open() gives, not the
+    0600 of a temporary file."""
+    previous = os.umask(0o022)
+    try:
+        path = save_checkpoint(tmp_path / "model.pth.tar", tiny_bg_model)
+        with atomic_path(tmp_path / "config.yaml") as tmp:
+            tmp.write_text("a: 1\n")
+        os.umask(0o002)
+        shared = save_checkpoint(tmp_path / "shared.pth.tar", tiny_bg_model)
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "config.yaml").stat().st_mode) == 0o644
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o664
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "config.yaml",
+        "model.pth.tar",
+        "shared.pth.tar",
+    ]

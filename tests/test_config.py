@@ -181,3 +181,79 @@ def test_replace_and_round_trip():
     assert tpsmm.config.config_from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ConfigError, match="unknown config key"):
         cfg.replace(**{"model_params.common_params.nope": 1})
+
+
+@pytest.mark.parametrize(
+    ("changes", "keys"),
+    [
+        (
+            {"default_frame_size": 64},  # five dense-motion blocks at 64x64: 16 px halves 4 times
+            [
+                "model_params.dense_motion_params.num_blocks",
+                "default_frame_size",
+                "use num_blocks <= 4",
+            ],
+        ),
+        (
+            {"dataset_params.frame_shape": [96, 96, 3]},  # 24 px halves 3 times
+            ["model_params.dense_motion_params.num_blocks", "dataset_params.frame_shape"],
+        ),
+        (
+            {"default_frame_size": 100},
+            ["model_params.generator_params.num_down_blocks", "must be a multiple of 8"],
+        ),
+        (
+            {"default_frame_size": 128, "model_params.dense_motion_params.scale_factor": 0.125},
+            ["model_params.dense_motion_params.scale_factor 0.125", "16 pixels"],
+        ),
+    ],
+)
+def test_depths_that_do_not_fit_the_frame_size_fail_validation(changes, keys):
+    with pytest.raises(ConfigError) as caught:
+        preset("vox-256").replace(**changes)
+    for key in keys:
+        assert key in str(caught.value)
+
+
+def test_depths_that_fit(tmp_path):
+    fitting = preset("vox-256").replace(
+        **{"default_frame_size": 64, "model_params.dense_motion_params.num_blocks": 4}
+    )
+    assert fitting.frame_size == 64
+    for name in tpsmm.PRESETS:
+        preset(name).check_training()
+
+
+def test_perceptual_scales_must_fit_for_training():
+    small = preset("vox-256").replace(
+        **{"default_frame_size": 64, "model_params.dense_motion_params.num_blocks": 3}
+    )
+    with pytest.raises(ConfigError) as caught:
+        small.check_training()
+    assert str(caught.value) == (
+        "train_params.scales: 0.125 of the frame size (default_frame_size: 64) is 8 pixels, "
+        "under the 16 the perceptual loss's VGG-19 needs; drop that scale or use a larger "
+        "frame size"
+    )
+    small.replace(**{"train_params.scales": [1, 0.5, 0.25]}).check_training()
+    no_perceptual = {"train_params.loss_weights.perceptual": [0.0] * 5}
+    small.replace(**no_perceptual).check_training()
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("model_params:\n  common_params:\n    num_tps: 10\n   bg: true\n", "line 4, column 4: "),
+        ("model_params: [unclosed\ntrain_params: {}\n", "line 2, column 13: "),
+        ('dataset_params:\n  root_dir: "data\n', "line 3, column 1: "),
+        ("train_params:\n\tnum_epochs: 3\n", "line 2, column 1: "),
+    ],
+)
+def test_broken_yaml_gives_the_line(tmp_path, text, where):
+    path = tmp_path / "broken.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert message.startswith(f"cannot read config {path}: {where}")
+    assert "\n" not in message

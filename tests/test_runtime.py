@@ -53,11 +53,14 @@ def test_torchrun_environment():
     assert torchrun_env({}) == TorchrunEnv(0, 1, 0, launched=False)
     env = torchrun_env({"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1"})
     assert env == TorchrunEnv(3, 4, 1, launched=True) and not env.is_main
+    assert torchrun_env({"LOCAL_WORLD_SIZE": "2"}).local_world_size == 2
     for bad in (
         {"RANK": "4", "WORLD_SIZE": "4"},
         {"RANK": "x"},
         {"WORLD_SIZE": "0"},
         {"LOCAL_RANK": "-1"},
+        {"LOCAL_WORLD_SIZE": "0"},
+        {"LOCAL_WORLD_SIZE": "x"},
     ):
         with pytest.raises(TPSMMError, match="0 <= RANK < WORLD_SIZE"):
             torchrun_env(bad)

@@ -7,23 +7,42 @@
 Layout: :mod:`tpsmm.geometry` (TPS, grids, warping), :mod:`tpsmm.networks` (the networks),
 :mod:`tpsmm.model` (:class:`TPSMM`), :mod:`tpsmm.config`, :mod:`tpsmm.checkpoint`,
 :mod:`tpsmm.animation`, :mod:`tpsmm.media` (images and video), :mod:`tpsmm.data`,
-:mod:`tpsmm.losses`, :mod:`tpsmm.training`, :mod:`tpsmm.evaluation`, :mod:`tpsmm.cli`.
+:mod:`tpsmm.losses`, :mod:`tpsmm.training`, :mod:`tpsmm.evaluation`, :mod:`tpsmm.cli`,
+:mod:`tpsmm.signals` (SIGTERM as an exception).
+
+The names below are imported on first use, so that ``import tpsmm.cli`` (the ``tpsmm``
+command) starts without importing torch and can install its signal handlers first.
 """
 
-from tpsmm.animation import MODES, Animator, animate
-from tpsmm.animation.pipeline import (
-    AnimationSummary,
-    VideoAnimator,
-    animate_video,
-    load_animation_model,
-)
-from tpsmm.checkpoint import load_model, save_checkpoint
-from tpsmm.config import PRESETS, Config, load_config, preset
-from tpsmm.errors import CheckpointError, ConfigError, TPSMMError
-from tpsmm.model import TPSMM
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+# Public name -> the module that defines it.
+_EXPORTS: dict[str, str] = {
+    "MODES": "tpsmm.animation",
+    "Animator": "tpsmm.animation",
+    "animate": "tpsmm.animation",
+    "AnimationSummary": "tpsmm.animation.pipeline",
+    "VideoAnimator": "tpsmm.animation.pipeline",
+    "animate_video": "tpsmm.animation.pipeline",
+    "load_animation_model": "tpsmm.animation.pipeline",
+    "load_model": "tpsmm.checkpoint",
+    "save_checkpoint": "tpsmm.checkpoint",
+    "PRESETS": "tpsmm.config",
+    "Config": "tpsmm.config",
+    "load_config": "tpsmm.config",
+    "preset": "tpsmm.config",
+    "CheckpointError": "tpsmm.errors",
+    "ConfigError": "tpsmm.errors",
+    "TPSMMError": "tpsmm.errors",
+    "TPSMM": "tpsmm.model",
+}
+
+# The same names, for `from tpsmm import *` and static tools (a test keeps them equal).
 __all__ = [
     "MODES",
     "PRESETS",
@@ -43,3 +62,29 @@ __all__ = [
     "preset",
     "save_checkpoint",
 ]
+
+if TYPE_CHECKING:
+    from tpsmm.animation import MODES, Animator, animate
+    from tpsmm.animation.pipeline import (
+        AnimationSummary,
+        VideoAnimator,
+        animate_video,
+        load_animation_model,
+    )
+    from tpsmm.checkpoint import load_model, save_checkpoint
+    from tpsmm.config import PRESETS, Config, load_config, preset
+    from tpsmm.errors import CheckpointError, ConfigError, TPSMMError
+    from tpsmm.model import TPSMM
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tpsmm' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from tpsmm.config import Config, config_from_dict, load_config, preset
-from tpsmm.errors import CheckpointError, TPSMMWarning, first_line
+from tpsmm.errors import CheckpointError, TPSMMWarning, describe_os_error
 from tpsmm.files import atomic_path
 from tpsmm.model import TPSMM
 
@@ -64,36 +64,73 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 def load_torch_file(path: Path, what: str, hint: str = "") -> dict[str, Any]:
     """``torch.load(path, weights_only=True)`` of a file holding a dict, on the CPU.
 
+    Errors are sentences of ours that say what is wrong with the file; PyTorch's own
+    text (long, cut mid-sentence, ending in advice to turn ``weights_only`` off) is not
+    passed on.
+
     Args:
         what: how error messages name the file, e.g. ``"checkpoint vox.pth.tar"``.
         hint: appended to every error message (e.g. where to get the file).
 
     Raises:
-        CheckpointError: truncated or foreign file, a file holding something other than
-            a dict, or one holding objects other than tensors (refused, never executed).
+        CheckpointError: an empty, truncated or foreign file, one holding something
+            other than a dict, or one holding objects other than tensors (refused,
+            never executed).
     """
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        # The weights-only unpickler names the global or opcode it refused; a refused
-        # global means the file wants to construct arbitrary objects (run code).
-        if re.search(r"Unsupported (global|class)|GLOBAL|REDUCE|BUILD", str(error)):
+        with warnings.catch_warnings():  # a foreign pickle: the error below says it
+            warnings.filterwarnings("ignore", "Detected pickle protocol", UserWarning)
+            data = torch.load(path, map_location="cpu", weights_only=True)
+    except OSError as error:
+        raise CheckpointError(f"cannot read {what}: {describe_os_error(error)}{hint}") from None
+    except Exception as error:  # torch.load raises many kinds for foreign files
+        refused = _refused_global(error)
+        if refused is not None:
             raise CheckpointError(
-                f"refusing {what}: it holds Python objects other than tensors "
-                f"(loading it could execute code){hint}"
+                f"refusing {what}: it holds Python objects other than tensors{refused}, and "
+                f"loading it could run code{hint}"
             ) from None
-        raise CheckpointError(
-            f"cannot read {what}: not a PyTorch checkpoint ({first_line(error)}){hint}"
-        ) from None
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as error:
-        raise CheckpointError(
-            f"cannot read {what}: truncated or not a PyTorch checkpoint ({first_line(error)}){hint}"
-        ) from None
+        problem = _torch_load_problem(path, error)
+        raise CheckpointError(f"cannot read {what}: {problem}{hint}") from None
     if not isinstance(data, Mapping):
         raise CheckpointError(
             f"{what} holds a {type(data).__name__}, not a dict of state dicts{hint}"
         )
     return dict(data)
+
+
+def _refused_global(error: Exception) -> str | None:
+    """When the weights-only unpickler refused to build an object (the file would run
+    code): ``" (module.name)"`` naming it where PyTorch does, else ``""``; None for
+    other errors."""
+    if not isinstance(error, pickle.UnpicklingError):
+        return None
+    text = str(error)
+    named = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+    if named:
+        return f" ({named.group(1)})"
+    return "" if re.search(r"Unsupported (global|class)|GLOBAL|REDUCE|BUILD", text) else None
+
+
+def _torch_load_problem(path: Path, error: Exception) -> str:
+    """Why ``torch.load(weights_only=True)`` failed on ``path``, in our words."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            start = handle.read(4)
+    except OSError:
+        size, start = -1, b""
+    if size == 0:
+        return "the file is empty"
+    if start == b"PK\x03\x04":  # a zip archive, as torch.save writes
+        if not zipfile.is_zipfile(path):
+            return "the file is truncated or damaged (its zip archive is incomplete)"
+        return "it is a zip archive but not one torch.save wrote"
+    if isinstance(error, EOFError):
+        return "the file ends early (it is truncated)"
+    return (
+        "it is not a PyTorch checkpoint (neither a torch.save zip archive nor a pickle of tensors)"
+    )
 
 
 def _read_safetensors(path: Path) -> dict[str, Any]:
@@ -107,10 +144,13 @@ def _read_safetensors(path: Path) -> dict[str, Any]:
         with safe_open(str(path), framework="pt", device="cpu") as handle:
             data: dict[str, Any] = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
             metadata = handle.metadata() or {}
-    except Exception as error:  # safetensors raises its own and OS errors
+    except OSError as error:
         raise CheckpointError(
-            f"cannot read checkpoint {path}: truncated or not a safetensors file "
-            f"({first_line(error)})"
+            f"cannot read checkpoint {path}: {describe_os_error(error)}"
+        ) from None
+    except Exception:  # safetensors raises its own errors for damaged files
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: the file is truncated or not a safetensors file"
         ) from None
     if CONFIG_KEY in metadata:
         data[CONFIG_KEY] = json.loads(metadata[CONFIG_KEY])

@@ -31,6 +31,8 @@ import yaml
 from tpsmm.errors import ConfigError, first_line
 
 PRESETS: tuple[str, ...] = ("vox-256", "taichi-256", "ted-384", "mgif-256")
+#: Smallest image (pixels) VGG-19 takes up to relu5_1, after four 2x poolings.
+MIN_PERCEPTUAL_SIZE = 16
 
 
 @dataclass(frozen=True)
@@ -255,6 +257,58 @@ class Config:
         return int(shape[0]) if shape else self.default_frame_size
 
     @property
+    def frame_size_key(self) -> str:
+        """The key that sets :attr:`frame_size`, for messages."""
+        return (
+            "dataset_params.frame_shape"
+            if self.dataset_params.frame_shape
+            else "default_frame_size"
+        )
+
+    def validate(self, where: str) -> None:
+        """The networks' depths must fit the frame size: the inpainting network halves
+        the frame ``num_down_blocks`` times and the dense motion network's hourglass its
+        ``scale_factor``-sized input ``num_blocks`` times, each to a whole size (the up
+        blocks' outputs are joined with the down blocks' inputs)."""
+        size, size_key = self.frame_size, self.frame_size_key
+        if size < 1:
+            raise ConfigError(f"{size_key} must give a positive frame size, got {size}")
+        down = self.model_params.generator_params.num_down_blocks
+        if size % 2**down:
+            raise ConfigError(
+                f"model_params.generator_params.num_down_blocks = {down} halves the frame "
+                f"{down} times, so the frame size ({size_key}: {size}) must be a multiple "
+                f"of {2**down}"
+            )
+        motion = self.model_params.dense_motion_params
+        scaled = size * motion.scale_factor
+        if scaled != int(scaled) or int(scaled) % 2**motion.num_blocks:
+            fits = _halvings(scaled)
+            raise ConfigError(
+                f"model_params.dense_motion_params.num_blocks = {motion.num_blocks} halves "
+                f"the motion network's input {motion.num_blocks} times, but that input is "
+                f"{scaled:g} pixels (frame size {size} from {size_key} times "
+                f"model_params.dense_motion_params.scale_factor {motion.scale_factor:g}), "
+                f"which halves to a whole size {fits} times: use num_blocks <= {fits} or a "
+                f"larger frame size"
+            )
+
+    def check_training(self) -> None:
+        """Raise ConfigError unless training fits the frame size: the perceptual loss
+        runs VGG-19 up to relu5_1 (four 2x poolings) on the frame at each of
+        ``train_params.scales``, which needs at least :data:`MIN_PERCEPTUAL_SIZE` pixels."""
+        size = self.frame_size
+        for scale in self.train_params.scales:
+            if size * scale < MIN_PERCEPTUAL_SIZE and sum(
+                self.train_params.loss_weights.perceptual
+            ):
+                raise ConfigError(
+                    f"train_params.scales: {scale:g} of the frame size ({self.frame_size_key}: "
+                    f"{size}) is {size * scale:g} pixels, under the {MIN_PERCEPTUAL_SIZE} the "
+                    f"perceptual loss's VGG-19 needs; drop that scale or use a larger frame size"
+                )
+
+    @property
     def common(self) -> CommonParams:
         return self.model_params.common_params
 
@@ -316,7 +370,9 @@ def load_config(source: str | Path | Mapping[str, Any] | Config | None) -> Confi
         )
     try:
         data = yaml.safe_load(path.read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+    except yaml.YAMLError as error:
+        raise ConfigError(f"cannot read config {path}: {_yaml_problem(error)}") from None
+    except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"cannot read config {path}: {first_line(error, limit=None)}") from None
     if data is None:
         raise ConfigError(f"config {path} is empty")
@@ -329,6 +385,19 @@ def load_config(source: str | Path | Mapping[str, Any] | Config | None) -> Confi
         if "name" not in data:
             data["name"] = path.stem
     return config_from_dict(data)
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """``line L, column C: what is wrong`` for a YAML syntax error (1-based, where the
+    parser found it), e.g. ``line 3, column 9: mapping values are not allowed here``."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or first_line(error, limit=None)
+    context = getattr(error, "context", None)
+    if context:
+        problem = f"{problem} ({context})"
+    if mark is None:
+        return problem
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
 
 
 def preset(name: str) -> Config:
@@ -413,6 +482,16 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
     if hint is Any:
         return value
     raise TypeError(f"unsupported config type {hint!r} at {where}")
+
+
+def _halvings(size: float) -> int:
+    """How many times ``size`` halves to a whole number (0 when it is not whole)."""
+    if size != int(size) or size < 1:
+        return 0
+    count, whole = 0, int(size)
+    while whole % 2 == 0:
+        whole, count = whole // 2, count + 1
+    return count
 
 
 def _positive(obj: Any, where: str, *names: str) -> None:

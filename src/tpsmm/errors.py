@@ -29,6 +29,11 @@ class DatasetError(TPSMMError):
     """A training or evaluation dataset that cannot be used."""
 
 
+class OutputError(TPSMMError):
+    """An output that cannot be written: no permission, a read-only or full file
+    system, a path that is a file."""
+
+
 class TPSMMWarning(UserWarning):
     """Something users should know that does not stop the work; the command line shows
     it as one line (``tpsmm COMMAND: warning: ...``, or the subclass's :attr:`label`)."""
@@ -42,3 +47,17 @@ def first_line(error: BaseException, limit: int | None = 200) -> str:
     it), or its class name when the message is empty: the reason in a one-line error."""
     text = str(error).strip()
     return text.splitlines()[0][:limit] if text else type(error).__name__
+
+
+def describe_os_error(error: OSError, path: object = None) -> str:
+    """One line for a failed file operation: ``"{path}: {reason}"``, e.g.
+    ``"out/result.mp4: Permission denied"``.
+
+    ``path`` defaults to the file the error names (both files of a failed rename); the
+    reason is the system's (``strerror``), else the message's first line.
+    """
+    if path is None:
+        names = [name for name in (error.filename, error.filename2) if name is not None]
+        path = " -> ".join(map(str, names)) if names else None
+    reason = error.strerror or first_line(error)
+    return f"{path}: {reason}" if path is not None else reason

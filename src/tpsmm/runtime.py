@@ -95,12 +95,14 @@ class SlowPrecisionWarning(TPSMMWarning):
 @dataclass(frozen=True)
 class TorchrunEnv:
     """This process's place among torchrun's processes (``rank`` of ``world_size``,
-    ``local_rank`` on its machine); ``launched`` is False outside torchrun."""
+    ``local_rank`` of ``local_world_size`` on its machine); ``launched`` is False outside
+    torchrun."""
 
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
     launched: bool = False
+    local_world_size: int = 1
 
     @property
     def is_main(self) -> bool:
@@ -109,29 +111,31 @@ class TorchrunEnv:
 
 
 def torchrun_env(environ: Mapping[str, str] | None = None) -> TorchrunEnv:
-    """``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` as torchrun sets them; rank 0 of 1
-    when they are not set.
+    """``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` and ``LOCAL_WORLD_SIZE`` (processes on
+    this machine) as torchrun sets them; rank 0 of 1 when they are not set.
 
     Raises:
-        TPSMMError: values that are not whole numbers with 0 <= RANK < WORLD_SIZE and
-            LOCAL_RANK >= 0.
+        TPSMMError: values that are not whole numbers with 0 <= RANK < WORLD_SIZE,
+            LOCAL_RANK >= 0 and LOCAL_WORLD_SIZE >= 1.
     """
     environ = os.environ if environ is None else environ
-    texts = {name: environ.get(name) for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    names = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE")
+    texts = {name: environ.get(name) for name in names}
     try:
         rank = int(texts["RANK"] or 0)
         world_size = int(texts["WORLD_SIZE"] or 1)
         local_rank = int(texts["LOCAL_RANK"] or 0)
+        local_world_size = int(texts["LOCAL_WORLD_SIZE"] or 1)
     except ValueError:
-        rank, world_size, local_rank = -1, 0, -1
-    if world_size < 1 or not 0 <= rank < world_size or local_rank < 0:
+        rank, world_size, local_rank, local_world_size = -1, 0, -1, 0
+    if world_size < 1 or not 0 <= rank < world_size or local_rank < 0 or local_world_size < 1:
         shown = ", ".join(f"{k}={v!r}" for k, v in texts.items() if v is not None)
         raise TPSMMError(
-            f"torchrun environment {shown}: RANK, WORLD_SIZE and LOCAL_RANK must be whole "
-            "numbers with 0 <= RANK < WORLD_SIZE"
+            f"torchrun environment {shown}: RANK, WORLD_SIZE, LOCAL_RANK and "
+            "LOCAL_WORLD_SIZE must be whole numbers with 0 <= RANK < WORLD_SIZE"
         )
     launched = any(value is not None for value in texts.values())
-    return TorchrunEnv(rank, world_size, local_rank, launched)
+    return TorchrunEnv(rank, world_size, local_rank, launched, local_world_size)
 
 
 # Devices --------------------------------------------------------------------------------

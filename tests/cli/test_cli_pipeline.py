@@ -79,7 +79,7 @@ def test_exact_frame_rate_and_array_source(tiny_model, tmp_path):
     with VideoReader(tmp_path / "out.mkv") as written:
         assert written.frame_rate == rate
         assert len(list(written)) == 4
-    assert "4 frames, 64x64 at 29.97 fps, no audio" in summary.describe()
+    assert "4 frames, 64x64 at 29.97 fps, 0.13 s long, no audio" in summary.describe()
 
 
 def test_output_written_atomically_replaces_an_old_one(tiny_model, tmp_path):

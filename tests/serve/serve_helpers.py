@@ -17,8 +17,9 @@ import urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-# The `tpsmm` command, started after the network guard.
-SERVE_CODE = "import no_network, sys, tpsmm.cli as c; sys.exit(c.main(sys.argv[1:]))"
+# The `tpsmm` command, started after the network guard: main() as the console script
+# calls it (main(argv) from Python would pass a stopping signal on to the caller).
+SERVE_CODE = "import no_network, sys, tpsmm.cli as c; sys.exit(c.main())"
 READY = re.compile(r"serving on (http://\S+)")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Flags that keep Chromium off the network and off this machine's profile.

@@ -31,9 +31,9 @@ import av
 import numpy as np
 import torch
 
-from tpsmm.checkpoint import atomic_path
 from tpsmm.config import Config, config_from_dict
 from tpsmm.errors import ConfigError, TPSMMError, first_line
+from tpsmm.files import atomic_path
 from tpsmm.model import TPSMM
 
 #: The format tag stored in every motion file.
@@ -57,6 +57,10 @@ class Motion:
         boxes: (T, 3) float64 face crops (cx, cy, side in the video's pixels) when
             ``framing`` is ``face``, else None.
         audio: the driving video's audio as a Matroska file, or None.
+        times: (T,) int64 presentation times of the driving frames in ticks of
+            ``time_base`` seconds, from the first frame (0), or None (files made before
+            times were kept: frames ``1 / frame_rate`` apart).
+        time_base: the unit of ``times``.
     """
 
     keypoints: np.ndarray
@@ -67,10 +71,26 @@ class Motion:
     video_size: tuple[int, int]
     boxes: np.ndarray | None = None
     audio: bytes | None = None
+    times: np.ndarray | None = None
+    time_base: Fraction | None = None
 
     @property
     def num_frames(self) -> int:
         return len(self.keypoints)
+
+    def frame_times(self) -> list[Fraction] | None:
+        """Each frame's time in seconds since the first, or None when not kept."""
+        if self.times is None or self.time_base is None:
+            return None
+        return [int(tick) * self.time_base for tick in self.times]
+
+    @property
+    def variable_rate(self) -> bool:
+        """Whether the driving frames' intervals vary (more than one tick)."""
+        if self.times is None or len(self.times) < 3:
+            return False
+        intervals = np.diff(self.times)
+        return bool(intervals.max() - intervals.min() > 1)
 
     def check_model(self, model: TPSMM, name: str = "motion file") -> bool:
         """Whether ``model`` is the one the keypoints were found with.
@@ -131,6 +151,11 @@ def save_motion(path: str | os.PathLike, motion: Motion) -> Path:
         arrays["boxes"] = np.asarray(motion.boxes, dtype=np.float64)
     if motion.audio is not None:
         arrays["audio"] = np.frombuffer(motion.audio, dtype=np.uint8)
+    if motion.times is not None and motion.time_base is not None:
+        arrays["times"] = np.asarray(motion.times, dtype=np.int64)
+        arrays["time_base"] = np.array(
+            [motion.time_base.numerator, motion.time_base.denominator], np.int64
+        )
     with atomic_path(path) as temporary, temporary.open("wb") as handle:
         np.savez(handle, **arrays)
     return path
@@ -160,6 +185,10 @@ def load_motion(path: str | os.PathLike) -> Motion:
             config = config_from_dict(json.loads(str(data["config"])))
             boxes = np.asarray(data["boxes"]) if "boxes" in data.files else None
             audio = data["audio"].tobytes() if "audio" in data.files else None
+            times = time_base = None
+            if "times" in data.files and "time_base" in data.files:
+                times = np.asarray(data["times"], dtype=np.int64)
+                time_base = Fraction(*(int(v) for v in data["time_base"]))
             width, height = (int(v) for v in data["video_size"])
             motion = Motion(
                 keypoints=keypoints,
@@ -170,6 +199,8 @@ def load_motion(path: str | os.PathLike) -> Motion:
                 video_size=(width, height),
                 boxes=boxes,
                 audio=audio,
+                times=times,
+                time_base=time_base,
             )
     except TPSMMError:
         raise
@@ -177,6 +208,10 @@ def load_motion(path: str | os.PathLike) -> Motion:
         raise TPSMMError(f"{path}: damaged motion file ({first_line(error)})") from None
     if keypoints.ndim != 3 or keypoints.shape[2] != 2 or len(keypoints) == 0:
         raise TPSMMError(f"{path}: damaged motion file (keypoints of shape {keypoints.shape})")
+    if motion.times is not None and (
+        motion.times.shape != (len(keypoints),) or np.any(np.diff(motion.times) <= 0)
+    ):
+        raise TPSMMError(f"{path}: damaged motion file (frame times do not fit the keypoints)")
     return motion
 
 

@@ -27,9 +27,10 @@ from typing import Any
 
 import numpy as np
 
+from tpsmm import signals
 from tpsmm.animation.best_frame import default_landmarks
 from tpsmm.animation.pipeline import AnimationSummary, DrivingCache, VideoAnimator
-from tpsmm.errors import TPSMMError
+from tpsmm.errors import TPSMMError, describe_os_error
 from tpsmm.faces import LandmarkFunction
 from tpsmm.model import TPSMM
 
@@ -321,14 +322,12 @@ class _PairRunner:
                 **options,
             )
         except (TPSMMError, OSError) as error:  # what a bad pair raises; bugs propagate
+            signals.raise_received()  # a stop signal that C code turned into this error
             return PairResult(pair, error=_describe(error))
         return PairResult(pair, summary=summary)
 
 
-def _describe(error: BaseException) -> str:
+def _describe(error: TPSMMError | OSError) -> str:
     """One line: a TPSMMError's message, an OSError's reason and file."""
-    if isinstance(error, TPSMMError):
-        return " ".join(str(error).split())
-    reason = error.strerror or str(error) or type(error).__name__
-    where = f"{error.filename}: " if getattr(error, "filename", None) else ""
-    return " ".join(f"{where}{reason}".split())
+    text = describe_os_error(error) if isinstance(error, OSError) else str(error)
+    return " ".join(text.split())

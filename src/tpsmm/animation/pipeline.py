@@ -15,6 +15,10 @@ the networks keep no state between frames, so the authors' backward and forward 
 joined, equal one pass in order with the best frame as the relative mode's reference
 (see :mod:`tpsmm.animation.best_frame`).
 
+Timing: each output frame keeps its driving frame's timestamp, so the result lasts as
+long as the driving video and its audio stays in sync, variable frame rates included; a
+folder of frames as the driving video has ``folder_fps`` frames per second (default 25).
+
 Everything is validated before the output is created (the modes, the source image, the
 first driving frame, the output type, the face in the source); the writer renames its
 temporary output into place only at the end, so a failure leaves no output behind.
@@ -167,12 +171,15 @@ def refuse_overwriting_inputs(
         raise MediaError(f"{output}: the output would overwrite the source image")
 
 
-def _open_driving(driving: DrivingInput) -> contextlib.AbstractContextManager[VideoReader]:
-    """A context giving a reader whose first frame decoded; closes it only if opened here."""
+def _open_driving(
+    driving: DrivingInput, folder_fps: float | Fraction | None = None
+) -> contextlib.AbstractContextManager[VideoReader]:
+    """A context giving a reader whose first frame decoded (a folder of frames at
+    ``folder_fps``, default 25); closes it only if opened here."""
     if isinstance(driving, VideoReader):
         driving.check()
         return contextlib.nullcontext(driving)
-    return VideoReader(driving, check=True)
+    return VideoReader(driving, fps=folder_fps, check=True)
 
 
 def expected_frames(reader: VideoReader, max_frames: int | None) -> int | None:
@@ -250,7 +257,11 @@ class AnimationSummary:
 
     Attributes:
         output: the output path; frames: frames written; size: (width, height) of each.
-        frame_rate: the output's exact rate (the driving video's).
+        frame_rate: the output's exact rate (the driving video's, as its timestamps
+            show), or for a variable rate the average.
+        duration: seconds from the first frame's start to the last frame's end (the
+            driving video's, for the frames animated).
+        variable_rate: whether the frames' intervals vary (kept from the driving video).
         audio: whether the driving video's audio was carried over.
         best_frame: the reference frame chosen by ``find_best_frame``, else None.
         seconds: wall time of the animation pass (the best-frame search excluded).
@@ -267,6 +278,8 @@ class AnimationSummary:
     seconds: float
     device: torch.device
     dtype: torch.dtype
+    duration: Fraction = Fraction(0)
+    variable_rate: bool = False
 
     @property
     def frames_per_second(self) -> float:
@@ -278,10 +291,12 @@ class AnimationSummary:
         return f"wrote {self.output}: {self.details()}"
 
     def details(self) -> str:
-        """``169 frames, 256x256 at 25 fps, with audio, 9.80 frames/s``."""
+        """``169 frames, 256x256 at 25 fps, 6.76 s long, with audio, 9.80 frames/s``."""
         width, height = self.size
+        rate = f"{float(self.frame_rate):.4g} fps"
+        rate = f"variable frame rate ({rate} on average)" if self.variable_rate else f"at {rate}"
         parts = [
-            f"{self.frames} frames, {width}x{height} at {float(self.frame_rate):g} fps",
+            f"{self.frames} frames, {width}x{height} {rate}, {float(self.duration):.2f} s long",
             "with audio" if self.audio else "no audio",
         ]
         if self.best_frame is not None:
@@ -301,11 +316,14 @@ class DrivingBatch:
         keypoints: (B, K*5, 2) float32 driving keypoints from a motion file, or None.
         originals: (B, H, W, 3) uint8 frames as decoded, kept only when the output
             shows them (side by side with ``paste_back``).
+        times: each frame's time in seconds since the first driving frame, or None
+            (a motion file without times: one frame interval apart).
     """
 
     frames: np.ndarray | None
     keypoints: np.ndarray | None = None
     originals: np.ndarray | None = None
+    times: list[Fraction] | None = None
 
     def __len__(self) -> int:
         data = self.frames if self.frames is not None else self.keypoints
@@ -485,9 +503,11 @@ class VideoAnimator:
     ) -> Iterator[DrivingBatch]:
         """The keypoints of a motion file, batch by batch."""
         end = motion.num_frames if max_frames is None else min(max_frames, motion.num_frames)
+        times = motion.frame_times()
         for start in range(0, end, self.batch_size):
             stop = min(start + self.batch_size, end)
-            yield DrivingBatch(None, keypoints=motion.keypoints[start:stop])
+            part = times[start:stop] if times is not None else None
+            yield DrivingBatch(None, keypoints=motion.keypoints[start:stop], times=part)
 
     # Animation -------------------------------------------------------------------------
 
@@ -551,6 +571,7 @@ class VideoAnimator:
         reference_index: int | None = None,
         side_by_side: bool = False,
         boxes: np.ndarray | None = None,
+        folder_fps: float | Fraction | None = None,
     ) -> Iterator[np.ndarray]:
         """Animated frames of a driving video or motion file, batch by batch.
 
@@ -564,20 +585,45 @@ class VideoAnimator:
             side_by_side: yield source | driving | result.
             boxes: the face crops of the driving frames (:meth:`face_boxes`; computed
                 here when ``crop_face`` and not given).
+            folder_fps: the frame rate of a folder of frames (default 25).
 
         Yields:
             (B, S, S, 3) uint8 batches, (B, H, W, 3) with ``paste_back``; side by side
             three panels wide.
         """
+        for frames, _ in self.timed_stream(
+            driving,
+            max_frames=max_frames,
+            reference=reference,
+            reference_index=reference_index,
+            side_by_side=side_by_side,
+            boxes=boxes,
+            folder_fps=folder_fps,
+        ):
+            yield frames
+
+    def timed_stream(
+        self,
+        driving: DrivingInput | Motion,
+        *,
+        max_frames: int | None = None,
+        reference: np.ndarray | None = None,
+        reference_index: int | None = None,
+        side_by_side: bool = False,
+        boxes: np.ndarray | None = None,
+        folder_fps: float | Fraction | None = None,
+    ) -> Iterator[tuple[np.ndarray, list[Fraction] | None]]:
+        """Like :meth:`stream`, with each frame's driving time in seconds since the first
+        driving frame (None for a motion file without times): ``(frames, times)``."""
         check_positive(max_frames, "max frames")
         motion = _motion_of(driving)
         if motion is not None:
             kp = motion.keypoints[reference_index] if reference_index is not None else None
             self.reset(reference_keypoints=kp)
             for batch in self.motion_batches(motion, max_frames):
-                yield self.compose(batch, self.animate_batch(batch), side_by_side)
+                yield self.compose(batch, self.animate_batch(batch), side_by_side), batch.times
             return
-        with _open_driving(driving) as reader:
+        with _open_driving(driving, folder_fps) as reader:
             if self.crop_face and boxes is None:
                 boxes = self.face_boxes(reader, max_frames)
             self.reset(reference)
@@ -590,7 +636,8 @@ class VideoAnimator:
                     if index == len(work.keypoints):
                         work.keypoints.append(self.animator.detect(batch.frames))
                     keypoints = work.keypoints[index]
-                yield self.compose(batch, self.animate_batch(batch, keypoints), side_by_side)
+                frames = self.compose(batch, self.animate_batch(batch, keypoints), side_by_side)
+                yield frames, batch.times
 
     def _driving_work(self, reader: VideoReader) -> DrivingWork | None:
         """The work already done on this video (to reuse and extend), or None without a
@@ -652,14 +699,16 @@ class VideoAnimator:
         landmarks: LandmarkFunction | None = None,
         progress: bool = False,
         on_progress: ProgressCallback | None = None,
+        folder_fps: float | Fraction | None = None,
     ) -> AnimationSummary:
         """Animate a driving video (or a motion file) into ``output``, streaming.
 
         Args:
             driving: a video path, a folder of frames, an open :class:`VideoReader`, or
                 a motion file (``.npz`` path or :class:`Motion`).
-            output: ``.mp4``/``.mov``/``.mkv`` (H.264 at the driving video's exact frame
-                rate, its audio carried over), ``.gif``, or a folder for PNG frames.
+            output: ``.mp4``/``.mov``/``.mkv`` (H.264, each frame at its driving frame's
+                time, the audio carried over in sync), ``.gif`` (the same timing in
+                hundredths of a second), or a folder for PNG frames.
             side_by_side: write source | driving | result.
             find_best_frame: use the driving frame whose face best matches the source as
                 the relative mode's reference (needs the ``eval`` extra unless
@@ -669,6 +718,7 @@ class VideoAnimator:
             progress: show a progress bar with frames per second on stderr.
             on_progress: told the frames done after each batch, per pass (see
                 :data:`ProgressCallback`); what a web page's progress bar follows.
+            folder_fps: the frame rate of a folder of frames as ``driving`` (default 25).
 
         Raises:
             TPSMMError (MediaError, ...): a bad input or output, found before the output
@@ -686,11 +736,16 @@ class VideoAnimator:
             driving_path = None if isinstance(driving, Motion) else Path(os.fspath(driving))
             refuse_overwriting_inputs(output, self.source_path, driving_path)
             with _motion_audio(motion) as audio_from:
-                return self._write(
-                    motion,
+                writer = VideoWriter(
                     output,
                     motion.frame_rate,
-                    audio_from,
+                    audio_from=audio_from,
+                    time_base=motion.time_base,
+                    variable_rate=motion.variable_rate,
+                )
+                return self._write(
+                    motion,
+                    writer,
                     None,
                     None,
                     expected=min(motion.num_frames, max_frames or motion.num_frames),
@@ -699,7 +754,7 @@ class VideoAnimator:
                     progress=progress,
                     on_progress=on_progress,
                 )
-        with _open_driving(driving) as reader:
+        with _open_driving(driving, folder_fps) as reader:
             refuse_overwriting_inputs(output, self.source_path, reader.path)
             boxes = None
             if self.crop_face:
@@ -714,12 +769,9 @@ class VideoAnimator:
                     on_progress=on_progress,
                     boxes=boxes,
                 )
-            audio_from = reader.path if reader.has_audio else None
             return self._write(
                 reader,
-                output,
-                reader.frame_rate,
-                audio_from,
+                VideoWriter.following(output, reader),
                 best,
                 boxes,
                 expected=expected_frames(reader, max_frames),
@@ -732,9 +784,7 @@ class VideoAnimator:
     def _write(
         self,
         driving: VideoReader | Motion,
-        output: str | os.PathLike,
-        frame_rate: Fraction,
-        audio_from: Path | None,
+        writer: VideoWriter,
         best: BestFrame | None,
         boxes: np.ndarray | None,
         *,
@@ -746,30 +796,32 @@ class VideoAnimator:
     ) -> AnimationSummary:
         started = time.perf_counter()
         with (
-            VideoWriter(output, frame_rate, audio_from=audio_from) as writer,
+            writer,
             FrameProgress("animate", expected, bar=progress, on_progress=on_progress) as bar,
         ):
-            for batch in self.stream(
+            for frames, times in self.timed_stream(
                 driving,
                 max_frames=max_frames,
                 reference=best.frame if best is not None else None,
                 side_by_side=side_by_side,
                 boxes=boxes,
             ):
-                writer.write_batch(batch)
-                bar.update(len(batch))
+                writer.write_batch(frames, times)
+                bar.update(len(frames))
         seconds = time.perf_counter() - started
         assert writer.size is not None
         return AnimationSummary(
-            output=Path(output),
+            output=writer.path,
             frames=writer.frames_written,
             size=writer.size,
-            frame_rate=writer.frame_rate,
+            frame_rate=writer.average_rate,
             audio=writer.has_audio,
             best_frame=best.index if best is not None else None,
             seconds=seconds,
             device=next(self.model.parameters()).device,
             dtype=self.model.compute_dtype,
+            duration=writer.duration,
+            variable_rate=writer.variable_rate,
         )
 
 
@@ -812,10 +864,11 @@ def driving_batches(
 ) -> Iterator[DrivingBatch]:
     """Driving frames brought to the model's size S, batch by batch, from the first:
     cut to ``boxes`` ((T, 3) face crops, :func:`driving_face_boxes`) when given, else
-    fitted with ``fit``; the decoded frames are kept too when ``keep_originals``."""
+    fitted with ``fit``; the decoded frames are kept too when ``keep_originals``. Each
+    batch carries its frames' times (seconds since the first frame)."""
     fitter = FrameFitter(reader.size, size, check_fit_mode(fit)) if boxes is None else None
     start = 0
-    for batch in reader.read_batches(batch_size, max_frames):
+    for batch, times in reader.read_timed_batches(batch_size, max_frames):
         if fitter is not None:
             frames = fitter.fit_batch(batch)
         else:
@@ -827,7 +880,7 @@ def driving_batches(
                 ]
             )
         start += len(batch)
-        yield DrivingBatch(frames, originals=batch if keep_originals else None)
+        yield DrivingBatch(frames, originals=batch if keep_originals else None, times=times)
 
 
 def extract_motion(
@@ -863,7 +916,7 @@ def extract_motion(
             boxes = driving_face_boxes(
                 reader, finder or default_finder(), smoothing, max_frames, progress, on_progress
             )
-        chunks = []
+        chunks, ticks = [], []
         total = expected_frames(reader, max_frames)
         with (
             FrameProgress("motion", total, bar=progress, on_progress=on_progress) as bar,
@@ -875,11 +928,15 @@ def extract_motion(
                 # as Animator.animate does: to float32 in [0, 1], then the model's dtype
                 images = frames_to_tensor(batch.frames, parameter.device).to(parameter.dtype)
                 chunks.append(model.keypoints(images).float().cpu().numpy())
+                assert batch.times is not None
+                ticks.extend(round(time / reader.time_base) for time in batch.times)
                 bar.update(len(batch))
         keypoints = np.concatenate(chunks)
         return Motion(
             keypoints=keypoints,
             frame_rate=reader.frame_rate,
+            times=np.asarray(ticks, np.int64),
+            time_base=reader.time_base,
             config=model.config,
             detector_digest=keypoint_detector_digest(model),
             framing="face" if crop_face else fit,
@@ -979,6 +1036,7 @@ def animate_video(
     paste_back: bool = False,
     smoothing: float = SMOOTHING_SECONDS,
     finder: FaceFinder | None = None,
+    folder_fps: float | Fraction | None = None,
 ) -> AnimationSummary:
     """Animate ``source`` by ``driving`` into ``output``, streaming, in constant memory.
 
@@ -1006,4 +1064,5 @@ def animate_video(
         landmarks=landmarks,
         progress=progress,
         on_progress=on_progress,
+        folder_fps=folder_fps,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,14 @@ from tpsmm.animation.pipeline import (
 from tpsmm.cli.options import add_device_argument, add_dtype_argument
 from tpsmm.errors import TPSMMError
 from tpsmm.faces.tracking import SMOOTHING_SECONDS
-from tpsmm.media import DEFAULT_FIT_MODE, FIT_MODES, check_fit_mode
+from tpsmm.files import check_writable_folder
+from tpsmm.media import (
+    DEFAULT_FIT_MODE,
+    DEFAULT_FOLDER_FPS,
+    FIT_MODES,
+    check_fit_mode,
+    to_frame_rate,
+)
 from tpsmm.model import TPSMM
 from tpsmm.runtime import resolve_device, resolve_precision, torchrun_env
 
@@ -66,8 +74,9 @@ PASTE_BACK_HELP = (
 )
 EPILOG = """\
 output types (by the --output name):
-  .mp4 .mov .m4v .mkv  H.264 at the driving video's exact frame rate, with its audio
-  .gif                 an animated GIF
+  .mp4 .mov .m4v .mkv  H.264, each frame at its driving frame's time (variable frame
+                       rates kept), with the driving video's audio in sync
+  .gif                 an animated GIF with the same timing (in 1/100 s)
   a folder             PNG frames 000000.png, 000001.png, ...
 
 real photos and phone videos:
@@ -87,7 +96,11 @@ many pairs:
   relative sources and driving videos are found from the CSV's folder, relative outputs
   in DIR (default name <source>_<driving>.mp4). Launched with torchrun, each process
   (RANK of WORLD_SIZE) takes every WORLD_SIZE-th row from the RANK-th. A failing pair is
-  reported and the others go on; the exit status is 1 when any pair failed.
+  reported and the others go on; the exit status is 1 when any pair failed. --fps
+  applies to the rows whose driving video is a folder of frames.
+
+stopping: Ctrl-C (SIGINT) or SIGTERM ends the job with one line and exit status 130 or
+  143; the output being written is removed, the pairs already finished are kept.
 """
 
 
@@ -105,12 +118,17 @@ def register(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     single = parser.add_argument_group("one animation")
-    single.add_argument("--source", metavar="IMAGE", help="the still image to animate")
+    single.add_argument(
+        "--source",
+        metavar="IMAGE",
+        help="the still image to animate (any format Pillow reads; transparent parts are "
+        "put on white)",
+    )
     single.add_argument(
         "--driving",
         metavar="VIDEO|MOTION",
-        help="the driving video (any FFmpeg format, or a folder of frames), or a motion "
-        "file made by `tpsmm motion` (.npz)",
+        help="the driving video (any FFmpeg format, or a folder of frame images), or a "
+        "motion file made by `tpsmm motion` (.npz)",
     )
     single.add_argument("--output", "-o", metavar="OUT", help="the result (see below)")
     many = parser.add_argument_group("many animations")
@@ -118,7 +136,25 @@ def register(subparsers: Any) -> None:
     many.add_argument("--out-dir", metavar="DIR", help="where the results of --pairs go")
     add_model_arguments(parser)
     add_job_arguments(parser)
+    parser.add_argument(
+        "--fps",
+        type=frame_rate_argument,
+        metavar="RATE",
+        help="the frame rate of a driving folder of frame images, e.g. 30 or 30000/1001 "
+        f"(default {DEFAULT_FOLDER_FPS}); a video file keeps its own timestamps",
+    )
     parser.set_defaults(func=run)
+
+
+def frame_rate_argument(text: str) -> Fraction:
+    """argparse type: a positive frame rate, ``30``, ``29.97`` (NTSC) or ``30000/1001``."""
+    try:
+        rate = Fraction(text) if "/" in text else to_frame_rate(float(text))
+    except (ValueError, ZeroDivisionError):
+        rate = Fraction(0)
+    if rate <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive frame rate, got {text!r}")
+    return rate
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -217,6 +253,7 @@ def job_options(args: argparse.Namespace) -> dict[str, Any]:
         "find_best_frame": args.find_best_frame,
         "paste_back": args.paste_back,
         "motion_scale": args.motion_scale,
+        "folder_fps": getattr(args, "fps", None),
     }
 
 
@@ -323,6 +360,11 @@ def run(args: argparse.Namespace) -> int:
             "or --pairs CSV --out-dir DIR"
         )
     options = job_options(args)
+    if args.fps is not None and not Path(args.driving).is_dir():
+        raise TPSMMError(
+            f"--fps sets the frame rate of a folder of frames; {args.driving} is a video "
+            "file, whose frames keep their own timestamps"
+        )
     checkpoint = checkpoint_path(args)
     summary = animate_one(args, options, args.source, args.driving, args.output, checkpoint)
     if not args.quiet:
@@ -346,13 +388,17 @@ def run_pairs(args: argparse.Namespace) -> int:
     env = torchrun_env()
     rank, world_size = env.rank, env.world_size
     pairs = shard(read_pairs(args.pairs, args.out_dir), rank, world_size)
+    check_writable_folder(args.out_dir)
     landmarks = landmarks_for(args)
     finder = finder_for(args)
     model = load_model_from_args(args, checkpoint)
     Path(args.out_dir).mkdir(parents=True, exist_ok=True)
     prefix = f"[rank {rank} of {world_size}] " if world_size > 1 else ""
 
+    finished: list[Any] = []
+
     def report(result: Any) -> None:
+        finished.append(result)
         if result.ok:
             if not args.quiet:
                 print(f"{prefix}{result.pair.describe()}: {result.summary.describe()}", flush=True)
@@ -363,9 +409,15 @@ def run_pairs(args: argparse.Namespace) -> int:
                 flush=True,
             )
 
-    results = animate_pairs(
-        model, pairs, landmarks=landmarks, finder=finder, on_result=report, **options
-    )
+    try:
+        results = animate_pairs(
+            model, pairs, landmarks=landmarks, finder=finder, on_result=report, **options
+        )
+    except KeyboardInterrupt as interrupt:  # Ctrl-C or SIGTERM: the finished outputs stay
+        done = sum(result.ok for result in finished)
+        kept = ", their outputs kept" if done else ""
+        interrupt.detail = f"{prefix}{done} of {len(pairs)} pairs done{kept}"  # type: ignore[attr-defined]
+        raise
     failed = sum(not result.ok for result in results)
     line = f"{prefix}{len(results) - failed} of {len(results)} pairs done"
     if failed:

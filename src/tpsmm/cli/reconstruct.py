@@ -22,6 +22,7 @@ from typing import Any
 from tpsmm.cli.evaluate import add_metric_arguments, make_evaluator
 from tpsmm.cli.options import add_device_argument, add_dtype_argument
 from tpsmm.cli.train import positive_int
+from tpsmm.files import check_writable_folder
 
 #: Config names whose footage is bodies (the rest: faces) for --metrics without --kind.
 BODY_CONFIGS = ("taichi", "ted")
@@ -81,6 +82,7 @@ def run_reconstruct(args: argparse.Namespace) -> int:
     from tpsmm.data import build_dataset
     from tpsmm.evaluation import REPORT_NAME, reconstruct
 
+    check_writable_folder(args.out)
     model = load_animation_model(args.checkpoint, args.config, device=args.device, dtype=args.dtype)
     evaluator = None
     if args.metrics is not None:

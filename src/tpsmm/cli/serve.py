@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 import tempfile
 import time
@@ -147,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
     workspace = make_workspace()
     _log_requests()
     try:
-        with _temporary_folder(str(workspace.tmp)), _sigterm_interrupts(), sample_paths() as sample:
+        with _temporary_folder(str(workspace.tmp)), sample_paths() as sample:
             service = AnimationService(models, limits, workspace)
             app = build_app(service, sample)
             try:
@@ -166,11 +165,9 @@ def run(args: argparse.Namespace) -> int:
             for served in models:
                 print(f"  model {served.describe()}", flush=True)
             print(f"  limits: {limits.describe()}", flush=True)
-            try:
+            try:  # Ctrl-C or SIGTERM (tpsmm.signals) ends it: one line, status 130 or 143
                 while app.is_running:
                     time.sleep(0.2)
-            except KeyboardInterrupt:
-                print("tpsmm serve: stopped", flush=True)
             finally:
                 app.close()
     finally:
@@ -211,17 +208,3 @@ def _temporary_folder(folder: str) -> Iterator[None]:
             os.environ.pop("TMPDIR", None)
         else:
             os.environ["TMPDIR"] = saved[1]
-
-
-@contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM stops the server like Ctrl-C (so its folder is removed)."""
-
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

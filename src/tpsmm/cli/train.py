@@ -3,7 +3,7 @@
 Examples::
 
     tpsmm train --config vox-256 --data /data/vox --out runs/vox
-    tpsmm train --resume runs/vox                          # continue where it stopped
+    tpsmm train --resume runs/vox                          # continue from its last checkpoint
     torchrun --nproc_per_node 4 -m tpsmm.cli train --config vox-256 --data /data/vox --out runs/vox
 
 The options shared with ``tpsmm train-avd`` (run folder, schedule overrides, precision,
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tpsmm.cli.options import add_device_argument
+from tpsmm.files import check_writable_folder
 from tpsmm.runtime import resolve_device, torchrun_env
 
 #: ``tpsmm.training.loop.PRECISIONS``, repeated so that building the parser does not
@@ -53,8 +54,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--resume",
         metavar="RUN",
-        help="continue the run in folder RUN (or from its checkpoint file) exactly where it "
-        "stopped; --out defaults to RUN",
+        help="continue the run in folder RUN (or from its checkpoint file) from its last "
+        "checkpoint, with the data order and random streams it would have had without the "
+        "stop; --out defaults to RUN",
     )
     parser.add_argument(
         "--max-steps",
@@ -103,7 +105,11 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="SyncBatchNorm across torchrun processes (CUDA only)",
     )
     parser.add_argument(
-        "--workers", type=int, metavar="N", help="DataLoader worker processes (config default)"
+        "--workers",
+        type=int,
+        metavar="N",
+        help="DataLoader worker processes (default: the config's dataloader_workers, at most "
+        "the CPU cores this process may use, shared by the torchrun processes of a machine)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -115,11 +121,14 @@ def register(subparsers: Any) -> None:
         help="train the keypoint detector, dense motion, inpainting and background networks",
         description=(
             "Train the generator networks with the authors' procedure (Adam, MultiStepLR, "
-            "gradient clipping). Writes RUN/checkpoint.pth.tar (the authors' layout plus "
-            "the config and everything --resume needs), RUN/log.csv, RUN/vis/epoch_*.png. "
-            "Under torchrun every process trains on its share of the global batch. Ctrl-C "
-            "or SIGTERM lets the step in progress finish, saves it and exits (status 130 or "
-            "143); --resume then continues exactly from that step."
+            "gradient clipping). The run folder holds checkpoint.pth.tar (the authors' "
+            "layout plus the config and everything --resume needs, written atomically), "
+            "config.yaml, log.csv (the losses of each epoch), vis/epoch_NNNN.png (one "
+            "visualisation per epoch) and checkpoints/NNNNNNNN.pth.tar (a copy every "
+            "--checkpoint-every epochs). Under torchrun every process trains on its share "
+            "of the global batch. Ctrl-C or SIGTERM lets the step in progress finish, saves "
+            "it and exits (status 130 or 143); --resume then continues exactly from that "
+            "step."
         ),
     )
     parser.add_argument("--config", help="preset name or YAML file (required for a new run)")
@@ -209,6 +218,7 @@ def run_options(args: argparse.Namespace, default_out: Path | None = None) -> An
         out = default_out
     if out is None:
         raise ConfigError("--out RUN is required for a new run")
+    check_writable_folder(out)
     if args.workers is not None and args.workers < 0:
         raise ConfigError(f"--workers must not be negative, got {args.workers}")
     resolve_device(args.device)  # a bad --device fails before any slow work
@@ -291,6 +301,7 @@ def run_train(args: argparse.Namespace) -> int:
             return checkpoint_config(args.checkpoint)
 
     config = stage_config(args, "train_params", "generator", fallback)
+    config.check_training()
     options = run_options(args)
     vgg = _vgg(args) if sum(config.train_params.loss_weights.perceptual) else None
     return run_stage_command(

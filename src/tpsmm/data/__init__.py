@@ -17,6 +17,7 @@ from tpsmm.data.datasets import (
     split_videos,
 )
 from tpsmm.data.video_io import FrameSource, list_videos, open_video, parse_frame_shape
+from tpsmm.data.workers import loader_workers, usable_cores
 
 __all__ = [
     "Augmentation",
@@ -32,7 +33,9 @@ __all__ = [
     "group_by_identity",
     "identity_of",
     "list_videos",
+    "loader_workers",
     "open_video",
     "parse_frame_shape",
     "split_videos",
+    "usable_cores",
 ]

@@ -20,7 +20,10 @@ from tpsmm.media._common import (
 )
 from tpsmm.media.probe import ffmpeg_sees_video
 
-# Colour that transparent pixels are composited over.
+# Colour that transparent pixels are composited over, on purpose: the authors' demo
+# dropped the alpha channel and kept whatever colour transparent pixels store (often
+# black or stray colours), which the model then animates as background; white is the
+# background of the mgif training data and what viewers show for most cut-outs.
 BACKGROUND_RGB: tuple[int, int, int] = (255, 255, 255)
 
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})

@@ -1,14 +1,17 @@
 """Streaming video input: video files FFmpeg reads and folders of frame images.
 
-Frames are (H, W, 3) uint8 RGB arrays, decoded one at a time. :class:`VideoWriter` (from
-:mod:`tpsmm.media.writer`) is re-exported here.
+Frames are (H, W, 3) uint8 RGB arrays, decoded one at a time, each with its timestamp
+(:meth:`VideoReader.timed_frames`): variable-frame-rate videos (phones, screen recorders)
+keep their timing through :class:`VideoWriter` (from :mod:`tpsmm.media.writer`,
+re-exported here).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from fractions import Fraction
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 from types import TracebackType
 
@@ -16,6 +19,7 @@ import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
+from tpsmm import signals
 from tpsmm.media._common import (
     DEFAULT_FOLDER_FPS,
     GIF_SUFFIX,
@@ -30,10 +34,17 @@ from tpsmm.media.image import load_image
 from tpsmm.media.probe import is_cover_art, is_image_demuxer, pillow_frame_count
 from tpsmm.media.writer import VideoWriter
 
-__all__ = ["VideoReader", "VideoWriter", "list_frame_files", "read_video"]
+__all__ = ["VideoReader", "VideoWriter", "list_frame_files", "rate_from_timestamps", "read_video"]
 
-# Frame rate assumed when a video file states none.
+# Frame rate assumed when a video file states none and has fewer than two timestamps.
 FALLBACK_FPS: Fraction = Fraction(25)
+# Packets whose timestamps give a video file's frame rate (VideoReader.frame_rate).
+RATE_PACKETS = 250
+# Denominators of the rates people use: whole, halves (12.5) and NTSC (30000/1001).
+STANDARD_DENOMINATORS = (1, 2, 1001)
+# How many packets a frame can come after its presentation turn (H.264's largest
+# decoded picture buffer).
+REORDER_DEPTH = 16
 
 
 class VideoReader:
@@ -43,8 +54,8 @@ class VideoReader:
     animated gif, ...) or a folder of frame images (PNG, JPEG, ...), taken in natural
     name order (``frame2`` before ``frame10``); hidden files and other files are skipped.
 
-    ``fps`` is the frame rate of a folder of frames (default 25); a video file reports
-    its own rate and ignores it. With ``autorotate`` (default) frames of a file whose
+    ``fps`` is the frame rate of a folder of frames (default 25); a video file has its
+    own timestamps and ignores it. With ``autorotate`` (default) frames of a file whose
     display matrix says "rotate" (phone videos) are turned upright by multiples of 90
     degrees. ``check=True`` decodes the first frame at once (see :meth:`check`).
 
@@ -72,7 +83,8 @@ class VideoReader:
         else:
             self._source = _ContainerSource(self.path, autorotate)
         self._first: np.ndarray | None = None
-        self._pending: Iterator[np.ndarray] | None = None
+        self._first_time: Fraction | None = None
+        self._pending: Iterator[tuple[np.ndarray, Fraction]] | None = None
         if check:
             try:
                 self.check()
@@ -84,8 +96,35 @@ class VideoReader:
 
     @property
     def frame_rate(self) -> Fraction:
-        """The exact frame rate (frames per second), e.g. ``Fraction(30000, 1001)``."""
+        """The frame rate (frames per second) that the timestamps show, e.g. exactly
+        ``Fraction(30000, 1001)``; for a variable-rate video, the average rate of its first
+        :data:`RATE_PACKETS` frames.
+
+        A container's nominal rate is used only where the timestamps agree with it to
+        within their precision (FFmpeg reports a rate of 1000 for variable-rate Matroska
+        files): see :func:`rate_from_timestamps`. A folder of frames has ``fps``.
+        """
         return self._source.frame_rate
+
+    @property
+    def variable_rate(self) -> bool:
+        """Whether the first :data:`RATE_PACKETS` frames' intervals vary: no constant
+        rate puts each of them within one tick of its timestamp (never for a folder)."""
+        return self._source.variable_rate
+
+    @property
+    def time_base(self) -> Fraction:
+        """The unit of the stream's timestamps in seconds (``1/fps`` for a folder); the
+        times of :meth:`timed_frames` are whole multiples of it."""
+        return self._source.time_base
+
+    @property
+    def start_time(self) -> Fraction:
+        """The timestamp in seconds of the first frame in the file's own clock (its audio
+        is aligned to it); 0 for a folder. Decodes the first frame if none has been."""
+        self.check()
+        assert self._first_time is not None
+        return self._first_time
 
     @property
     def fps(self) -> float:
@@ -132,38 +171,50 @@ class VideoReader:
             first = next(frames, None)
             if first is None:
                 raise self._no_frames_error()
-            self._first, self._pending = first, frames
+            (self._first, self._first_time), self._pending = first, frames
         return self._first
 
     def __iter__(self) -> Iterator[np.ndarray]:
         """Yield every frame, (H, W, 3) uint8 RGB, one at a time, from the first."""
-        return self._iterate()
+        return (frame for frame, _ in self.timed_frames())
 
-    def _iterate(self) -> Iterator[np.ndarray]:
+    def timed_frames(self) -> Iterator[tuple[np.ndarray, Fraction]]:
+        """Yield ``(frame, seconds)`` for every frame from the first: (H, W, 3) uint8 RGB
+        and its presentation time in seconds since the first frame (exact: whole multiples
+        of :attr:`time_base`, strictly increasing; ``index / fps`` for a folder)."""
         count = 0
         if self._pending is not None:
             frames, self._pending = self._pending, None
-            assert self._first is not None
-            count += 1
-            yield self._first
+            assert self._first is not None and self._first_time is not None
+            first = (self._first, self._first_time)
+            frames = chain([first], frames)
         else:
             frames = self._source.frames()
-        for frame in frames:
-            if count == 0 and self._first is None:
-                self._first = frame
+        for frame, time in frames:
+            if count == 0:
+                self._first, self._first_time = frame, time
             count += 1
-            yield frame
+            assert self._first_time is not None
+            yield frame, time - self._first_time
         if count == 0:
             raise self._no_frames_error()
 
     def read_batches(self, batch_size: int, max_frames: int | None = None) -> Iterator[np.ndarray]:
         """Yield (B, H, W, 3) uint8 batches of ``batch_size`` frames (the last may be
         shorter), at most ``max_frames`` frames in all."""
+        for batch, _ in self.read_timed_batches(batch_size, max_frames):
+            yield batch
+
+    def read_timed_batches(
+        self, batch_size: int, max_frames: int | None = None
+    ) -> Iterator[tuple[np.ndarray, list[Fraction]]]:
+        """Like :meth:`read_batches`, with each frame's time in seconds since the first
+        (see :meth:`timed_frames`): ``(batch, times)`` with ``len(times) == len(batch)``."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        frames = iter(self) if max_frames is None else islice(self, max_frames)
+        frames = islice(self.timed_frames(), max_frames)
         while batch := list(islice(frames, batch_size)):
-            yield np.stack(batch)
+            yield np.stack([frame for frame, _ in batch]), [time for _, time in batch]
 
     def _no_frames_error(self) -> Exception:
         return media_error(self.path, "has no decodable video frames")
@@ -222,15 +273,18 @@ class _FolderSource:
     def __init__(self, folder: Path, frame_rate: Fraction) -> None:
         self.folder = folder
         self.frame_rate = frame_rate
+        self.time_base = 1 / frame_rate
+        self.variable_rate = False
         self.files = list_frame_files(folder)
         if not self.files:
             suffixes = ", ".join(sorted(IMAGE_SUFFIXES))
             raise media_error(folder, f"folder holds no frame images ({suffixes})")
         self.num_frames: int | None = len(self.files)
 
-    def frames(self) -> Iterator[np.ndarray]:
+    def frames(self) -> Iterator[tuple[np.ndarray, Fraction]]:
+        """(frame, index / fps) for each file."""
         first_shape: tuple[int, ...] | None = None
-        for file in self.files:
+        for index, file in enumerate(self.files):
             frame = load_image(file)
             if first_shape is None:
                 first_shape = frame.shape
@@ -240,10 +294,20 @@ class _FolderSource:
                     f"frame is {frame.shape[1]}x{frame.shape[0]} but the first frame "
                     f"of the folder is {first_shape[1]}x{first_shape[0]}",
                 )
-            yield frame
+            yield frame, index * self.time_base
 
     def close(self) -> None:
         pass
+
+
+def _open_container(path: Path) -> av.container.InputContainer:
+    """``av.open(path)``, again after a signal that interrupted it without stopping the
+    process; a stopping signal (swallowed by PyAV as ``InterruptedError``) is raised."""
+    while True:
+        try:
+            return av.open(str(path))
+        except InterruptedError:  # a FIFO or slow file system, opened when a signal came
+            signals.raise_received()
 
 
 class _ContainerSource:
@@ -256,13 +320,53 @@ class _ContainerSource:
         self._container = self._open()
         self._used = False
         stream = self._video_stream(self._container)
-        self.frame_rate = _stream_frame_rate(stream)
+        self.time_base = Fraction(stream.time_base) if stream.time_base else Fraction(1, 90000)
+        self._nominal_rates = [stream.average_rate, stream.guessed_rate, stream.base_rate]
+        self._frame_rate: Fraction | None = None
+        self._variable = False
         self.num_frames = int(stream.frames) if stream.frames and stream.frames > 0 else None
         self.has_audio = len(self._container.streams.audio) > 0
 
+    @property
+    def frame_rate(self) -> Fraction:
+        """The rate the first packets' timestamps show (read once, on first use)."""
+        if self._frame_rate is None:
+            times = self._packet_times(RATE_PACKETS)
+            self._frame_rate = rate_from_timestamps(times, self.time_base, self._nominal_rates)
+            self._variable = not fits_rate(times, self.time_base, self._frame_rate)
+        return self._frame_rate
+
+    @property
+    def variable_rate(self) -> bool:
+        """Whether no constant rate fits the first packets' timestamps."""
+        _ = self.frame_rate
+        return self._variable
+
+    def _packet_times(self, limit: int) -> list[Fraction]:
+        """Presentation times (seconds) of the video stream's first ``limit`` frames,
+        sorted, from its packets read in a container of their own (nothing is decoded).
+
+        Packets come in decoding order; a frame is at most :data:`REORDER_DEPTH` packets
+        late, so reading that many more finds every one of the first ``limit`` frames.
+        """
+        container = self._open()
+        times = []
+        try:
+            stream = self._video_stream(container)
+            for packet in container.demux(stream):
+                if packet.pts is not None and packet.size:
+                    times.append(packet.pts * self.time_base)
+                    if len(times) >= limit + REORDER_DEPTH:
+                        break
+        except (av.error.FFmpegError, OSError):
+            pass  # a corrupt file: the rate from what was read; decoding reports it
+        finally:
+            container.close()
+        return sorted(times)[:limit]
+
     def _open(self) -> av.container.InputContainer:
         try:
-            container = av.open(str(self.path))
+            container = _open_container(self.path)
         except (av.error.FFmpegError, OSError, UnicodeDecodeError) as error:
             if pillow_frame_count(self.path) == 1:
                 raise media_error(self.path, "is an image, not a video") from None
@@ -281,15 +385,18 @@ class _ContainerSource:
         what = "audio only" if container.streams.audio else "no streams FFmpeg can use"
         raise media_error(self.path, f"has no video stream ({what})")
 
-    def frames(self) -> Iterator[np.ndarray]:
-        """A fresh generator of frames from the start (reopens the file after the first)."""
+    def frames(self) -> Iterator[tuple[np.ndarray, Fraction]]:
+        """A fresh generator of (frame, seconds) from the start (reopens the file after
+        the first)."""
         if self._used:
             self._container.close()
             self._container = self._open()
         self._used = True
         return self._decode(self._container)
 
-    def _decode(self, container: av.container.InputContainer) -> Iterator[np.ndarray]:
+    def _decode(
+        self, container: av.container.InputContainer
+    ) -> Iterator[tuple[np.ndarray, Fraction]]:
         stream = self._video_stream(container)
         stream.thread_type = "AUTO"
         # One converter for the whole stream: its conversion context is built once
@@ -297,6 +404,7 @@ class _ContainerSource:
         to_rgb = VideoReformatter()
         turns: int | None = None
         count = 0
+        previous: int | None = None
         try:
             for frame in container.decode(stream):
                 if turns is None:
@@ -304,11 +412,25 @@ class _ContainerSource:
                 array = to_rgb.reformat(frame, format="rgb24").to_ndarray()
                 if turns:
                     array = np.ascontiguousarray(np.rot90(array, turns))
+                previous = self._timestamp(frame, previous)
                 count += 1
-                yield array
+                yield array, previous * self.time_base
         except (av.error.FFmpegError, OSError) as error:
             problem = f"corrupt video data after {count} frames ({describe_error(error)})"
             raise media_error(self.path, problem) from None
+
+    def _timestamp(self, frame: av.VideoFrame, previous: int | None) -> int:
+        """A frame's presentation time in ticks of :attr:`time_base`, strictly after
+        ``previous``: a frame without one, or a repeated or backward one (broken files),
+        is put one frame interval (of :attr:`frame_rate`) after the previous frame."""
+        pts = frame.pts
+        if frame.time_base is not None and frame.time_base != self.time_base and pts is not None:
+            pts = round(pts * frame.time_base / self.time_base)
+        if previous is None:
+            return pts if pts is not None else 0
+        if pts is None or pts <= previous:
+            return previous + max(round(1 / (self.frame_rate * self.time_base)), 1)
+        return pts
 
     def close(self) -> None:
         self._container.close()
@@ -323,12 +445,50 @@ def _reject_non_video_path(path: Path) -> None:
         raise media_error(path, "is an image, not a video")
 
 
-def _stream_frame_rate(stream: av.video.VideoStream) -> Fraction:
-    """The stream's average frame rate, else its guessed or base rate, else 25."""
-    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
-        if rate is not None and rate > 0:
-            return Fraction(rate)
-    return FALLBACK_FPS
+def rate_from_timestamps(
+    times: list[Fraction], time_base: Fraction, nominal: list[Fraction | None]
+) -> Fraction:
+    """The frame rate that sorted presentation ``times`` (seconds) show.
+
+    A rate fits the times when it puts every frame within one tick of ``time_base`` of
+    its timestamp (:func:`fits_rate`). The first that fits of: the nominal rates (a
+    container's average, guessed and base rates) that are whole, halves or NTSC
+    (``n * 1000/1001``), exactly (so 29.97 fps in Matroska's millisecond ticks is
+    30000/1001, not 30); the whole and the NTSC rate nearest the average; the other
+    nominal rates. When none fits (a variable frame rate, or FFmpeg's 1000 for such
+    Matroska files): the average rate of the times. With fewer than two distinct
+    times: the first positive nominal rate, else 25.
+    """
+    rates = [Fraction(rate) for rate in nominal if rate is not None and rate > 0]
+    span = times[-1] - times[0] if len(times) > 1 else Fraction(0)
+    if span <= 0:
+        return rates[0] if rates else FALLBACK_FPS
+    average = (len(times) - 1) / span
+    ntsc = Fraction(round(average * Fraction(1001, 1000)) * 1000, 1001)
+    standard = [rate for rate in rates if rate.denominator in STANDARD_DENOMINATORS]
+    others = [rate for rate in rates if rate not in standard]
+    for rate in [*standard, Fraction(round(average)), ntsc, *others]:
+        if fits_rate(times, time_base, rate):
+            return rate
+    return average.limit_denominator(1001)
+
+
+def fits_rate(times: list[Fraction], time_base: Fraction, rate: Fraction) -> bool:
+    """Whether a constant ``rate`` puts frame ``i`` within the times' precision of
+    sorted ``times[i]`` (seconds), for every frame.
+
+    The precision is one tick of ``time_base``, or the coarser unit all the times are
+    whole multiples of when it is under a quarter of a frame interval (millisecond
+    times that MP4 stored in 1/16000 s ticks: 1 ms).
+    """
+    if rate <= 0 or not times:
+        return False
+    ticks = [round((time - times[0]) / time_base) for time in times]
+    unit = math.gcd(*ticks) if len(ticks) > 1 else 0
+    tolerance = time_base
+    if unit and 4 * unit * (len(ticks) - 1) <= ticks[-1]:
+        tolerance = unit * time_base
+    return all(abs(time - times[0] - index / rate) <= tolerance for index, time in enumerate(times))
 
 
 def _quarter_turns(rotation: float) -> int:

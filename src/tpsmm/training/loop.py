@@ -57,7 +57,7 @@ from tpsmm.checkpoint import (
     save_checkpoint,
 )
 from tpsmm.config import Config, TrainAVDParams, TrainParams
-from tpsmm.data import DatasetRepeater, build_dataset, collate_items
+from tpsmm.data import DatasetRepeater, build_dataset, collate_items, loader_workers
 from tpsmm.errors import CheckpointError, ConfigError, TPSMMError
 from tpsmm.files import atomic_path, stale_partials
 from tpsmm.model import TPSMM
@@ -288,7 +288,7 @@ class Trainer:
             seed=options.seed,
             shuffle=options.shuffle,
         )
-        workers = self.params.dataloader_workers if options.workers is None else options.workers
+        workers = loader_workers(self.params.dataloader_workers, options.workers)
         self.loader = DataLoader(
             self.dataset,
             batch_sampler=self.sampler,

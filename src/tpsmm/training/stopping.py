@@ -1,4 +1,4 @@
-"""Stopping a training run on SIGINT or SIGTERM without losing the step it reached.
+"""Stopping a training run on SIGINT, SIGTERM or SIGHUP without losing the step it reached.
 
 A step changes the weights, the optimizer states, BatchNorm statistics and the random
 streams; stopped half-way, it would leave a state that no uninterrupted run ever had.
@@ -26,21 +26,21 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
-from tpsmm.signals import Terminated
+from tpsmm.signals import FORCE_AFTER, HANDLED, Terminated
 
 __all__ = ["STOP_SIGNALS", "StopGuard", "TrainingInterrupted"]
 
-#: The signals that stop a run cleanly.
-STOP_SIGNALS: tuple[int, ...] = (int(signal.SIGINT), int(signal.SIGTERM))
-#: The signal count at which a step in progress is abandoned (unsaved).
-FORCE_AFTER = 3
+#: The signals that stop a run cleanly: those every command handles (SIGINT, SIGTERM,
+#: SIGHUP where the system has it). The signal count at which a step in progress is
+#: abandoned (unsaved) is :data:`tpsmm.signals.FORCE_AFTER`.
+STOP_SIGNALS: tuple[int, ...] = tuple(int(signum) for signum in HANDLED)
 
 
 class TrainingInterrupted(Terminated):
     """A run stopped by a signal after saving the step it had reached.
 
     Attributes:
-        signum: the signal (SIGINT, SIGTERM).
+        signum: the signal (SIGINT, SIGTERM, SIGHUP).
         summary: where the run stopped and what it saved (a
             :class:`tpsmm.training.loop.TrainSummary`).
     """
@@ -63,7 +63,7 @@ def interrupt_for(signum: int) -> KeyboardInterrupt:
 
 
 class StopGuard:
-    """Hold SIGINT and SIGTERM back during training steps (a context manager).
+    """Hold SIGINT, SIGTERM and SIGHUP back during training steps (a context manager).
 
     Args:
         distributed: several processes: a signal is never raised on its own, only
