@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from tpsmm.cli.options import add_device_argument, add_dtype_argument
@@ -140,13 +142,13 @@ def run(args: argparse.Namespace) -> int:
         raise TPSMMError(f"--port must be 1..65535, got {args.port}")
     resolve_precision(args.dtype, resolve_device(args.device))
     check_web_extra()
-    models = ModelRegistry.load(
-        args.checkpoint, config=args.config, device=args.device, dtype=args.dtype
-    )
     workspace = make_workspace()
     _log_requests()
     try:
-        with _temporary_folder(str(workspace.tmp)), sample_paths() as sample:
+        with _confined(workspace.tmp), sample_paths() as sample:
+            models = ModelRegistry.load(
+                args.checkpoint, config=args.config, device=args.device, dtype=args.dtype
+            )
             service = AnimationService(models, limits, workspace)
             app = build_app(service, sample)
             try:
@@ -193,18 +195,27 @@ def _url_host(host: str) -> str:
 
 
 @contextmanager
-def _temporary_folder(folder: str) -> Iterator[None]:
-    """Make ``folder`` the process's temporary folder (``tempfile`` and ``TMPDIR``)."""
-    import os
-
-    saved = tempfile.tempdir, os.environ.get("TMPDIR")
-    tempfile.tempdir = folder
-    os.environ["TMPDIR"] = folder
+def _confined(folder: Path) -> Iterator[None]:
+    """Make ``folder`` the process's temporary folder (``tempfile`` and ``TMPDIR``) and,
+    unless the user has chosen one, matplotlib's config and cache folder
+    (``MPLCONFIGDIR``, a ``matplotlib`` folder in it): Gradio and MediaPipe import
+    matplotlib, which would otherwise write its font cache to ``~/.cache/matplotlib``
+    and ``~/.config/matplotlib``. Entered before the libraries are imported; the
+    environment is put back when the block ends."""
+    saved = tempfile.tempdir, {name: os.environ.get(name) for name in _CONFINED_ENV}
+    tempfile.tempdir = str(folder)
+    os.environ["TMPDIR"] = str(folder)
+    os.environ.setdefault("MPLCONFIGDIR", str(folder / "matplotlib"))
     try:
         yield
     finally:
         tempfile.tempdir = saved[0]
-        if saved[1] is None:
-            os.environ.pop("TMPDIR", None)
-        else:
-            os.environ["TMPDIR"] = saved[1]
+        for name, value in saved[1].items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+#: The environment variables :func:`_confined` sets.
+_CONFINED_ENV = ("TMPDIR", "MPLCONFIGDIR")
