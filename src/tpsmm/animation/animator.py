@@ -11,9 +11,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from tpsmm.animation.keypoints import check_mode, movement_scale, relative_keypoints
+from tpsmm.animation.backend import AnimationBackend, FrameAnimator, as_backend
+from tpsmm.animation.keypoints import movement_scale, relative_keypoints
 from tpsmm.errors import TPSMMError
 from tpsmm.model import TPSMM
+
+BACKGROUND_MISSING = (
+    "--background needs a model with a background predictor "
+    "(model_params.common_params.bg is false in its config)"
+)
 
 
 def frames_to_tensor(
@@ -38,45 +44,45 @@ def tensor_to_frames(images: Tensor) -> np.ndarray:
     return images.float().permute(0, 2, 3, 1).cpu().numpy()
 
 
-class Animator:
-    """Animates one source image by driving frames, batch by batch.
+class Animator(FrameAnimator):
+    """Animates one source image by driving frames, batch by batch, with PyTorch.
 
     Args:
         model: a :class:`TPSMM` (its device and dtype are used).
         source: (H, W, 3) uint8 or float in [0, 1], at the model's frame size.
         mode: ``relative`` (motion relative to the first driving frame, scaled by the
             keypoint hull areas), ``standard`` (driving keypoints as they are) or ``avd``.
+        background: place the background by the background predictor's matrices of
+            (source, driving frame); the authors' animation does not (off).
 
     Call :meth:`animate` with consecutive batches of a driving video: the first frame
     it sees is the relative mode's reference. :meth:`reset` starts a new video.
     """
 
-    def __init__(self, model: TPSMM, source: np.ndarray | Tensor, mode: str = "relative"):
-        self.model = model
-        self.mode = check_mode(mode)
-        if mode == "avd":
+    def __init__(
+        self,
+        model: TPSMM,
+        source: np.ndarray | Tensor,
+        mode: str = "relative",
+        *,
+        background: bool = False,
+    ):
+        super().__init__(mode)
+        if self.mode == "avd":
             model.require_avd()
+        if background and model.bg_predictor is None:
+            raise TPSMMError(BACKGROUND_MISSING)
+        self.model, self.background = model, background
         parameter = next(model.parameters())
         self.device, self.dtype = parameter.device, parameter.dtype
         with torch.inference_mode():
             self.state = model.prepare_source(frames_to_tensor(source, self.device, self.dtype))
-        self.reset()
 
-    def reset(self) -> None:
-        """Forget the reference frame; the next batch starts a new driving video."""
-        self.kp_driving_initial: Tensor | None = None
-        self.scale: float | None = None
-
-    def set_reference(self, frame: np.ndarray | Tensor) -> None:
-        """Use ``frame`` (H, W, 3) as the relative mode's reference (the first driving
-        frame by default)."""
+    def _reference(self, frame: np.ndarray) -> tuple[Tensor, float]:
+        """(keypoints (1, K*5, 2), movement scale) of relative mode's reference."""
         with torch.inference_mode():
             kp = self.model.keypoints(frames_to_tensor(frame, self.device, self.dtype))
-        self._set_reference_keypoints(kp)
-
-    def _set_reference_keypoints(self, kp: Tensor) -> None:
-        self.kp_driving_initial = kp
-        self.scale = movement_scale(self.state.keypoints.float(), kp.float())
+        return kp, movement_scale(self.state.keypoints.float(), kp.float())
 
     def driving_keypoints(self, kp_driving: Tensor) -> Tensor:
         """The keypoints that drive the source for detected driving keypoints (B, K*5, 2)."""
@@ -84,44 +90,44 @@ class Animator:
             return kp_driving
         if self.mode == "avd":
             return self.model.avd(self.state.keypoints, kp_driving)
-        if self.kp_driving_initial is None:
-            self._set_reference_keypoints(kp_driving[:1])
-        return relative_keypoints(
-            self.state.keypoints, kp_driving, self.kp_driving_initial, self.scale
-        )
+        kp_reference, scale = self.reference
+        return relative_keypoints(self.state.keypoints, kp_driving, kp_reference, scale)
 
-    def animate_tensor(self, driving: Tensor) -> Tensor:
-        """(B, 3, H, W) driving frames in [0, 1] -> (B, 3, H, W) animated frames."""
+    def _animate(self, frames: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            kp = self.model.keypoints(driving.to(self.device, self.dtype))
-            return self.model.generate_from_source(self.state, self.driving_keypoints(kp))
-
-    def animate(self, frames: np.ndarray | Tensor) -> np.ndarray:
-        """(B, H, W, 3) uint8 driving frames -> (B, H, W, 3) float32 in [0, 1]."""
-        return tensor_to_frames(self.animate_tensor(frames_to_tensor(frames, self.device)))
+            driving = frames_to_tensor(frames, self.device, self.dtype)
+            kp = self.driving_keypoints(self.model.keypoints(driving))
+            bg_param = None
+            if self.background:
+                source = self.state.image.expand(len(driving), -1, -1, -1)
+                bg_param = self.model.background(source, driving)
+            return tensor_to_frames(self.model.generate_from_source(self.state, kp, bg_param))
 
 
 def animate(
-    model: TPSMM,
+    model: TPSMM | AnimationBackend,
     source: np.ndarray,
     driving: np.ndarray,
     mode: str = "relative",
     *,
     batch_size: int = 1,
+    background: bool = False,
 ) -> np.ndarray:
     """Animate a source image by a driving video held in memory.
 
     Args:
-        model: a loaded :class:`TPSMM`.
+        model: a loaded :class:`TPSMM`, or another backend (e.g. the onnxruntime one,
+            :func:`tpsmm.load_onnx`).
         source: (H, W, 3) uint8 at the model's frame size.
         driving: (T, H, W, 3) uint8 at the same size.
         mode: ``relative`` | ``standard`` | ``avd`` (as the authors' demo).
         batch_size: driving frames per forward pass.
+        background: use the background predictor (see :class:`Animator`).
 
     Returns:
         (T, H, W, 3) float32 in [0, 1].
     """
-    animator = Animator(model, source, mode)
+    animator = as_backend(model).animator(source, mode, background=background)
     outputs = [
         animator.animate(driving[start : start + batch_size])
         for start in range(0, len(driving), batch_size)

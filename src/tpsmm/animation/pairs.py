@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tpsmm.animation.backend import AnimationBackend
 from tpsmm.animation.best_frame import default_landmarks
 from tpsmm.animation.pipeline import AnimationSummary, animate_video
 from tpsmm.errors import TPSMMError
@@ -188,7 +189,7 @@ def shard(pairs: Sequence[Pair], rank: int, world_size: int) -> list[Pair]:
 
 
 def animate_pairs(
-    model: TPSMM,
+    model: TPSMM | AnimationBackend,
     pairs: Sequence[Pair],
     *,
     mode: str = "relative",
@@ -201,14 +202,14 @@ def animate_pairs(
     pair is recorded and the others go on.
 
     Args:
-        model: the loaded model, shared by every pair.
+        model: the loaded model (or onnxruntime backend), shared by every pair.
         pairs: the pairs to run (already sharded).
         mode: the default mode for rows without one.
         find_best_frame, landmarks: as for :func:`animate_video`; the landmark detector
             is loaded once for all pairs.
         on_result: called after each pair (to report progress).
         options: further keyword arguments of :func:`animate_video` (fit, batch_size,
-            side_by_side, max_frames, progress).
+            side_by_side, max_frames, progress, background).
 
     Returns:
         One :class:`PairResult` per pair, in order.
@@ -225,7 +226,7 @@ def animate_pairs(
 
 
 def _run_pair(
-    model: TPSMM,
+    model: TPSMM | AnimationBackend,
     pair: Pair,
     mode: str,
     find_best_frame: bool,

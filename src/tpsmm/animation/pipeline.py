@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from tpsmm.animation.animator import Animator
+from tpsmm.animation.backend import AnimationBackend, as_backend
 from tpsmm.animation.best_frame import BestFrame, default_landmarks, find_best_frame
 from tpsmm.animation.keypoints import check_mode
 from tpsmm.checkpoint import load_model
@@ -73,12 +73,6 @@ ProgressCallback = Callable[[str, int, "int | None"], None]
 
 
 # Model ---------------------------------------------------------------------------------
-
-
-def default_batch_size(device: torch.device) -> int:
-    """Driving frames per forward pass when not told: 1 on a CPU (measured fastest per
-    frame on a 2-core machine: larger batches leave the caches), 8 on a GPU."""
-    return 1 if device.type == "cpu" else 8
 
 
 def resolve_device(name: str | torch.device = "auto") -> torch.device:
@@ -297,13 +291,17 @@ class VideoAnimator:
     """Animates one source image by driving videos, streaming, in constant memory.
 
     Args:
-        model: a loaded :class:`TPSMM` (its device and dtype are used).
+        model: a loaded :class:`TPSMM` (its device and dtype are used), or another
+            :class:`tpsmm.animation.backend.AnimationBackend` (the onnxruntime one:
+            :func:`tpsmm.load_onnx`).
         source: an image path, or an (H, W, 3) uint8 RGB array of any size.
         mode: ``relative`` | ``standard`` | ``avd`` (see :data:`tpsmm.MODES`).
         fit: how frames of another shape reach the model's square size:
             ``crop`` | ``pad`` | ``stretch`` (see :mod:`tpsmm.media.fit`).
-        batch_size: driving frames per forward pass; None: :func:`default_batch_size`
-            of the model's device.
+        batch_size: driving frames per forward pass; None: the backend's default
+            (:func:`tpsmm.animation.backend.default_batch_size` of its device).
+        background: place the background by the background predictor (off, as the
+            authors animate).
 
     Attributes:
         size: the model's frame size S; source: the fitted source, (S, S, 3) uint8.
@@ -315,20 +313,22 @@ class VideoAnimator:
 
     def __init__(
         self,
-        model: TPSMM,
+        model: TPSMM | AnimationBackend,
         source: SourceInput,
         *,
         mode: str = "relative",
         fit: str = DEFAULT_FIT_MODE,
         batch_size: int | None = None,
+        background: bool = False,
     ):
         self.model = model
+        self.backend = as_backend(model)
         self.mode = check_mode(mode)
         self.fit = check_fit_mode(fit)
-        self.batch_size = check_positive(batch_size, "batch size") or default_batch_size(
-            next(model.parameters()).device
+        self.batch_size = (
+            check_positive(batch_size, "batch size") or self.backend.default_batch_size()
         )
-        self.size = model.frame_size
+        self.size = self.backend.frame_size
         if isinstance(source, np.ndarray):
             image, self.source_path, self.source_name = source, None, "source image"
         else:
@@ -337,7 +337,7 @@ class VideoAnimator:
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
             raise TPSMMError(f"source image must be (H, W, 3) uint8, got {image.shape}")
         self.source = fit_frame(image, self.size, self.fit)
-        self.animator = Animator(model, self.source, self.mode)
+        self.animator = self.backend.animator(self.source, self.mode, background=background)
 
     def driving_batches(
         self, reader: VideoReader, max_frames: int | None = None
@@ -496,7 +496,7 @@ def _counted(batches: Iterator[np.ndarray], bar: FrameProgress) -> Iterator[np.n
 
 
 def animate_video(
-    model: TPSMM,
+    model: TPSMM | AnimationBackend,
     source: SourceInput,
     driving: DrivingInput,
     output: str | os.PathLike,
@@ -504,6 +504,7 @@ def animate_video(
     mode: str = "relative",
     fit: str = DEFAULT_FIT_MODE,
     batch_size: int | None = None,
+    background: bool = False,
     side_by_side: bool = False,
     find_best_frame: bool = False,
     max_frames: int | None = None,
@@ -513,10 +514,12 @@ def animate_video(
 ) -> AnimationSummary:
     """Animate ``source`` by ``driving`` into ``output``, streaming, in constant memory.
 
-    The one-call form of :class:`VideoAnimator` (see :meth:`VideoAnimator.write` for the
-    arguments); what ``tpsmm animate`` runs.
+    The one-call form of :class:`VideoAnimator` (see it and :meth:`VideoAnimator.write`
+    for the arguments); what ``tpsmm animate`` runs, with either backend.
     """
-    animator = VideoAnimator(model, source, mode=mode, fit=fit, batch_size=batch_size)
+    animator = VideoAnimator(
+        model, source, mode=mode, fit=fit, batch_size=batch_size, background=background
+    )
     return animator.write(
         driving,
         output,

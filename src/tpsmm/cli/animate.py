@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tpsmm.animation.backend import AnimationBackend
 from tpsmm.animation.keypoints import MODES, check_mode
 from tpsmm.animation.pipeline import (
     DEVICES,
@@ -95,8 +96,11 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
+BACKENDS = ("torch", "onnxruntime")
+
+
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """--checkpoint, --config, --device, --dtype."""
+    """--checkpoint, --config, --backend, --onnx, --device, --dtype."""
     group = parser.add_argument_group("model")
     group.add_argument(
         "--checkpoint",
@@ -115,6 +119,18 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 def add_device_arguments(group: Any) -> None:
     """--device and --dtype (a parser or an argument group)."""
     group.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="what computes the frames: torch (default) or onnxruntime (the graphs of "
+        "`tpsmm export` in --onnx DIR; needs the onnx extra: pip install 'tpsmm[onnx]')",
+    )
+    group.add_argument(
+        "--onnx",
+        metavar="DIR",
+        help="an ONNX export folder (from `tpsmm export`) for the onnxruntime backend; "
+        "implies --backend onnxruntime",
+    )
+    group.add_argument(
         "--device",
         default="auto",
         metavar="|".join(DEVICES),
@@ -125,7 +141,7 @@ def add_device_arguments(group: Any) -> None:
         default="float32",
         metavar="|".join(DTYPES),
         help="the model's number type (default float32); bfloat16 is faster on recent "
-        "CPUs and GPUs at a small cost in precision",
+        "CPUs and GPUs at a small cost in precision (torch backend only)",
     )
 
 
@@ -142,6 +158,13 @@ def add_job_arguments(parser: argparse.ArgumentParser, *, side_by_side: bool = F
         default=side_by_side,
         help="write source | driving | result, each at the model's size "
         f"(default: {'on' if side_by_side else 'off'})",
+    )
+    group.add_argument(
+        "--background",
+        action="store_true",
+        help="move the background by the background predictor's estimate of the camera "
+        "motion between the source and each driving frame (off by default, as in the "
+        "authors' animation; needs a model with a background predictor)",
     )
     group.add_argument(
         "--find-best-frame",
@@ -170,17 +193,38 @@ def job_options(args: argparse.Namespace) -> dict[str, Any]:
     check_fit_mode(args.fit)
     check_positive(args.batch_size, "--batch-size")
     check_positive(args.max_frames, "--max-frames")
-    resolve_device(args.device)
+    backend_name(args)
     resolve_dtype(args.dtype)
     return {
         "mode": args.mode,
         "fit": args.fit,
         "batch_size": args.batch_size,
+        "background": args.background,
         "side_by_side": args.side_by_side,
         "find_best_frame": args.find_best_frame,
         "max_frames": args.max_frames,
         "progress": not args.quiet and sys.stderr.isatty(),
     }
+
+
+def backend_name(args: argparse.Namespace) -> str:
+    """``torch`` or ``onnxruntime`` from --backend and --onnx, with the options checked
+    against it (one-line errors)."""
+    backend = args.backend or ("onnxruntime" if args.onnx else "torch")
+    if backend == "torch":
+        if args.onnx:
+            raise TPSMMError("--onnx goes with --backend onnxruntime")
+        resolve_device(args.device)
+        return backend
+    if not args.onnx:
+        raise TPSMMError("--backend onnxruntime needs --onnx DIR (made by `tpsmm export`)")
+    if args.checkpoint or args.config:
+        raise TPSMMError(
+            "--backend onnxruntime takes the model from --onnx DIR; drop --checkpoint/--config"
+        )
+    if args.dtype != "float32":
+        raise TPSMMError("--backend onnxruntime runs the exported float32 graphs; drop --dtype")
+    return backend
 
 
 def checkpoint_path(args: argparse.Namespace, command: str = "animate") -> str:
@@ -194,10 +238,20 @@ def checkpoint_path(args: argparse.Namespace, command: str = "animate") -> str:
     return checkpoint
 
 
+def model_source(args: argparse.Namespace, command: str = "animate") -> str:
+    """What the model is loaded from: the checkpoint (torch), or the --onnx folder."""
+    return args.onnx if backend_name(args) == "onnxruntime" else checkpoint_path(args, command)
+
+
 def load_model_from_args(
     args: argparse.Namespace, checkpoint: str, device: str | None = None
-) -> TPSMM:
-    """The model of --checkpoint/--config on --device (or ``device``) in --dtype."""
+) -> TPSMM | AnimationBackend:
+    """The model of --checkpoint/--config on --device (or ``device``) in --dtype, or the
+    onnxruntime backend of the --onnx folder ``checkpoint``."""
+    if backend_name(args) == "onnxruntime":
+        from tpsmm.export.runtime import load_onnx
+
+        return load_onnx(checkpoint, device=device or args.device)
     return load_animation_model(
         checkpoint, args.config, device=device or args.device, dtype=args.dtype
     )
@@ -223,7 +277,7 @@ def animate_one(
 ) -> AnimationSummary:
     """Check the inputs (cheap checks first), load the model, run the job.
 
-    ``options`` are :func:`job_options`; ``checkpoint`` is :func:`checkpoint_path`.
+    ``options`` are :func:`job_options`; ``checkpoint`` is :func:`model_source`.
     """
     check_inputs(source, driving, output)
     landmarks = landmarks_for(args)
@@ -245,7 +299,7 @@ def run(args: argparse.Namespace) -> int:
             "or --pairs CSV --out-dir DIR"
         )
     options = job_options(args)
-    checkpoint = checkpoint_path(args)
+    checkpoint = model_source(args)
     summary = animate_one(args, options, args.source, args.driving, args.output, checkpoint)
     if not args.quiet:
         print(summary.describe())
@@ -264,7 +318,7 @@ def run_pairs(args: argparse.Namespace) -> int:
     if not args.out_dir:
         raise TPSMMError("--pairs needs --out-dir DIR for the results")
     options = job_options(args)
-    checkpoint = checkpoint_path(args)
+    checkpoint = model_source(args)
     rank, world_size = shard_from_env()
     pairs = shard(read_pairs(args.pairs, args.out_dir), rank, world_size)
     landmarks = landmarks_for(args)

@@ -1,0 +1,121 @@
+"""``tpsmm export`` and ``tpsmm animate --backend onnxruntime`` (audio, pairs, errors)."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from cli_helpers import SAMPLE_DRIVING, SAMPLE_SOURCE
+
+import tpsmm
+import tpsmm.cli
+from tpsmm.export import requirements
+from tpsmm.media import VideoReader
+
+pytest.importorskip("onnxruntime")
+
+
+@pytest.fixture(scope="module")
+def standard_export(tmp_path_factory, tiny_checkpoint):
+    """The tiny checkpoint exported by the command, standard mode only."""
+    folder = tmp_path_factory.mktemp("cli-onnx") / "tiny-onnx"
+    status = tpsmm.cli.main(
+        ["export", "--checkpoint", str(tiny_checkpoint), "--format", "onnx", "--out",
+         str(folder), "--modes", "standard", "--quiet"]
+    )  # fmt: skip
+    assert status == 0
+    return folder
+
+
+def test_export_writes_the_named_graphs(standard_export, tiny_checkpoint):
+    manifest = tpsmm.export.Manifest.read(standard_export)
+    assert set(manifest.graphs) == {"source", "frames_standard"}  # tiny has no background
+    assert manifest.checkpoint["file"] == tiny_checkpoint.name
+
+
+def test_animate_with_onnxruntime_keeps_audio(run_cli, standard_export, tiny_model, tmp_path):
+    output = tmp_path / "out.mp4"
+    result = run_cli(
+        "animate", "--onnx", standard_export, "--source", SAMPLE_SOURCE, "--driving",
+        SAMPLE_DRIVING, "--output", output, "--mode", "standard", "--max-frames", 4,
+    )  # fmt: skip
+    assert result.status == 0, result.err
+    assert "4 frames, 64x64" in result.out and "with audio" in result.out
+    folder = tmp_path / "frames"
+    torch_folder = tmp_path / "torch-frames"
+    common = ["--source", SAMPLE_SOURCE, "--driving", SAMPLE_DRIVING, "--mode", "standard",
+              "--max-frames", 3, "--side-by-side", "--quiet"]  # fmt: skip
+    assert run_cli("animate", "--backend", "onnxruntime", "--onnx", standard_export,
+                   "--output", folder, *common).status == 0  # fmt: skip
+    tpsmm.animate_video(
+        tiny_model, SAMPLE_SOURCE, SAMPLE_DRIVING, torch_folder, mode="standard",
+        max_frames=3, side_by_side=True,
+    )  # fmt: skip
+    with VideoReader(folder) as ours, VideoReader(torch_folder) as theirs:
+        a, b = np.stack(list(ours)), np.stack(list(theirs))
+    assert a.shape == (3, 64, 192, 3)
+    assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+
+
+def test_pairs_with_onnxruntime(run_cli, standard_export, tmp_path):
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    shutil.copy(SAMPLE_SOURCE, inputs / "face.png")
+    shutil.copy(SAMPLE_DRIVING, inputs / "talk.mp4")
+    csv = inputs / "pairs.csv"
+    csv.write_text("face.png,talk.mp4,a.mp4\nface.png,talk.mp4,b.gif,relative\n")
+    result = run_cli(
+        "animate", "--pairs", csv, "--out-dir", tmp_path / "out", "--onnx", standard_export,
+        "--mode", "standard", "--max-frames", 2,
+    )  # fmt: skip
+    assert result.status == 1  # the relative row: this export has standard mode only
+    assert (tmp_path / "out" / "a.mp4").is_file()
+    assert "no relative mode" in result.err and "Traceback" not in result.err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--backend", "onnxruntime"], "needs --onnx DIR"),
+        (["--backend", "torch", "--onnx", "DIR"], "--onnx goes with --backend onnxruntime"),
+        (["--onnx", "DIR", "--dtype", "bfloat16"], "drop --dtype"),
+        (["--onnx", "DIR", "--config", "vox-256"], "drop --checkpoint/--config"),
+        (["--onnx", "{empty}"], "no manifest.json"),
+        (["--onnx", "{export}", "--mode", "avd"], "no avd mode"),
+        (["--onnx", "{export}", "--background"], "no graphs with the background predictor"),
+    ],
+)
+def test_backend_errors_are_one_line(run_cli, standard_export, tmp_path, extra, message):
+    extra = [str(arg).format(empty=tmp_path, export=standard_export) for arg in extra]
+    result = run_cli(
+        "animate", "--source", SAMPLE_SOURCE, "--driving", SAMPLE_DRIVING,
+        "--output", tmp_path / "o.mp4", *extra,
+    )  # fmt: skip
+    assert result.status == 2
+    assert len(result.error_lines) == 1 and message in result.err, result.err
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_missing_extra_is_one_line(run_cli, monkeypatch, tiny_checkpoint, tmp_path):
+    real = requirements.importlib.import_module
+
+    def without_onnx(name, *args):
+        if name.startswith("onnx"):
+            raise ImportError(name)
+        return real(name, *args)
+
+    monkeypatch.setattr(requirements.importlib, "import_module", without_onnx)
+    result = run_cli("export", "--checkpoint", tiny_checkpoint, "--out", tmp_path / "x")
+    assert result.status == 2
+    assert result.error_lines == [
+        "tpsmm export: error: tpsmm export needs the onnx package: pip install 'tpsmm[onnx]'"
+    ]
+    result = run_cli(
+        "animate", "--onnx", tmp_path, "--source", SAMPLE_SOURCE, "--driving", SAMPLE_DRIVING,
+        "--output", tmp_path / "o.mp4",
+    )  # fmt: skip
+    assert result.error_lines == [
+        "tpsmm animate: error: --backend onnxruntime needs the onnxruntime package: "
+        "pip install 'tpsmm[onnx]'"
+    ]
