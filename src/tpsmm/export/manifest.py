@@ -25,8 +25,6 @@ WEIGHTS_NAME = "weights.bin"
 FORMAT = "tpsmm-onnx"
 FORMAT_VERSION = 1
 
-_ELEMENT_TYPES = {1: "float32", 6: "int32", 7: "int64", 9: "bool", 11: "float64"}
-
 
 @dataclass(frozen=True)
 class TensorInfo:
@@ -52,27 +50,30 @@ class GraphInfo:
     background: bool = False
 
     @classmethod
-    def from_graph(cls, name: str, model: Any, batched: list[str]) -> GraphInfo:
-        """The info of an exported ``onnx.ModelProto`` named ``name``."""
+    def from_tensors(
+        cls,
+        name: str,
+        inputs: dict[str, Any],
+        outputs: dict[str, Any],
+        batched: list[str],
+    ) -> GraphInfo:
+        """The info of graph ``name`` from example inputs and outputs (name -> tensor,
+        in order); the first dimension of the ``batched`` ones is ``"batch"``."""
 
-        def tensors(values: Any) -> list[TensorInfo]:
+        def tensors(values: dict[str, Any]) -> list[TensorInfo]:
             out = []
-            for value in values:
-                kind = value.type.tensor_type
-                shape: list[int | str] = [dim.dim_param or dim.dim_value for dim in kind.shape.dim]
-                if value.name in batched:
+            for tensor_name, tensor in values.items():
+                shape: list[int | str] = list(tensor.shape)
+                if tensor_name in batched:
                     shape[0] = "batch"
-                out.append(TensorInfo(value.name, shape, _ELEMENT_TYPES.get(kind.elem_type, "?")))
+                out.append(TensorInfo(tensor_name, shape, str(tensor.dtype).split(".")[-1]))
             return out
 
         mode, background = None, False
         if name.startswith("frames_"):
             parts = name.split("_")
             mode, background = parts[1], parts[-1] == "background"
-        return cls(
-            name, f"{name}.onnx", tensors(model.graph.input), tensors(model.graph.output),
-            mode, background,
-        )  # fmt: skip
+        return cls(name, f"{name}.onnx", tensors(inputs), tensors(outputs), mode, background)
 
     @property
     def input_names(self) -> list[str]:

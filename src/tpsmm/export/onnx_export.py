@@ -116,7 +116,7 @@ def export_onnx(
             examples = _examples(model)
             for name, (module, args) in graphs.items():
                 graph_started = time.perf_counter()
-                infos[name] = _export_graph(onnx, module, args(examples), staging, name, opset)
+                infos[name] = _export_graph(module, args(examples), staging, name, opset)
                 report(f"{name}.onnx in {time.perf_counter() - graph_started:.1f} s")
         weights = _share_weights(onnx, staging, list(infos))
         if check:
@@ -188,7 +188,7 @@ def _examples(model: TPSMM) -> dict[str, Any]:
 
 
 def _export_graph(
-    onnx: Any, module: torch.nn.Module, args: tuple, folder: Path, name: str, opset: int
+    module: torch.nn.Module, args: tuple, folder: Path, name: str, opset: int
 ) -> GraphInfo:
     """Trace ``module`` on ``args`` into ``folder/name.onnx`` (weights inline for now)."""
     spec = module.spec()
@@ -210,8 +210,14 @@ def _export_graph(
             opset_version=opset,
             do_constant_folding=True,
         )
-    graph = onnx.load(str(path), load_external_data=False)
-    return GraphInfo.from_graph(name, graph, batched)
+    outputs = module(*args)
+    outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+    return GraphInfo.from_tensors(
+        name,
+        dict(zip(spec.inputs, args, strict=True)),
+        dict(zip(spec.outputs, outputs, strict=True)),
+        batched,
+    )
 
 
 def _batched_names(name: str, spec: Any) -> list[str]:
