@@ -83,7 +83,7 @@ def test_pairs_with_onnxruntime(run_cli, standard_export, tmp_path):
         (["--onnx", "DIR", "--config", "vox-256"], "drop --checkpoint/--config"),
         (["--onnx", "{empty}"], "no manifest.json"),
         (["--onnx", "{export}", "--mode", "avd"], "no avd mode"),
-        (["--onnx", "{export}", "--background"], "no graphs with the background predictor"),
+        (["--onnx", "{export}", "--mode", "standard", "--background"], "background predictor"),
     ],
 )
 def test_backend_errors_are_one_line(run_cli, standard_export, tmp_path, extra, message):
