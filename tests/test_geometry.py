@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -222,3 +224,98 @@ def test_convex_hull_area():
     assert float(g.convex_hull_area(triangle)) == pytest.approx(0.5)
     collinear = torch.tensor([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]])
     assert float(g.convex_hull_area(collinear)) == 0.0
+
+
+def _tps_systems(count: int, spread: float | None, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random TPS systems L + 0.01 I (count, 8, 8) and right-hand sides (count, 8, 2) in
+    float64, built as :func:`tpsmm.geometry.fit_tps` builds them; ``spread``: keypoints
+    drawn around one point at that distance (None: anywhere in [-0.8, 0.8])."""
+    generator = torch.Generator().manual_seed(seed)
+    p = torch.rand(count, 5, 2, generator=generator, dtype=torch.float64) * 1.6 - 0.8
+    if spread is not None:
+        p = p[:, :1] + spread * torch.randn(count, 5, 2, generator=generator, dtype=torch.float64)
+    q = torch.rand(count, 5, 2, generator=generator, dtype=torch.float64) * 2 - 1
+    kernel = g.tps_radial_basis(((p[:, :, None] - p[:, None]) ** 2).sum(-1))
+    ones = torch.ones(count, 5, 1, dtype=torch.float64)
+    top = torch.cat((kernel, p, ones), dim=-1)
+    bottom = torch.cat((p.transpose(1, 2), ones.transpose(1, 2)), dim=1)
+    bottom = torch.cat((bottom, torch.zeros(count, 3, 3, dtype=torch.float64)), dim=-1)
+    system = torch.cat((top, bottom), dim=1) + g.TPS_RIDGE * torch.eye(8, dtype=torch.float64)
+    rhs = torch.cat((q, torch.zeros(count, 3, 2, dtype=torch.float64)), dim=1)
+    return system, rhs
+
+
+@pytest.mark.parametrize("spread", [None, 0.1, 0.01, 0.001])
+def test_unrolled_solve_matches_torch_solve(spread):
+    """The exportable elimination: float64 equal to torch.linalg.solve to float64
+    rounding, float32 within the error torch.linalg.solve itself makes in float32
+    (both against float64, relative to cond(L) * eps)."""
+    system, rhs = _tps_systems(4000, spread, seed=1)
+    exact = torch.linalg.solve(system, rhs)
+    cond = torch.linalg.cond(system)
+    scale = exact.abs().amax(dim=(-1, -2))
+    got64 = g.solve_unrolled(system, rhs)
+    err64 = (got64 - exact).abs().amax(dim=(-1, -2)) / scale
+    assert (err64 <= 8 * cond * torch.finfo(torch.float64).eps).all()
+
+    eps32 = torch.finfo(torch.float32).eps
+    torch32 = torch.linalg.solve(system.float(), rhs.float()).double()
+    ours32 = g.solve_unrolled(system.float(), rhs.float()).double()
+    err_torch = (torch32 - exact).abs().amax(dim=(-1, -2)) / scale / (cond * eps32)
+    err_ours = (ours32 - exact).abs().amax(dim=(-1, -2)) / scale / (cond * eps32)
+    # Backward stable like LAPACK: the error is a small multiple of cond(L) * eps at
+    # worst and the same as torch's in the typical case.
+    assert float(err_ours.max()) <= max(4.0, 2 * float(err_torch.max()))
+    assert float(err_ours.median()) <= 1.5 * float(err_torch.median())
+
+
+def test_unrolled_solve_pivots_and_gradcheck():
+    # A zero on the diagonal needs a row swap; gradients in float64 by gradcheck.
+    system = torch.tensor([[0.0, 2.0, 1.0], [1.0, 1.0, 0.0], [3.0, 0.0, 1.0]], dtype=torch.float64)
+    rhs = torch.tensor([[1.0], [2.0], [3.0]], dtype=torch.float64)
+    torch.testing.assert_close(g.solve_unrolled(system, rhs), torch.linalg.solve(system, rhs))
+    tps_system, tps_rhs = _tps_systems(3, None, seed=2)
+    inputs = (tps_system.requires_grad_(True), tps_rhs.requires_grad_(True))
+    assert torch.autograd.gradcheck(g.solve_unrolled, inputs)
+
+
+def test_fit_tps_uses_the_unrolled_solve_when_exporting(monkeypatch):
+    p, q = _random_points(2, 3, 5), _random_points(2, 3, 5)
+    eager = g.fit_tps(p, q)
+    monkeypatch.setattr(g, "is_exporting", lambda: True)
+    monkeypatch.setattr(torch.linalg, "solve", None)  # would fail if called
+    exported = g.fit_tps(p, q)
+    for a, b in zip(eager, exported, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def _hull_cases() -> list[torch.Tensor]:
+    """50 points each: random, on a coarse grid (many collinear and repeated points),
+    near one line, on an ellipse (every point on the hull), with repeats."""
+    generator = torch.Generator().manual_seed(3)
+    cases = []
+    for _ in range(6):
+        cases.append(torch.rand(50, 2, generator=generator) * 2 - 1)
+        cases.append(torch.round((torch.rand(50, 2, generator=generator) * 2 - 1) * 3) / 3)
+        t = torch.rand(50, generator=generator) * 2 - 1
+        line = torch.stack((t, 0.3 * t + 0.1), dim=-1)
+        line[:5] = torch.rand(5, 2, generator=generator) * 2 - 1
+        cases.append(line)
+        angle = torch.rand(50, generator=generator) * 2 * math.pi
+        cases.append(torch.stack((0.7 * angle.cos(), 0.4 * angle.sin()), dim=-1))
+        repeated = torch.rand(50, 2, generator=generator) * 2 - 1
+        repeated[10:30] = repeated[:20].clone()
+        cases.append(repeated)
+    return cases
+
+
+def test_batched_convex_hull_area_matches_monotone_chain():
+    cases = _hull_cases()
+    batched = g.convex_hull_area_batched(torch.stack(cases))
+    for points, area in zip(cases, batched, strict=True):
+        expected = float(g.convex_hull_area(points))
+        assert float(area) == pytest.approx(expected, rel=1e-5, abs=1e-7)
+    square = torch.tensor([[[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0], [0.0, 0.0]]])
+    assert float(g.convex_hull_area_batched(square)[0]) == 4.0
+    collinear = torch.tensor([[[0.0, 0.0], [1.0, 1.0], [2.0, 2.0], [0.5, 0.5]]])
+    assert float(g.convex_hull_area_batched(collinear)[0]) == 0.0

@@ -7,8 +7,8 @@
 Layout: :mod:`tpsmm.geometry` (TPS, grids, warping), :mod:`tpsmm.networks` (the networks),
 :mod:`tpsmm.model` (:class:`TPSMM`), :mod:`tpsmm.config`, :mod:`tpsmm.checkpoint`,
 :mod:`tpsmm.animation`, :mod:`tpsmm.media` (images and video), :mod:`tpsmm.data`,
-:mod:`tpsmm.losses`, :mod:`tpsmm.training`, :mod:`tpsmm.evaluation`, :mod:`tpsmm.cli`,
-:mod:`tpsmm.signals` (SIGTERM as an exception).
+:mod:`tpsmm.losses`, :mod:`tpsmm.training`, :mod:`tpsmm.evaluation`, :mod:`tpsmm.export`
+(ONNX and onnxruntime), :mod:`tpsmm.cli`, :mod:`tpsmm.signals` (SIGTERM as an exception).
 
 The names below are imported on first use, so that ``import tpsmm.cli`` (the ``tpsmm``
 command) starts without importing torch and can install its signal handlers first.
@@ -39,6 +39,9 @@ _EXPORTS: dict[str, str] = {
     "CheckpointError": "tpsmm.errors",
     "ConfigError": "tpsmm.errors",
     "TPSMMError": "tpsmm.errors",
+    "OnnxModel": "tpsmm.export",
+    "export_onnx": "tpsmm.export",
+    "load_onnx": "tpsmm.export",
     "TPSMM": "tpsmm.model",
 }
 
@@ -52,13 +55,16 @@ __all__ = [
     "CheckpointError",
     "Config",
     "ConfigError",
+    "OnnxModel",
     "TPSMMError",
     "VideoAnimator",
     "animate",
     "animate_video",
+    "export_onnx",
     "load_animation_model",
     "load_config",
     "load_model",
+    "load_onnx",
     "preset",
     "save_checkpoint",
 ]
@@ -74,6 +80,7 @@ if TYPE_CHECKING:
     from tpsmm.checkpoint import load_model, save_checkpoint
     from tpsmm.config import PRESETS, Config, load_config, preset
     from tpsmm.errors import CheckpointError, ConfigError, TPSMMError
+    from tpsmm.export import OnnxModel, export_onnx, load_onnx
     from tpsmm.model import TPSMM
 
 

@@ -30,6 +30,13 @@ TPS_RIDGE = 0.01
 TPS_LOG_EPS = 1e-9
 
 
+def is_exporting() -> bool:
+    """True while the model is traced for export (``torch.export``, ``torch.onnx``):
+    the code then takes forms that export graphs can hold (the unrolled TPS solve, the
+    plain InstanceNorm operator) instead of the fastest eager ones."""
+    return torch.onnx.is_in_onnx_export() or torch.compiler.is_exporting()
+
+
 def coordinate_grid(
     height: int, width: int, *, dtype: torch.dtype = torch.float32, device=None
 ) -> Tensor:
@@ -107,8 +114,54 @@ def fit_tps(control_points: Tensor, targets: Tensor, ridge: float = TPS_RIDGE) -
     if ridge:
         system = system + ridge * torch.eye(n + 3, dtype=system.dtype, device=system.device)
     rhs = torch.cat((targets, targets.new_zeros((*batch_shape, 3, 2))), dim=-2)
-    theta = torch.linalg.solve(system, rhs)  # (..., N + 3, 2)
+    # ONNX has no linear solve: a graph being exported gets the unrolled elimination.
+    solve = solve_unrolled if is_exporting() else torch.linalg.solve
+    theta = solve(system, rhs)  # (..., N + 3, 2)
     return ThinPlateSpline(control_points, theta[..., n:, :].transpose(-1, -2), theta[..., :n, :])
+
+
+def solve_unrolled(system: Tensor, rhs: Tensor) -> Tensor:
+    """Solve ``system @ X = rhs`` by Gaussian elimination with partial pivoting, unrolled
+    for the (static) size: what LAPACK's ``getrf``/``getrs`` behind ``torch.linalg.solve``
+    compute, in the same order up to float rounding, but written with elementwise
+    operations, sums, ``argmax`` and ``where`` only, so that it exports to ONNX (which has
+    no solve) and to TensorRT (no scatter: rows are swapped by selection, not by
+    assignment). Differentiable; meant for small systems (the 8x8 TPS systems).
+
+    Args:
+        system: (..., n, n), non-singular.
+        rhs: (..., n, m).
+
+    Returns:
+        (..., n, m) solution ``X``.
+    """
+    n = system.shape[-1]
+    rows = torch.arange(n, device=system.device)
+    aug = torch.cat((system, rhs), dim=-1)  # (..., n, n + m)
+    for k in range(n - 1):
+        # Pivot: the row at or below k with the largest magnitude in column k (the first
+        # of equals, as LAPACK's isamax); the rows above k are out of the running.
+        column = aug[..., :, k].abs()
+        candidates = torch.where(rows >= k, column, torch.full_like(column, -1.0))
+        is_pivot = (rows == candidates.argmax(dim=-1, keepdim=True)).unsqueeze(-1)  # (..., n, 1)
+        pivot = torch.where(is_pivot, aug, torch.zeros_like(aug)).sum(dim=-2, keepdim=True)
+        current = aug[..., k : k + 1, :]
+        aug = torch.where((rows == k).unsqueeze(-1), pivot, torch.where(is_pivot, current, aug))
+        # Eliminate below the pivot; the rows at or above k keep their values exactly.
+        factors = aug[..., :, k : k + 1] / pivot[..., :, k : k + 1]
+        factors = torch.where((rows > k).unsqueeze(-1), factors, torch.zeros_like(factors))
+        aug = aug - factors * pivot
+    upper, values = aug[..., :, :n], aug[..., :, n:]
+    # Back substitution, column by column (as LAPACK's trsm).
+    solution: list[Tensor] = []
+    for k in reversed(range(n)):
+        x = values[..., k : k + 1, :] / upper[..., k : k + 1, k : k + 1]  # (..., 1, m)
+        solution.insert(0, x)
+        if k:
+            column = upper[..., :, k : k + 1]
+            above = torch.where((rows < k).unsqueeze(-1), column, torch.zeros_like(column))
+            values = values - above * x
+    return torch.cat(solution, dim=-2)
 
 
 def apply_tps(tps: ThinPlateSpline, points: Tensor) -> Tensor:
@@ -367,3 +420,46 @@ def convex_hull_area(points: Tensor) -> Tensor:
     for (x0, y0), (x1, y1) in zip(hull, hull[1:] + hull[:1], strict=True):
         area += x0 * y1 - x1 * y0
     return torch.tensor(math.fabs(area) / 2, dtype=torch.float64)
+
+
+def convex_hull_area_batched(points: Tensor) -> Tensor:
+    """Area of the convex hull of each set of (B, N, 2) points -> (B,), in the points'
+    dtype, with tensor operations only, so that it exports to ONNX (where
+    :func:`convex_hull_area`'s monotone chain cannot go) and needs no loop on N.
+
+    Gift wrapping: every point's successor is the point with the fewest others strictly
+    to the right of the line towards it (beyond rounding), the farthest of those; the hull
+    is the chain of successors from the lowest point (then the leftmost), found by
+    squaring the successor relation, and its area half the shoelace sum over the chain.
+    Repeated points and points between two hull vertices on an edge drop out; points all
+    on a line give 0, as for :func:`convex_hull_area`. Each choice depends on the points'
+    geometry, not on an edge test that rounding could answer both ways for two edges, so
+    near-collinear points cost at most a sliver of area.
+    """
+    n = points.shape[-2]
+    edge = points.unsqueeze(-3) - points.unsqueeze(-2)  # (B, N, N, 2): p_j - p_i
+    e = edge.unsqueeze(-2)  # (B, N, N, 1, 2)
+    o = edge.unsqueeze(-3)  # (B, N, 1, N, 2): p_k - p_i
+    along, across = e[..., 0] * o[..., 1], e[..., 1] * o[..., 0]
+    # Strictly right of i -> j beyond what rounding the cross product can do (a few ulp
+    # of its terms), so that a point on the line never counts against an edge.
+    margin = 8 * torch.finfo(points.dtype).eps * (along.abs() + across.abs())
+    right = (along - across < -margin).to(points.dtype).sum(-1)  # (B, N, N)
+    index = torch.arange(n, device=points.device)
+    itself = index.view(n, 1) == index.view(1, n)
+    right = torch.where(itself, torch.full_like(right, n), right)
+    fewest = right == right.amin(dim=-1, keepdim=True)
+    distance = edge.pow(2).sum(-1)
+    reach = torch.where(fewest, distance, torch.full_like(distance, -1.0))
+    successor = (index == reach.argmax(dim=-1, keepdim=True)).to(points.dtype)  # (B, N, N)
+    # Points reachable from each in at most 64 steps (N <= 64 is a whole tour).
+    steps = successor + torch.eye(n, dtype=points.dtype, device=points.device)
+    for _ in range(max(1, math.ceil(math.log2(max(n, 2))))):
+        steps = (steps @ steps).clamp(max=1.0)
+    x, y = points[..., 0], points[..., 1]
+    lowest = y == y.amin(dim=-1, keepdim=True)
+    start = torch.where(lowest, x, torch.full_like(x, math.inf)).argmin(dim=-1, keepdim=True)
+    on_hull = (steps * (index == start).to(points.dtype).unsqueeze(-1)).sum(-2)  # (B, N)
+    shoelace = x.unsqueeze(-1) * y.unsqueeze(-2) - x.unsqueeze(-2) * y.unsqueeze(-1)
+    total = (shoelace * successor).sum(-1) * on_hull
+    return total.sum(-1).abs() / 2

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from tpsmm.animation.backend import AnimationBackend, FrameAnimator, as_backend
 from tpsmm.animation.keypoints import (
     check_mode,
     check_motion_scale,
@@ -20,6 +21,11 @@ from tpsmm.animation.keypoints import (
 )
 from tpsmm.errors import TPSMMError
 from tpsmm.model import TPSMM
+
+BACKGROUND_MISSING = (
+    "--background needs a model with a background predictor "
+    "(model_params.common_params.bg is false in its config)"
+)
 
 
 def frames_to_tensor(
@@ -44,14 +50,17 @@ def tensor_to_frames(images: Tensor) -> np.ndarray:
     return images.float().permute(0, 2, 3, 1).cpu().numpy()
 
 
-class Animator:
-    """Animates one source image by driving frames, batch by batch.
+class Animator(FrameAnimator):
+    """Animates one source image by driving frames, batch by batch, with PyTorch.
 
     Args:
         model: a :class:`TPSMM` (its device and dtype are used).
         source: (H, W, 3) uint8 or float in [0, 1], at the model's frame size.
         mode: ``relative`` (motion relative to the first driving frame, scaled by the
             keypoint hull areas), ``standard`` (driving keypoints as they are) or ``avd``.
+        background: place the background by the background predictor's matrices of
+            (source, driving frame); the authors' animation does not (off). Needs the
+            driving frames (not with :meth:`animate_keypoints`).
         motion_scale: the driving motion since the reference frame is multiplied by
             this (0 still, 1 as driven, above 1 exaggerated; see
             :func:`~tpsmm.animation.keypoints.scale_motion`), in every mode.
@@ -61,19 +70,25 @@ class Animator:
     reference. :meth:`reset` starts a new video.
     """
 
+    takes_keypoints = True
+
     def __init__(
         self,
         model: TPSMM,
         source: np.ndarray | Tensor,
         mode: str = "relative",
         *,
+        background: bool = False,
         motion_scale: float = 1.0,
     ):
         self.model = model
         self.mode = check_mode(mode)
         self.motion_scale = check_motion_scale(motion_scale)
-        if mode == "avd":
+        if self.mode == "avd":
             model.require_avd()
+        if background and model.bg_predictor is None:
+            raise TPSMMError(BACKGROUND_MISSING)
+        self.background = background
         parameter = next(model.parameters())
         self.device, self.dtype = parameter.device, parameter.dtype
         with torch.inference_mode():
@@ -110,53 +125,68 @@ class Animator:
             self.state.keypoints, kp_driving, self.kp_driving_initial, self.scale
         )
 
-    def animate_keypoints(self, kp_driving: Tensor) -> Tensor:
+    def animate_keypoints(self, kp_driving: Tensor, driving: Tensor | None = None) -> Tensor:
         """Driving keypoints (B, K*5, 2) in [-1, 1], as :meth:`TPSMM.keypoints` gives
-        them -> (B, 3, H, W) animated frames in [0, 1]."""
+        them -> (B, 3, H, W) animated frames in [0, 1]; ``driving``: the (B, 3, H, W)
+        frames they are of, which ``background`` needs."""
         with torch.inference_mode():
-            kp = kp_driving.to(self.device, self.dtype)
-            return self.model.generate_from_source(self.state, self.driving_keypoints(kp))
+            kp = self.driving_keypoints(kp_driving.to(self.device, self.dtype))
+            bg_param = None
+            if self.background:
+                if driving is None:
+                    raise TPSMMError(
+                        "--background needs the driving frames; a motion file has only "
+                        "keypoints (give the video, or leave out --background)"
+                    )
+                source = self.state.image.expand(len(driving), -1, -1, -1)
+                bg_param = self.model.background(source, driving.to(self.device, self.dtype))
+            return self.model.generate_from_source(self.state, kp, bg_param)
 
     def detect(self, frames: np.ndarray | Tensor) -> Tensor:
         """The keypoints (B, K*5, 2) of (B, H, W, 3) driving frames."""
         with torch.inference_mode():
             return self.model.keypoints(frames_to_tensor(frames, self.device, self.dtype))
 
-    def animate_tensor(self, driving: Tensor) -> Tensor:
-        """(B, 3, H, W) driving frames in [0, 1] -> (B, 3, H, W) animated frames."""
+    def animate_tensor(self, driving: Tensor, keypoints: Tensor | None = None) -> Tensor:
+        """(B, 3, H, W) driving frames in [0, 1] -> (B, 3, H, W) animated frames;
+        ``keypoints``: theirs when already known (:meth:`detect`)."""
         with torch.inference_mode():
-            return self.animate_keypoints(self.model.keypoints(driving.to(self.device, self.dtype)))
+            driving = driving.to(self.device, self.dtype)
+            kp = self.model.keypoints(driving) if keypoints is None else keypoints
+            return self.animate_keypoints(kp, driving)
 
     def animate(self, frames: np.ndarray | Tensor, keypoints: Tensor | None = None) -> np.ndarray:
         """(B, H, W, 3) uint8 driving frames -> (B, H, W, 3) float32 in [0, 1];
         ``keypoints`` (B, K*5, 2): the frames' detected keypoints when already known
         (:meth:`detect`)."""
-        if keypoints is not None:
-            return tensor_to_frames(self.animate_keypoints(keypoints))
-        return tensor_to_frames(self.animate_tensor(frames_to_tensor(frames, self.device)))
+        driving = frames_to_tensor(frames, self.device)
+        return tensor_to_frames(self.animate_tensor(driving, keypoints))
 
 
 def animate(
-    model: TPSMM,
+    model: TPSMM | AnimationBackend,
     source: np.ndarray,
     driving: np.ndarray,
     mode: str = "relative",
     *,
     batch_size: int = 1,
+    background: bool = False,
 ) -> np.ndarray:
     """Animate a source image by a driving video held in memory.
 
     Args:
-        model: a loaded :class:`TPSMM`.
+        model: a loaded :class:`TPSMM`, or another backend (e.g. the onnxruntime one,
+            :func:`tpsmm.load_onnx`).
         source: (H, W, 3) uint8 at the model's frame size.
         driving: (T, H, W, 3) uint8 at the same size.
         mode: ``relative`` | ``standard`` | ``avd`` (as the authors' demo).
         batch_size: driving frames per forward pass.
+        background: use the background predictor (see :class:`Animator`).
 
     Returns:
         (T, H, W, 3) float32 in [0, 1].
     """
-    animator = Animator(model, source, mode)
+    animator = as_backend(model).animator(source, mode, background=background)
     outputs = [
         animator.animate(driving[start : start + batch_size])
         for start in range(0, len(driving), batch_size)

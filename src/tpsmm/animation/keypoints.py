@@ -31,7 +31,10 @@ def movement_scale(kp_source: Tensor, kp_driving_initial: Tensor) -> float:
 
 
 def relative_keypoints(
-    kp_source: Tensor, kp_driving: Tensor, kp_driving_initial: Tensor, scale: float | None = None
+    kp_source: Tensor,
+    kp_driving: Tensor,
+    kp_driving_initial: Tensor,
+    scale: float | Tensor | None = None,
 ) -> Tensor:
     """Relative motion transfer: ``kp_source + (kp_driving - kp_driving_initial) * scale``.
 
@@ -39,7 +42,8 @@ def relative_keypoints(
         kp_source: (1, K*5, 2) keypoints of the source image.
         kp_driving: (B, K*5, 2) keypoints of driving frames.
         kp_driving_initial: (1, K*5, 2) keypoints of the first driving frame.
-        scale: :func:`movement_scale` of the first two, computed when not given.
+        scale: :func:`movement_scale` of the first two (a number, or a tensor that
+            broadcasts, e.g. (1, 1, 1)), computed when not given.
 
     Returns:
         (B, K*5, 2).

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from tpsmm import signals
+from tpsmm.animation.backend import AnimationBackend
 from tpsmm.animation.best_frame import default_landmarks
 from tpsmm.animation.pipeline import AnimationSummary, DrivingCache, VideoAnimator
 from tpsmm.errors import TPSMMError, describe_os_error
@@ -174,7 +175,7 @@ def shard(pairs: Sequence[Pair], rank: int, world_size: int) -> list[Pair]:
 
 
 def animate_pairs(
-    model: TPSMM,
+    model: TPSMM | AnimationBackend,
     pairs: Sequence[Pair],
     *,
     mode: str = "relative",
@@ -194,14 +195,14 @@ def animate_pairs(
     (:data:`MAX_DRIVING` videos kept). The frames are those of each pair run alone.
 
     Args:
-        model: the loaded model, shared by every pair.
+        model: the loaded model (or onnxruntime backend), shared by every pair.
         pairs: the pairs to run (already sharded), in this order.
         mode: the default mode for rows without one.
         find_best_frame, landmarks: as for :func:`animate_video`; the landmark detector
             is loaded once for all pairs.
         on_result: called after each pair (to report progress).
         options: further keyword arguments of :func:`animate_video`: those of
-            :class:`VideoAnimator` (fit, batch_size, crop_face, ...) and of
+            :class:`VideoAnimator` (fit, batch_size, crop_face, background, ...) and of
             :meth:`VideoAnimator.write` (side_by_side, max_frames, progress, ...).
 
     Returns:
@@ -279,7 +280,7 @@ class _PairRunner:
 
     def __init__(
         self,
-        model: TPSMM,
+        model: TPSMM | AnimationBackend,
         *,
         mode: str,
         animator_options: Mapping[str, Any],

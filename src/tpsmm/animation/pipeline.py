@@ -41,7 +41,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from tpsmm.animation.animator import Animator, frames_to_tensor, tensor_to_frames
+from tpsmm.animation.animator import frames_to_tensor, tensor_to_frames
+from tpsmm.animation.backend import (
+    AnimationBackend,
+    as_backend,
+    default_batch_size,
+    keypoints_need_torch,
+)
 from tpsmm.animation.best_frame import BestFrame, default_landmarks, find_best_frame
 from tpsmm.animation.keypoints import check_mode
 from tpsmm.animation.motion_file import (
@@ -76,7 +82,7 @@ from tpsmm.media import (
 )
 from tpsmm.media.fit import resize_box
 from tpsmm.model import TPSMM
-from tpsmm.runtime import describe, resolve_device, resolve_precision, warn_if_slow
+from tpsmm.runtime import resolve_device, resolve_precision, warn_if_slow
 
 #: Called as ``on_progress(stage, done, total)`` when a pass starts (``done`` 0) and after
 #: each batch: ``stage`` is ``"face"``, ``"best frame"``, ``"motion"`` or ``"animate"``, ``done`` the frames of that
@@ -89,12 +95,6 @@ DrivingInput = str | os.PathLike | VideoReader
 
 
 # Model ---------------------------------------------------------------------------------
-
-
-def default_batch_size(device: torch.device) -> int:
-    """Driving frames per forward pass when not told: 1 on a CPU (measured fastest per
-    frame on a 2-core machine: larger batches leave the caches), 8 on a GPU."""
-    return 1 if device.type == "cpu" else 8
 
 
 def load_animation_model(
@@ -265,8 +265,9 @@ class AnimationSummary:
         audio: whether the driving video's audio was carried over.
         best_frame: the reference frame chosen by ``find_best_frame``, else None.
         seconds: wall time of the animation pass (the best-frame search excluded).
-        device: where the model ran; dtype: its compute dtype
-            (:attr:`TPSMM.compute_dtype`).
+        runs_on: where and in what the model ran, ``float32 on cpu`` (its compute
+            dtype, :attr:`TPSMM.compute_dtype`), ``... (onnxruntime)`` for that backend
+            (:meth:`AnimationBackend.describe`).
     """
 
     output: Path
@@ -276,8 +277,7 @@ class AnimationSummary:
     audio: bool
     best_frame: int | None
     seconds: float
-    device: torch.device
-    dtype: torch.dtype
+    runs_on: str
     duration: Fraction = Fraction(0)
     variable_rate: bool = False
 
@@ -302,7 +302,7 @@ class AnimationSummary:
         if self.best_frame is not None:
             parts.append(f"best frame {self.best_frame}")
         parts.append(f"{self.frames_per_second:.2f} frames/s")
-        parts.append(describe(self.device, self.dtype))
+        parts.append(self.runs_on)
         return ", ".join(parts)
 
 
@@ -373,14 +373,18 @@ class VideoAnimator:
     constant memory.
 
     Args:
-        model: a loaded :class:`TPSMM` (its device and dtype are used).
+        model: a loaded :class:`TPSMM` (its device and dtype are used), or another
+            :class:`tpsmm.animation.backend.AnimationBackend` (the onnxruntime one:
+            :func:`tpsmm.load_onnx`).
         source: an image path, or an (H, W, 3) uint8 RGB array of any size.
         mode: ``relative`` | ``standard`` | ``avd`` (see :data:`tpsmm.MODES`).
         fit: how frames of another shape reach the model's square size:
             ``crop`` | ``pad`` | ``stretch`` (see :mod:`tpsmm.media.fit`); not used for
             faces cropped by ``crop_face``.
-        batch_size: driving frames per forward pass; None: :func:`default_batch_size`
-            of the model's device.
+        batch_size: driving frames per forward pass; None: the backend's default
+            (:func:`tpsmm.animation.backend.default_batch_size` of its device).
+        background: place the background by the background predictor (off, as the
+            authors animate).
         motion_scale: the driving motion is multiplied by this (0 still, 1 as driven,
             above 1 exaggerated; see :func:`tpsmm.animation.keypoints.scale_motion`).
         crop_face: crop the source around its face and every driving frame around the
@@ -406,12 +410,13 @@ class VideoAnimator:
 
     def __init__(
         self,
-        model: TPSMM,
+        model: TPSMM | AnimationBackend,
         source: SourceInput,
         *,
         mode: str = "relative",
         fit: str = DEFAULT_FIT_MODE,
         batch_size: int | None = None,
+        background: bool = False,
         motion_scale: float = 1.0,
         crop_face: bool = False,
         paste_back: bool = False,
@@ -421,12 +426,13 @@ class VideoAnimator:
     ):
         self.model = model
         self.driving_cache = driving_cache
+        self.backend = as_backend(model)
         self.mode = check_mode(mode)
         self.fit = check_fit_mode(fit)
-        self.batch_size = check_positive(batch_size, "batch size") or default_batch_size(
-            next(model.parameters()).device
+        self.batch_size = (
+            check_positive(batch_size, "batch size") or self.backend.default_batch_size()
         )
-        self.size = model.frame_size
+        self.size = self.backend.frame_size
         self.crop_face = crop_face
         self.smoothing = float(smoothing)
         if isinstance(source, np.ndarray):
@@ -446,7 +452,9 @@ class VideoAnimator:
             self.source_rect = fit_rect(image.shape[1], image.shape[0], self.fit)
             self.source = fit_frame(image, self.size, self.fit)
         self.paster = PasteBack(image, self.source_rect, self.size) if paste_back else None
-        self.animator = Animator(model, self.source, self.mode, motion_scale=motion_scale)
+        self.animator = self.backend.animator(
+            self.source, self.mode, background=background, motion_scale=motion_scale
+        )
 
     def _source_face_box(self, image: np.ndarray) -> CropBox:
         assert self.finder is not None
@@ -618,6 +626,7 @@ class VideoAnimator:
         check_positive(max_frames, "max frames")
         motion = _motion_of(driving)
         if motion is not None:
+            self._require_keypoints()
             kp = motion.keypoints[reference_index] if reference_index is not None else None
             self.reset(reference_keypoints=kp)
             for batch in self.motion_batches(motion, max_frames):
@@ -628,16 +637,21 @@ class VideoAnimator:
                 boxes = self.face_boxes(reader, max_frames)
             self.reset(reference)
             keep = side_by_side and self.paster is not None
-            work = self._driving_work(reader)
+            work = self._driving_work(reader) if self.animator.takes_keypoints else None
             batches = self.driving_batches(reader, max_frames, boxes=boxes, keep_originals=keep)
             for index, batch in enumerate(batches):
                 keypoints = None
-                if work is not None:
+                if work is not None:  # the frames' keypoints, found once for every source
                     if index == len(work.keypoints):
                         work.keypoints.append(self.animator.detect(batch.frames))
                     keypoints = work.keypoints[index]
                 frames = self.compose(batch, self.animate_batch(batch, keypoints), side_by_side)
                 yield frames, batch.times
+
+    def _require_keypoints(self) -> None:
+        """Refuse a motion file (driving keypoints) when the backend takes only frames."""
+        if not self.animator.takes_keypoints:
+            raise keypoints_need_torch("a motion file as the driving input")
 
     def _driving_work(self, reader: VideoReader) -> DrivingWork | None:
         """The work already done on this video (to reuse and extend), or None without a
@@ -728,6 +742,7 @@ class VideoAnimator:
         check_output(output)
         motion = _motion_of(driving)
         if motion is not None:
+            self._require_keypoints()
             if find_best_frame:
                 raise TPSMMError(
                     "--find-best-frame needs the driving video's faces; a motion file has "
@@ -818,8 +833,7 @@ class VideoAnimator:
             audio=writer.has_audio,
             best_frame=best.index if best is not None else None,
             seconds=seconds,
-            device=next(self.model.parameters()).device,
-            dtype=self.model.compute_dtype,
+            runs_on=self.backend.describe(),
             duration=writer.duration,
             variable_rate=writer.variable_rate,
         )
@@ -906,10 +920,8 @@ def extract_motion(
         TPSMMError: a bad video, no face with ``crop_face``.
     """
     check_positive(max_frames, "max frames")
-    batch_size = check_positive(batch_size, "batch size") or default_batch_size(
-        next(model.parameters()).device
-    )
     parameter = next(model.parameters())
+    batch_size = check_positive(batch_size, "batch size") or default_batch_size(parameter.device)
     with _open_driving(driving) as reader:
         boxes = None
         if crop_face:
@@ -1017,7 +1029,7 @@ def _counted(batches: Iterator[np.ndarray], bar: FrameProgress) -> Iterator[np.n
 
 
 def animate_video(
-    model: TPSMM,
+    model: TPSMM | AnimationBackend,
     source: SourceInput,
     driving: DrivingInput,
     output: str | os.PathLike,
@@ -1025,6 +1037,7 @@ def animate_video(
     mode: str = "relative",
     fit: str = DEFAULT_FIT_MODE,
     batch_size: int | None = None,
+    background: bool = False,
     side_by_side: bool = False,
     find_best_frame: bool = False,
     max_frames: int | None = None,
@@ -1041,7 +1054,8 @@ def animate_video(
     """Animate ``source`` by ``driving`` into ``output``, streaming, in constant memory.
 
     The one-call form of :class:`VideoAnimator` (see :meth:`VideoAnimator.write` for the
-    arguments, :class:`VideoAnimator` for the others); what ``tpsmm animate`` runs.
+    arguments, :class:`VideoAnimator` for the others); what ``tpsmm animate`` runs, with
+    either backend.
     """
     animator = VideoAnimator(
         model,
@@ -1049,6 +1063,7 @@ def animate_video(
         mode=mode,
         fit=fit,
         batch_size=batch_size,
+        background=background,
         motion_scale=motion_scale,
         crop_face=crop_face,
         paste_back=paste_back,

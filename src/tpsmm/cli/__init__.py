@@ -41,6 +41,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "dataset",
     "prepare_videos",
     "serve",
+    "export",
 )
 
 

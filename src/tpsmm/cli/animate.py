@@ -15,6 +15,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from tpsmm.animation.backend import AnimationBackend
 from tpsmm.animation.keypoints import MODES, check_mode, check_motion_scale
 from tpsmm.animation.motion_file import is_motion_file, load_motion
 from tpsmm.animation.pipeline import (
@@ -157,8 +158,12 @@ def frame_rate_argument(text: str) -> Fraction:
     return rate
 
 
+#: The --backend choices: what computes the frames.
+BACKENDS = ("torch", "onnxruntime")
+
+
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """--checkpoint, --config, --device, --dtype."""
+    """--checkpoint, --config, --backend, --onnx, --device, --dtype."""
     group = parser.add_argument_group("model")
     group.add_argument(
         "--checkpoint",
@@ -170,6 +175,19 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME|YAML",
         help="a preset (vox-256, taichi-256, ted-384, mgif-256) or YAML file; default: the "
         "checkpoint's own (the vox-256 architecture for the authors' files)",
+    )
+    group.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="what computes the frames: torch (default) or onnxruntime (the graphs of "
+        "`tpsmm export` in --onnx DIR, float32; needs the onnx extra: pip install "
+        "'tpsmm[onnx]'; not with motion files or --motion-scale)",
+    )
+    group.add_argument(
+        "--onnx",
+        metavar="DIR",
+        help="an ONNX export folder (from `tpsmm export`) for the onnxruntime backend; "
+        "implies --backend onnxruntime",
     )
     add_device_argument(group)
     add_dtype_argument(group)
@@ -216,6 +234,13 @@ def add_job_arguments(parser: argparse.ArgumentParser, *, side_by_side: bool = F
         f"image's height with --paste-back) (default: {'on' if side_by_side else 'off'})",
     )
     group.add_argument(
+        "--background",
+        action="store_true",
+        help="move the background by the background predictor's estimate of the camera "
+        "motion between the source and each driving frame (off by default, as in the "
+        "authors' animation; needs a model with a background predictor)",
+    )
+    group.add_argument(
         "--find-best-frame",
         action="store_true",
         help="faces: use the driving frame whose face is most like the source's as the "
@@ -253,6 +278,7 @@ def job_options(args: argparse.Namespace) -> dict[str, Any]:
         "find_best_frame": args.find_best_frame,
         "paste_back": args.paste_back,
         "motion_scale": args.motion_scale,
+        "background": args.background,
         "folder_fps": getattr(args, "fps", None),
     }
 
@@ -264,7 +290,7 @@ def framing_options(args: argparse.Namespace) -> dict[str, Any]:
     check_positive(args.max_frames, "--max-frames")
     if not args.smoothing >= 0:
         raise TPSMMError(f"--smoothing must be a number of seconds >= 0, got {args.smoothing}")
-    resolve_precision(args.dtype, resolve_device(args.device))
+    backend_name(args)
     return {
         "fit": args.fit,
         "crop_face": args.crop_face,
@@ -273,6 +299,28 @@ def framing_options(args: argparse.Namespace) -> dict[str, Any]:
         "max_frames": args.max_frames,
         "progress": not args.quiet and sys.stderr.isatty(),
     }
+
+
+def backend_name(args: argparse.Namespace) -> str:
+    """``torch`` or ``onnxruntime`` from --backend and --onnx (commands without them:
+    torch), with the options checked against it (one-line errors): for torch, --device
+    and --dtype by :mod:`tpsmm.runtime`'s policy."""
+    onnx = getattr(args, "onnx", None)
+    backend = getattr(args, "backend", None) or ("onnxruntime" if onnx else "torch")
+    if backend == "torch":
+        if onnx:
+            raise TPSMMError("--onnx goes with --backend onnxruntime")
+        resolve_precision(args.dtype, resolve_device(args.device))
+        return backend
+    if not onnx:
+        raise TPSMMError("--backend onnxruntime needs --onnx DIR (made by `tpsmm export`)")
+    if args.checkpoint or args.config:
+        raise TPSMMError(
+            "--backend onnxruntime takes the model from --onnx DIR; drop --checkpoint/--config"
+        )
+    if args.dtype not in ("auto", "float32"):
+        raise TPSMMError("--backend onnxruntime runs the exported float32 graphs; drop --dtype")
+    return backend
 
 
 def checkpoint_path(args: argparse.Namespace, command: str = "animate") -> str:
@@ -286,9 +334,19 @@ def checkpoint_path(args: argparse.Namespace, command: str = "animate") -> str:
     return checkpoint
 
 
-def load_model_from_args(args: argparse.Namespace, checkpoint: str) -> TPSMM:
+def model_source(args: argparse.Namespace, command: str = "animate") -> str:
+    """What the model is loaded from: the checkpoint (torch), or the --onnx folder."""
+    return args.onnx if backend_name(args) == "onnxruntime" else checkpoint_path(args, command)
+
+
+def load_model_from_args(args: argparse.Namespace, checkpoint: str) -> TPSMM | AnimationBackend:
     """The model of --checkpoint/--config on --device in --dtype (under torchrun,
-    ``cuda`` is this process's GPU)."""
+    ``cuda`` is this process's GPU), or the onnxruntime backend of the --onnx folder
+    ``checkpoint``."""
+    if backend_name(args) == "onnxruntime":
+        from tpsmm.export.runtime import load_onnx
+
+        return load_onnx(checkpoint, device=args.device)
     return load_animation_model(checkpoint, args.config, device=args.device, dtype=args.dtype)
 
 
@@ -322,7 +380,7 @@ def animate_one(
 ) -> AnimationSummary:
     """Check the inputs (cheap checks first), load the model, run the job.
 
-    ``options`` are :func:`job_options`; ``checkpoint`` is :func:`checkpoint_path`.
+    ``options`` are :func:`job_options`; ``checkpoint`` is :func:`model_source`.
     """
     check_inputs(source, driving, output)
     landmarks = landmarks_for(args)
@@ -334,9 +392,10 @@ def animate_one(
     )
 
 
-def warn_if_other_model(driving: str | os.PathLike, model: TPSMM) -> None:
-    """For a motion file: refuse a model of another shape, warn on other weights."""
-    if not is_motion_file(driving):
+def warn_if_other_model(driving: str | os.PathLike, model: TPSMM | AnimationBackend) -> None:
+    """For a motion file: refuse a model of another shape, warn on other weights (the
+    onnxruntime backend refuses motion files when it animates)."""
+    if not is_motion_file(driving) or not isinstance(model, TPSMM):
         return
     if not load_motion(driving).check_model(model, str(driving)):
         print(
@@ -365,7 +424,7 @@ def run(args: argparse.Namespace) -> int:
             f"--fps sets the frame rate of a folder of frames; {args.driving} is a video "
             "file, whose frames keep their own timestamps"
         )
-    checkpoint = checkpoint_path(args)
+    checkpoint = model_source(args)
     summary = animate_one(args, options, args.source, args.driving, args.output, checkpoint)
     if not args.quiet:
         print(summary.describe())
@@ -384,7 +443,7 @@ def run_pairs(args: argparse.Namespace) -> int:
     if not args.out_dir:
         raise TPSMMError("--pairs needs --out-dir DIR for the results")
     options = job_options(args)
-    checkpoint = checkpoint_path(args)
+    checkpoint = model_source(args)
     env = torchrun_env()
     rank, world_size = env.rank, env.world_size
     pairs = shard(read_pairs(args.pairs, args.out_dir), rank, world_size)

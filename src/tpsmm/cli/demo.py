@@ -21,8 +21,8 @@ from tpsmm.cli.animate import (
     add_job_arguments,
     add_model_arguments,
     animate_one,
-    checkpoint_path,
     job_options,
+    model_source,
 )
 
 DEFAULT_OUTPUT = "tpsmm-demo.mp4"
@@ -68,7 +68,7 @@ def sample_paths() -> Iterator[tuple[Path, Path]]:
 def run(args: argparse.Namespace) -> int:
     """Run ``tpsmm demo``; returns the exit status."""
     options = job_options(args)
-    checkpoint = checkpoint_path(args, "demo")
+    checkpoint = model_source(args, "demo")
     with sample_paths() as (source, driving):
         summary = animate_one(args, options, source, driving, args.output, checkpoint)
     print(f"the result is at {summary.output.resolve()}")

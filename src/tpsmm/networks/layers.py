@@ -33,7 +33,8 @@ def reference_ops() -> Iterator[None]:
 
 
 def _use_fast_path() -> bool:
-    return _FAST_INFERENCE and not torch.is_grad_enabled()
+    # A graph being exported takes the InstanceNormalization operator.
+    return _FAST_INFERENCE and not torch.is_grad_enabled() and not geometry.is_exporting()
 
 
 def instance_norm_relu(x: Tensor, norm: nn.InstanceNorm2d, relu: bool = True) -> Tensor:
@@ -153,7 +154,7 @@ class UpBlock2d(nn.Module):
         else:
             kernels = (
                 upsample_conv_kernels(self.conv.weight)
-                if torch.is_grad_enabled()
+                if torch.is_grad_enabled() or geometry.is_exporting()
                 else self._fused_kernels()
             )
             out = upsample_conv(x, kernels, self.conv.bias)

@@ -1,0 +1,221 @@
+"""``manifest.json``: what an ONNX export folder holds, for people and programs.
+
+It records the format version, the tpsmm / torch / onnx versions and the opset, the
+checkpoint's file name and SHA-256, the whole config, the frame size and keypoint
+count, and for every graph its file, mode, whether it uses the background predictor,
+and the names, shapes (``"batch"`` for the dynamic dimension) and element types of its
+inputs and outputs, in order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tpsmm.errors import TPSMMError
+
+MANIFEST_NAME = "manifest.json"
+WEIGHTS_NAME = "weights.bin"
+FORMAT = "tpsmm-onnx"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """One input or output: its name, shape (ints, ``"batch"`` for the dynamic
+    dimension) and element type (``float32``)."""
+
+    name: str
+    shape: list[int | str]
+    dtype: str
+
+
+@dataclass(frozen=True)
+class GraphInfo:
+    """One graph: ``file`` in the folder, its inputs and outputs in order; ``mode`` and
+    ``background`` for a frames graph (None and False for the source and reference
+    graphs)."""
+
+    name: str
+    file: str
+    inputs: list[TensorInfo]
+    outputs: list[TensorInfo]
+    mode: str | None = None
+    background: bool = False
+
+    @classmethod
+    def from_tensors(
+        cls,
+        name: str,
+        inputs: dict[str, Any],
+        outputs: dict[str, Any],
+        batched: list[str],
+    ) -> GraphInfo:
+        """The info of graph ``name`` from example inputs and outputs (name -> tensor,
+        in order); the first dimension of the ``batched`` ones is ``"batch"``."""
+
+        def tensors(values: dict[str, Any]) -> list[TensorInfo]:
+            out = []
+            for tensor_name, tensor in values.items():
+                shape: list[int | str] = list(tensor.shape)
+                if tensor_name in batched:
+                    shape[0] = "batch"
+                out.append(TensorInfo(tensor_name, shape, str(tensor.dtype).split(".")[-1]))
+            return out
+
+        mode, background = None, False
+        if name.startswith("frames_"):
+            parts = name.split("_")
+            mode, background = parts[1], parts[-1] == "background"
+        return cls(name, f"{name}.onnx", tensors(inputs), tensors(outputs), mode, background)
+
+    @property
+    def input_names(self) -> list[str]:
+        return [tensor.name for tensor in self.inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [tensor.name for tensor in self.outputs]
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The contents of ``manifest.json`` (see the module docstring)."""
+
+    graphs: dict[str, GraphInfo]
+    config: dict[str, Any]
+    frame_size: int
+    num_keypoints: int
+    opset: int
+    tpsmm_version: str
+    checkpoint: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    weights: dict[str, Any] = field(default_factory=dict)
+    created: str = ""
+    export_seconds: float = 0.0
+    format: str = FORMAT
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def modes(self) -> list[str]:
+        """The modes that have a frames graph."""
+        return sorted({g.mode for g in self.graphs.values() if g.mode is not None})
+
+    @property
+    def has_background(self) -> bool:
+        return any(g.background for g in self.graphs.values())
+
+    def frames_graph(self, mode: str, background: bool = False) -> GraphInfo:
+        """The frames graph of ``mode`` (with or without the background predictor).
+
+        Raises:
+            TPSMMError: the export has no such graph.
+        """
+        for graph in self.graphs.values():
+            if graph.mode == mode and graph.background == background:
+                return graph
+        if mode not in self.modes:
+            raise TPSMMError(
+                f"this ONNX export has no {mode} mode (it has {', '.join(self.modes)}); "
+                f"export again with --modes {mode}"
+            )
+        raise TPSMMError(
+            "this ONNX export has no graphs with the background predictor "
+            "(the model has none, or it was exported with --no-background)"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def write(self, path: str | os.PathLike) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def read(cls, folder: str | os.PathLike) -> Manifest:
+        """The manifest of an export folder.
+
+        Raises:
+            TPSMMError: no manifest, not a tpsmm export, a newer format, or a graph file
+                it names is missing.
+        """
+        folder = Path(folder)
+        path = folder / MANIFEST_NAME
+        if not path.is_file():
+            raise TPSMMError(
+                f"{folder}: no {MANIFEST_NAME}; make an ONNX export with "
+                "`tpsmm export --checkpoint C --out DIR`"
+            )
+        try:
+            data = json.loads(path.read_text())
+            if data.get("format") != FORMAT:
+                raise TPSMMError(f"{path}: not a tpsmm ONNX manifest")
+            if data.get("format_version", 0) > FORMAT_VERSION:
+                raise TPSMMError(
+                    f"{path}: format version {data['format_version']} is newer than this "
+                    f"tpsmm reads ({FORMAT_VERSION}); update tpsmm"
+                )
+            graphs = {
+                name: GraphInfo(
+                    **{
+                        **info,
+                        "inputs": [TensorInfo(**t) for t in info["inputs"]],
+                        "outputs": [TensorInfo(**t) for t in info["outputs"]],
+                    }
+                )
+                for name, info in data["graphs"].items()
+            }
+            manifest = cls(**{**data, "graphs": graphs})
+        except (ValueError, KeyError, TypeError) as error:
+            raise TPSMMError(f"{path}: unreadable manifest ({error})") from None
+        for graph in manifest.graphs.values():
+            if not (folder / graph.file).is_file():
+                raise TPSMMError(f"{folder}: {graph.file} is missing")
+        return manifest
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def build(
+    model: Any,
+    graphs: dict[str, GraphInfo],
+    *,
+    checkpoint: str | os.PathLike | None,
+    opset: int,
+    weights_bytes: int,
+    export_seconds: float,
+) -> Manifest:
+    """The manifest of an export of ``model`` (a :class:`tpsmm.TPSMM`)."""
+    import onnx
+    import torch
+
+    import tpsmm
+
+    record: dict[str, Any] = {}
+    if checkpoint is not None and Path(checkpoint).is_file():
+        record = {"file": Path(checkpoint).name, "sha256": file_sha256(checkpoint)}
+    return Manifest(
+        graphs=graphs,
+        config=model.config.to_dict(),
+        frame_size=model.frame_size,
+        num_keypoints=model.num_tps * 5,
+        opset=opset,
+        tpsmm_version=tpsmm.__version__,
+        checkpoint=record,
+        versions={"torch": torch.__version__, "onnx": onnx.__version__},
+        weights={"file": WEIGHTS_NAME, "bytes": weights_bytes},
+        created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        export_seconds=round(export_seconds, 1),
+    )

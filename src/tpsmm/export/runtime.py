@@ -1,0 +1,243 @@
+"""The onnxruntime backend: animation with the graphs of ``tpsmm export``.
+
+>>> model = tpsmm.load_onnx("vox-onnx")                 # an export folder
+>>> frames = tpsmm.animate(model, source, driving)      # as with a TPSMM
+>>> tpsmm.animate_video(model, "face.png", "talk.mp4", "out.mp4")
+
+:class:`OnnxModel` is an :class:`tpsmm.animation.backend.AnimationBackend`, so the
+streaming pipeline, the pairs job and ``tpsmm animate --backend onnxruntime`` run it
+exactly as they run PyTorch. Its animator runs ``source.onnx`` once per source,
+``reference.onnx`` once per driving video (relative mode) and the mode's frames graph
+once per batch.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tpsmm.animation.animator import frames_to_tensor
+from tpsmm.animation.backend import FrameAnimator, default_batch_size, keypoints_need_torch
+from tpsmm.animation.keypoints import check_mode
+from tpsmm.errors import TPSMMError
+from tpsmm.export.manifest import Manifest
+from tpsmm.export.requirements import require_onnxruntime
+
+#: onnxruntime's graph optimisation levels by name.
+OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "all")
+EXECUTION_MODES = ("sequential", "parallel")
+CPU_PROVIDER = "CPUExecutionProvider"
+CUDA_PROVIDER = "CUDAExecutionProvider"
+
+
+def resolve_providers(device: str, available: list[str]) -> list[str]:
+    """onnxruntime execution providers for ``auto`` (CUDA when onnxruntime has it, else
+    the CPU), ``cpu`` or ``cuda`` (CUDA, with the CPU for what CUDA lacks).
+
+    Raises:
+        TPSMMError: an unknown device, or ``cuda`` without onnxruntime's CUDA provider.
+    """
+    kind = device.split(":", 1)[0]
+    if kind == "auto":
+        kind = "cuda" if CUDA_PROVIDER in available else "cpu"
+    if kind == "cpu":
+        return [CPU_PROVIDER]
+    if kind == "cuda":
+        if CUDA_PROVIDER not in available:
+            raise TPSMMError(
+                "device cuda: this onnxruntime has no CUDA execution provider "
+                "(install onnxruntime-gpu, or use --device cpu)"
+            )
+        return [CUDA_PROVIDER, CPU_PROVIDER]
+    raise TPSMMError(f"device {device!r}: the onnxruntime backend runs on cpu or cuda")
+
+
+class OnnxModel:
+    """An ONNX export folder, run by onnxruntime.
+
+    Args:
+        folder: written by ``tpsmm export`` (``manifest.json`` and the graphs).
+        device: ``auto`` | ``cpu`` | ``cuda`` (see :func:`resolve_providers`).
+        optimization: onnxruntime's graph optimisation level, one of
+            :data:`OPTIMIZATION_LEVELS` (default ``all``).
+        threads: intra-op threads (None: onnxruntime's default, one per core).
+        inter_op_threads: threads between operators (parallel execution mode only).
+        execution_mode: ``sequential`` (default) or ``parallel``.
+
+    Sessions are created when a graph is first used (a few seconds each: onnxruntime
+    optimises the graph and packs its weights).
+
+    Raises:
+        TPSMMError: onnxruntime missing, an unreadable export, a bad option.
+    """
+
+    backend_name = "onnxruntime"
+
+    def __init__(
+        self,
+        folder: str | os.PathLike,
+        *,
+        device: str = "auto",
+        optimization: str = "all",
+        threads: int | None = None,
+        inter_op_threads: int | None = None,
+        execution_mode: str = "sequential",
+    ):
+        self.ort = require_onnxruntime()
+        self.folder = Path(folder)
+        self.manifest = Manifest.read(self.folder)
+        self.providers = resolve_providers(device, self.ort.get_available_providers())
+        if optimization not in OPTIMIZATION_LEVELS:
+            raise TPSMMError(
+                f"unknown optimisation level {optimization!r}; "
+                f"choose one of {', '.join(OPTIMIZATION_LEVELS)}"
+            )
+        if execution_mode not in EXECUTION_MODES:
+            raise TPSMMError(
+                f"unknown execution mode {execution_mode!r}; "
+                f"choose one of {', '.join(EXECUTION_MODES)}"
+            )
+        self.options = {
+            "optimization": optimization,
+            "threads": threads,
+            "inter_op_threads": inter_op_threads,
+            "execution_mode": execution_mode,
+        }
+        self._sessions: dict[str, Any] = {}
+
+    @property
+    def frame_size(self) -> int:
+        return self.manifest.frame_size
+
+    @property
+    def device(self) -> str:
+        """``cuda`` or ``cpu``: where the frames graphs run."""
+        return "cuda" if self.providers[0] == CUDA_PROVIDER else "cpu"
+
+    def default_batch_size(self) -> int:
+        return default_batch_size(self.device)
+
+    def describe(self) -> str:
+        """``float32 on cpu (onnxruntime)``: the graphs are exported in float32."""
+        return f"float32 on {self.device} (onnxruntime)"
+
+    def session_options(self) -> Any:
+        """onnxruntime SessionOptions from this model's options."""
+        ort = self.ort
+        options = ort.SessionOptions()
+        levels = {
+            "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+            "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+            "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+            "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+        }
+        options.graph_optimization_level = levels[self.options["optimization"]]
+        if self.options["threads"] is not None:
+            options.intra_op_num_threads = self.options["threads"]
+        if self.options["inter_op_threads"] is not None:
+            options.inter_op_num_threads = self.options["inter_op_threads"]
+        options.execution_mode = (
+            ort.ExecutionMode.ORT_PARALLEL
+            if self.options["execution_mode"] == "parallel"
+            else ort.ExecutionMode.ORT_SEQUENTIAL
+        )
+        return options
+
+    def session(self, name: str) -> Any:
+        """The onnxruntime session of graph ``name`` (created on first use)."""
+        if name not in self._sessions:
+            graph = self.manifest.graphs.get(name)
+            if graph is None:
+                raise TPSMMError(f"{self.folder}: this ONNX export has no {name} graph")
+            self._sessions[name] = self.ort.InferenceSession(
+                str(self.folder / graph.file), self.session_options(), providers=self.providers
+            )
+        return self._sessions[name]
+
+    def run(self, name: str, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """Run graph ``name`` on ``feeds`` (input name -> array); its outputs in order."""
+        return self.session(name).run(None, feeds)
+
+    def animator(
+        self,
+        source: np.ndarray,
+        mode: str = "relative",
+        *,
+        background: bool = False,
+        motion_scale: float = 1.0,
+    ) -> OnnxAnimator:
+        if motion_scale != 1.0:
+            raise keypoints_need_torch("--motion-scale")
+        return OnnxAnimator(self, source, mode, background=background)
+
+    def __repr__(self) -> str:
+        return f"OnnxModel({str(self.folder)!r}, providers={self.providers})"
+
+
+def load_onnx(folder: str | os.PathLike, **options: Any) -> OnnxModel:
+    """An :class:`OnnxModel` of an export folder (``options`` as for the class)."""
+    return OnnxModel(folder, **options)
+
+
+def _nchw(frames: np.ndarray) -> np.ndarray:
+    """(B, H, W, 3) uint8 or float frames -> (B, 3, H, W) float32 in [0, 1]."""
+    return np.ascontiguousarray(frames_to_tensor(frames).numpy())
+
+
+class OnnxAnimator(FrameAnimator):
+    """Animates one source image by driving frames with onnxruntime (see
+    :class:`tpsmm.Animator` for the arguments and behaviour, which are the same; driving
+    keypoints in place of frames are the torch backend's alone).
+
+    The first frame animated since :meth:`reset` is relative mode's reference unless
+    :meth:`set_reference` chose one (``reference.onnx`` gives its keypoints and the
+    movement scale); standard and avd modes have no reference.
+    """
+
+    def __init__(
+        self,
+        model: OnnxModel,
+        source: np.ndarray,
+        mode: str = "relative",
+        *,
+        background: bool = False,
+    ):
+        self.mode = check_mode(mode)
+        self.model = model
+        self.graph = model.manifest.frames_graph(self.mode, background)
+        image = _nchw(np.asarray(source)[None] if np.ndim(source) == 3 else source)
+        outputs = model.run("source", {"source": image})
+        names = model.manifest.graphs["source"].output_names
+        self.state = {"source": image, **dict(zip(names, outputs, strict=True))}
+        self.reset()
+
+    def reset(self) -> None:
+        self.reference: dict[str, np.ndarray] | None = None
+
+    def set_reference(self, frame: np.ndarray) -> None:
+        if self.mode == "relative":  # the other modes use no reference (motion scale 1)
+            self.reference = self._reference(np.asarray(frame)[None])
+
+    def animate(self, frames: np.ndarray, keypoints: Any = None) -> np.ndarray:
+        if keypoints is not None:
+            raise keypoints_need_torch("animating from known keypoints")
+        frames = np.asarray(frames)
+        if frames.ndim == 3:
+            frames = frames[None]
+        if self.mode == "relative" and self.reference is None:
+            self.reference = self._reference(frames[:1])
+        feeds = {"driving": _nchw(frames), **self.state, **(self.reference or {})}
+        wanted = {name: feeds[name] for name in self.graph.input_names}
+        (out,) = self.model.run(self.graph.name, wanted)
+        return np.ascontiguousarray(out.transpose(0, 2, 3, 1))
+
+    def _reference(self, frame: np.ndarray) -> dict[str, np.ndarray]:
+        """Relative mode's reference of a (1, H, W, 3) frame: its keypoints and the
+        movement scale."""
+        kp_reference, scale = self.model.run(
+            "reference", {"reference": _nchw(frame), "kp_source": self.state["kp_source"]}
+        )
+        return {"kp_reference": kp_reference, "movement_scale": scale}
