@@ -69,11 +69,12 @@ def write_vfr_video(
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
         if audio_stream is not None:
-            _write_tone(container, audio_stream, end_ms / 1000)
+            write_tone(container, audio_stream, end_ms / 1000)
     return path
 
 
-def _write_tone(container: av.container.OutputContainer, stream, seconds: float) -> None:
+def write_tone(container: av.container.OutputContainer, stream, seconds: float | Fraction) -> None:
+    """A 440 Hz tone of ``seconds`` (to the nearest sample at 16 kHz) on ``stream``."""
     total = round(seconds * 16000)
     samples = (np.sin(2 * np.pi * 440 * np.arange(total) / 16000) * 8000).astype(np.int16)
     for start in range(0, total, 1024):

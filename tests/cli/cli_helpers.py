@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 import tpsmm
+from timing_helpers import write_tone
 from tiny_model import TINY_FRAME_SIZE
 
 ASSETS = Path(tpsmm.__file__).resolve().parent / "assets"
@@ -83,7 +84,7 @@ def write_video(
         assert stream is not None, "no frames"
         container.mux(stream.encode(None))
         if audio_stream is not None:
-            _write_tone(container, audio_stream, count / fps)
+            write_tone(container, audio_stream, count / fps)
     return path
 
 
@@ -91,17 +92,6 @@ def _add_audio(container: av.container.OutputContainer):
     stream = container.add_stream("aac", rate=16000, time_base=Fraction(1, 16000))
     stream.layout = "mono"
     return stream
-
-
-def _write_tone(container: av.container.OutputContainer, stream, seconds: Fraction) -> None:
-    total = int(seconds * 16000)
-    samples = (np.sin(2 * np.pi * 440 * np.arange(total) / 16000) * 8000).astype(np.int16)
-    for start in range(0, total, 1024):
-        chunk = np.ascontiguousarray(samples[None, start : start + 1024])
-        frame = av.AudioFrame.from_ndarray(chunk, format="s16", layout="mono")
-        frame.sample_rate, frame.pts, frame.time_base = 16000, start, Fraction(1, 16000)
-        container.mux(stream.encode(frame))
-    container.mux(stream.encode(None))
 
 
 def write_png_folder(folder: Path, frames: Iterable[np.ndarray]) -> Path:

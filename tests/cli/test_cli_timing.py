@@ -14,6 +14,16 @@ END = VFR_END_MS / 1000
 AAC_PACKET = 0.064  # 1024 samples at 16 kHz: audio is cut at packet granularity
 
 
+def check_vfr_times(out) -> dict[str, object]:
+    """The output of the variable-rate video: its frame times, length and audio end;
+    returns its :func:`timing`."""
+    assert frame_times(out) == pytest.approx(TIMES, abs=0.0005)
+    measured = timing(out)
+    assert measured["video"] == pytest.approx(END, abs=0.0005)
+    assert END <= measured["audio_end"] <= END + AAC_PACKET
+    return measured
+
+
 @pytest.mark.parametrize(("driving_suffix", "output"), [("mkv", "out.mp4"), ("mp4", "out.mkv")])
 def test_variable_frame_rate_keeps_times_length_and_audio(
     run_cli, tiny_checkpoint, tmp_path, driving_suffix, output
@@ -25,10 +35,7 @@ def test_variable_frame_rate_keeps_times_length_and_audio(
         "--checkpoint", tiny_checkpoint, "--output", out,
     )  # fmt: skip
     assert result.status == 0, result.err
-    assert frame_times(out) == pytest.approx(TIMES, abs=0.0005)
-    measured = timing(out)
-    assert measured["video"] == pytest.approx(END, abs=0.0005)
-    assert END <= measured["audio_end"] <= END + AAC_PACKET
+    measured = check_vfr_times(out)
     assert measured["audio"] == pytest.approx(timing(driving)["audio"][: len(measured["audio"])])
     assert f"{len(TIMES)} frames, 64x64 variable frame rate (" in result.out
     assert f"{END:.2f} s long, with audio" in result.out
@@ -101,7 +108,4 @@ def test_motion_file_keeps_the_times(run_cli, tiny_checkpoint, tmp_path):
         "--checkpoint", tiny_checkpoint, "--output", out,
     )  # fmt: skip
     assert result.status == 0, result.err
-    assert frame_times(out) == pytest.approx(TIMES, abs=0.0005)
-    measured = timing(out)
-    assert measured["video"] == pytest.approx(END, abs=0.0005)
-    assert END <= measured["audio_end"] <= END + AAC_PACKET
+    check_vfr_times(out)
