@@ -5,6 +5,8 @@ the *weighted* scalar loss, as the authors' ``GeneratorFullModel`` puts it in it
 ``loss_values`` dict:
 
 * :class:`PerceptualLoss` - VGG-19 features of an anti-aliased image pyramid;
+* :class:`PixelPyramidLoss` (ours) - L1 of the same pyramid's pixels, for training
+  without ImageNet VGG-19 weights (the bundled ``demo`` model);
 * :func:`equivariance_loss` - keypoints of a randomly TPS-warped driving frame;
 * :func:`warp_loss` - the inpainting encoder's features of the driving frame against the
   warped source features;
@@ -39,6 +41,7 @@ __all__ = [
     "VGG19_FILENAME",
     "VGG19_URL",
     "PerceptualLoss",
+    "PixelPyramidLoss",
     "background_loss",
     "default_vgg19_path",
     "equivariance_loss",
@@ -178,6 +181,30 @@ class PerceptualLoss(nn.Module):
             for weight, feat, ref in zip(self.weights, self.features(level), target, strict=True):
                 total = total + weight * (feat - ref).abs().mean()
         return torch.as_tensor(total, device=prediction.device)
+
+
+class PixelPyramidLoss(nn.Module):
+    """Multi-scale L1 on pixels: ``weight * sum_s mean |P_s(prediction) - P_s(real)|``
+    with ``P_s`` the anti-aliased downsample of :class:`PerceptualLoss`.
+
+    Not in the paper: it stands in for the perceptual loss where ImageNet VGG-19 weights
+    cannot be had (``train_params.loss_weights.pixel``; the bundled ``demo`` model is
+    trained with it). ``forward(prediction, real)``: (B, 3, H, W) in [0, 1] each ->
+    scalar; the real side carries no gradient.
+    """
+
+    def __init__(self, scales: Sequence[float], weight: float):
+        super().__init__()
+        self.pyramid = ImagePyramid(list(scales), channels=3)
+        self.weight = float(weight)
+
+    def forward(self, prediction: Tensor, real: Tensor) -> Tensor:
+        with torch.no_grad():
+            targets = self.pyramid(real)
+        total: Tensor | float = 0.0
+        for level, target in zip(self.pyramid(prediction), targets, strict=True):
+            total = total + (level - target).abs().mean()
+        return self.weight * torch.as_tensor(total, device=prediction.device)
 
 
 # --------------------------------------------------------------------------- equivariance

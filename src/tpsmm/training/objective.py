@@ -29,6 +29,7 @@ from tpsmm import geometry
 from tpsmm.config import TrainParams, config_from_dict
 from tpsmm.losses import (
     PerceptualLoss,
+    PixelPyramidLoss,
     background_loss,
     equivariance_loss,
     load_vgg19,
@@ -37,8 +38,8 @@ from tpsmm.losses import (
 from tpsmm.model import TPSMM
 from tpsmm.networks.backbones import VGG19Features
 
-#: Keys of the loss dict, in the authors' order.
-LOSS_NAMES: tuple[str, ...] = ("perceptual", "equivariance_value", "warp_loss", "bg")
+#: Keys of the loss dict, in the authors' order, then ours (``pixel``).
+LOSS_NAMES: tuple[str, ...] = ("perceptual", "equivariance_value", "warp_loss", "bg", "pixel")
 
 RandomTPSLike = geometry.RandomTPS | tuple[Tensor, Tensor]
 
@@ -93,6 +94,9 @@ class GeneratorObjective(nn.Module):
             self.perceptual = PerceptualLoss(
                 vgg, train_params.scales, weights.perceptual, channels_last=channels_last
             )
+        self.pixel: PixelPyramidLoss | None = None
+        if weights.pixel != 0:
+            self.pixel = PixelPyramidLoss(train_params.scales, weights.pixel)
 
     def _layout(self, image: Tensor) -> Tensor:
         """``image`` in channels-last memory format when that option is on."""
@@ -114,6 +118,7 @@ class GeneratorObjective(nn.Module):
             "equivariance_value": weights.equivariance_value != 0,
             "warp_loss": weights.warp_loss != 0,
             "bg": self.model.bg_predictor is not None and weights.bg != 0,
+            "pixel": self.pixel is not None,
         }
         return [name for name in LOSS_NAMES if active[name]]
 
@@ -253,6 +258,9 @@ class GeneratorObjective(nn.Module):
             assert bg_param is not None and model.bg_predictor is not None
             reverse = model.bg_predictor(driving_cl, source_cl)
             losses["bg"] = background_loss(bg_param, reverse, weights.bg)
+
+        if self.pixel is not None:
+            losses["pixel"] = self.pixel(decoded.prediction, driving)
         return losses, generated
 
 
