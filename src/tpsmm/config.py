@@ -131,9 +131,13 @@ class TransformParams:
 class LossWeights:
     """Weight of each loss term; ``perceptual`` has one weight per VGG-19 layer (5).
 
-    ``pixel`` (ours, default 0 = off): the weight of an L1 loss on the pixels of the same
-    image pyramid (:class:`tpsmm.losses.PixelPyramidLoss`), for training without ImageNet
-    VGG-19 weights; set every ``perceptual`` weight to 0 to train without VGG-19.
+    ``pixel`` and ``pixel_deformed`` (ours, default 0 = off): the weights of L1 losses on
+    the same image pyramid (:class:`tpsmm.losses.PixelPyramidLoss`) of the prediction and
+    of the source warped by the flow at each scale, for training without ImageNet VGG-19
+    weights; set every ``perceptual`` weight to 0 to train without VGG-19. ``flow`` (ours,
+    default 0 = off): the weight of an L1 loss between the predicted deformation and the
+    true one, on the valid pixels of training pairs that carry one
+    (``dataset_params.ground_truth_motion``, videos of ``tpsmm synth``).
     """
 
     perceptual: list[float] = field(default_factory=lambda: [10.0] * 5)
@@ -141,6 +145,8 @@ class LossWeights:
     warp_loss: float = 10.0
     bg: float = 10.0
     pixel: float = 0.0
+    pixel_deformed: float = 0.0
+    flow: float = 0.0
 
     def validate(self, where: str) -> None:
         if len(self.perceptual) != 5:
@@ -148,7 +154,9 @@ class LossWeights:
                 f"{where}.perceptual needs 5 weights (relu1_1 .. relu5_1), "
                 f"got {len(self.perceptual)}"
             )
-        _non_negative(self, where, "equivariance_value", "warp_loss", "bg", "pixel")
+        _non_negative(
+            self, where, "equivariance_value", "warp_loss", "bg", "pixel", "pixel_deformed", "flow"
+        )
 
 
 @dataclass(frozen=True)
@@ -223,13 +231,19 @@ class TrainAVDParams:
 @dataclass(frozen=True)
 class DatasetParams:
     """Where the training videos are and how they are read (the authors'
-    ``dataset_params``); ``augmentation_params`` is validated by :mod:`tpsmm.data`."""
+    ``dataset_params``); ``augmentation_params`` is validated by :mod:`tpsmm.data`.
+
+    ``ground_truth_motion`` (ours, default off): training pairs of videos that carry a
+    ground-truth file (``tpsmm synth``) take frame 0 as the source and carry its true
+    deformation, for ``train_params.loss_weights.flow`` (see :mod:`tpsmm.data.datasets`).
+    """
 
     root_dir: str | None = None
     frame_shape: list[int] | None = None
     id_sampling: bool = False
     pairs_list: str | None = None
     augmentation_params: dict[str, Any] = field(default_factory=dict)
+    ground_truth_motion: bool = False
 
     def validate(self, where: str) -> None:
         if self.frame_shape is not None and (

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from tpsmm import geometry
 from tpsmm.cli import main
@@ -168,3 +169,51 @@ def test_the_heldout_images_are_kept_apart():
     # Only the first 80 % of the sample video may be trained on.
     frames = [s for s in train.sources if "driving.mp4" in s]
     assert max(int(s.rsplit(" ", 1)[1]) for s in frames) < int(169 * 0.8)
+
+
+def test_training_items_carry_the_ground_truth(tmp_path):
+    params = RenderParams(frame_size=32, num_frames=4, margin_pixels=6, num_points=8)
+    root = tmp_path / "gt"
+    write_dataset(root, 3, seed=2, params=params, test_fraction=0.34, sample_clips=1)
+    dataset = build_dataset(
+        {
+            "root_dir": str(root),
+            "frame_shape": [32, 32, 3],
+            "ground_truth_motion": True,
+            "augmentation_params": {"flip_param": {"horizontal_flip": True, "time_flip": True}},
+        },
+        is_train=True,
+    )
+    dataset.set_epoch(0)
+    names = [p.name for p in dataset.videos]
+    assert names == ["sample#00", "synth-00000", "synth-00001"]
+    for index, name in enumerate(names):
+        for draw in range(4):
+            item = dataset.get_item(index, draw)
+            assert item["flow"].shape == (32, 32, 2) and item["flow_valid"].shape == (32, 32)
+            if name.startswith("sample"):
+                assert not item["flow_valid"].any()
+                continue
+            # Frame 0 is the source, unflipped, and the flow is the stored deformation.
+            frames = read_ground_truth(root / "train" / name)
+            video = dataset.videos[index]
+            first = np.asarray(Image.open(sorted(video.iterdir())[0]), np.float32)
+            np.testing.assert_allclose(
+                item["source"].permute(1, 2, 0).numpy() * 255, first, atol=1e-3
+            )
+            matches = [
+                t
+                for t in range(4)
+                if np.array_equal(item["flow"].numpy(), frames.deformation[t])
+                and np.array_equal(item["flow_valid"].numpy(), frames.valid[t])
+            ]
+            assert matches
+    # Resized to another frame size: the flow stays in normalised units.
+    small = build_dataset(
+        {"root_dir": str(root), "frame_shape": [16, 16, 3], "ground_truth_motion": True},
+        is_train=True,
+    )
+    item = small.get_item(1, 0)
+    assert item["flow"].shape == (16, 16, 2)
+    corners = item["flow"][[0, 0, -1, -1], [0, -1, 0, -1]]
+    assert float(corners.abs().max()) <= 1.5

@@ -16,6 +16,7 @@ from tpsmm.synthetic.dataset import (
     FORMAT_VERSION,
     SynthSummary,
     ground_truth_path,
+    read_frame_motion,
     read_ground_truth,
     write_dataset,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "SyntheticVideo",
     "ground_truth_path",
     "photo_pool",
+    "read_frame_motion",
     "read_ground_truth",
     "render_video",
     "write_dataset",

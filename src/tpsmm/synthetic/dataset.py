@@ -12,7 +12,8 @@ bundled sample video (``sample#00``, ``sample#01``, ...) and ``test/`` its last 
 (``sample-heldout``), fitted to the frame size as ``tpsmm demo`` fits them (centre
 crop); these real clips have no ground-truth file.
 
-Ground-truth file ``<video>.npz`` (NumPy, compressed), for T frames of S x S pixels:
+Ground-truth file ``<video>.npz`` (NumPy, uncompressed so that training reads it fast),
+for T frames of S x S pixels:
 
 ==================  ==============  =====================================================
 ``deformation``     (T, S, S, 2)    float32: for each pixel of frame t, where its scene
@@ -65,6 +66,7 @@ __all__ = [
     "MANIFEST_NAME",
     "SynthSummary",
     "ground_truth_path",
+    "read_frame_motion",
     "read_ground_truth",
     "write_dataset",
 ]
@@ -116,13 +118,33 @@ def read_ground_truth(video: str | os.PathLike) -> GroundTruth | None:
         raise TPSMMError(f"{path}: not a tpsmm ground-truth file ({error})") from None
 
 
+def read_frame_motion(video: str | os.PathLike, frame: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The true deformation (S, S, 2) float32 and validity (S, S) bool of one frame of a
+    dataset video, or None when the video has no ground truth (reads two members only).
+
+    Raises:
+        TPSMMError: the file is not a ground-truth file, or has no such frame.
+    """
+    path = ground_truth_path(video)
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path) as data:
+            deformation, valid = data["deformation"], data["valid"]
+    except (OSError, KeyError, ValueError) as error:
+        raise TPSMMError(f"{path}: not a tpsmm ground-truth file ({error})") from None
+    if not 0 <= frame < len(deformation):
+        raise TPSMMError(f"{path}: no frame {frame} (it has {len(deformation)})")
+    return deformation[frame], valid[frame]
+
+
 def _write_video(folder: Path, name: str, video: SyntheticVideo) -> None:
     frames = folder / name
     frames.mkdir()
     for index, frame in enumerate(video.frames):
         save_image(frames / f"{index:06d}.png", frame)
     truth = video.truth
-    np.savez_compressed(
+    np.savez(
         ground_truth_path(frames),
         **truth._asdict(),
         frame_size=np.int64(video.frames.shape[1]),
