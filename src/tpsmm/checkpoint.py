@@ -38,6 +38,8 @@ NETWORKS: tuple[str, ...] = (
     "bg_predictor",
 )
 CONFIG_KEY = "tpsmm_config"
+#: Where a training run's checkpoint records its progress (stage, epoch, steps, seed).
+TRAINING_KEY = "tpsmm_training"
 SAFETENSORS_SUFFIXES = (".safetensors", ".st")
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from tpsmm.checkpoint import CONFIG_KEY, NETWORKS, atomic_path, read_checkpoint
+from tpsmm.checkpoint import CONFIG_KEY, NETWORKS, TRAINING_KEY, atomic_path, read_checkpoint
 from tpsmm.errors import CheckpointError
 
 __all__ = ["BUNDLED_MODELS", "INFO_KEY", "bundled_path", "is_bundled", "pack_checkpoint"]
@@ -76,12 +76,16 @@ def pack_checkpoint(
         checkpoint: a tpsmm checkpoint (it must carry its config).
         out: the bundle to write (atomically).
         dtype: storage type of the weights.
-        info: recorded under :data:`INFO_KEY` (e.g. the training command and steps).
+        info: recorded under :data:`INFO_KEY` (e.g. the training command), with the
+            checkpoint's own training record (stage, steps, seconds) as ``training``.
     """
     raw = read_checkpoint(checkpoint)
     if not isinstance(raw.get(CONFIG_KEY), Mapping):
         raise CheckpointError(f"checkpoint {checkpoint} carries no tpsmm config to bundle")
-    payload: dict[str, Any] = {CONFIG_KEY: raw[CONFIG_KEY], INFO_KEY: dict(info or {})}
+    record = dict(info or {})
+    if isinstance(raw.get(TRAINING_KEY), Mapping):
+        record.setdefault("training", dict(raw[TRAINING_KEY]))
+    payload: dict[str, Any] = {CONFIG_KEY: raw[CONFIG_KEY], INFO_KEY: record}
     for name in NETWORKS:
         state = raw.get(name)
         if isinstance(state, Mapping):

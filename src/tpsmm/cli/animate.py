@@ -262,8 +262,19 @@ def framing_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def checkpoint_path(args: argparse.Namespace) -> str:
-    """--checkpoint, else $TPSMM_CHECKPOINT, else the bundled demo model."""
-    return args.checkpoint or os.environ.get(CHECKPOINT_ENV) or DEFAULT_CHECKPOINT
+    """--checkpoint, else $TPSMM_CHECKPOINT, else the bundled demo model (said in one
+    line on stderr unless --quiet)."""
+    given = args.checkpoint or os.environ.get(CHECKPOINT_ENV)
+    if given:
+        return given
+    if not args.quiet:
+        print(
+            f"using the bundled {DEFAULT_CHECKPOINT} model (128x128, trained on synthetic "
+            f"videos); for the authors' quality give --checkpoint vox.pth.tar from "
+            f"{CHECKPOINT_SOURCE}",
+            file=sys.stderr,
+        )
+    return DEFAULT_CHECKPOINT
 
 
 def load_model_from_args(

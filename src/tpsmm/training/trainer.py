@@ -72,6 +72,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from tpsmm.checkpoint import (
+    TRAINING_KEY,
     atomic_path,
     convert_checkpoint,
     load_state,
@@ -115,7 +116,7 @@ __all__ = [
 ]
 
 CHECKPOINT_NAME = "checkpoint.pth.tar"
-STATE_KEY = "tpsmm_training"
+STATE_KEY = TRAINING_KEY
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
 #: Infinity-norm bound of the clipped gradients (the authors' ``max_norm=10``).
 CLIP_NORM = 10.0
