@@ -31,9 +31,9 @@ import av
 import numpy as np
 import torch
 
-from tpsmm.checkpoint import atomic_path
 from tpsmm.config import Config, config_from_dict
 from tpsmm.errors import ConfigError, TPSMMError, first_line
+from tpsmm.files import atomic_path
 from tpsmm.model import TPSMM
 
 #: The format tag stored in every motion file.

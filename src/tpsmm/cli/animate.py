@@ -32,9 +32,11 @@ from tpsmm.runtime import resolve_device, resolve_precision, torchrun_env
 
 #: Environment variable naming a default checkpoint.
 CHECKPOINT_ENV = "TPSMM_CHECKPOINT"
+#: The model used when neither --checkpoint nor $TPSMM_CHECKPOINT names one.
+DEFAULT_CHECKPOINT = "demo"
 #: Where users find the published weights.
 CHECKPOINT_SOURCE = (
-    "download vox.pth.tar from the authors' pre-trained models "
+    "the authors' pre-trained models "
     "(https://github.com/yoyo-nb/Thin-Plate-Spline-Motion-Model#pre-trained-models)"
 )
 
@@ -127,7 +129,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--checkpoint",
         metavar="FILE",
-        help=f"the weights: the authors' .pth.tar or a tpsmm checkpoint (default: ${CHECKPOINT_ENV})",
+        help="the weights: the authors' .pth.tar (vox, taichi, ted, mgif from "
+        f"{CHECKPOINT_SOURCE}), a tpsmm checkpoint, or {DEFAULT_CHECKPOINT} for the small model "
+        f"bundled with tpsmm (default: ${CHECKPOINT_ENV}, else {DEFAULT_CHECKPOINT})",
     )
     group.add_argument(
         "--config",
@@ -238,15 +242,20 @@ def framing_options(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def checkpoint_path(args: argparse.Namespace, command: str = "animate") -> str:
-    """--checkpoint, else $TPSMM_CHECKPOINT, else a one-line error saying what to do."""
-    checkpoint = args.checkpoint or os.environ.get(CHECKPOINT_ENV)
-    if not checkpoint:
-        raise TPSMMError(
-            f"no checkpoint given: {CHECKPOINT_SOURCE} and run "
-            f"`tpsmm {command} --checkpoint vox.pth.tar` (or set {CHECKPOINT_ENV})"
+def checkpoint_path(args: argparse.Namespace) -> str:
+    """--checkpoint, else $TPSMM_CHECKPOINT, else the bundled demo model (said in one
+    line on stderr unless --quiet)."""
+    given = args.checkpoint or os.environ.get(CHECKPOINT_ENV)
+    if given:
+        return given
+    if not args.quiet:
+        print(
+            f"using the bundled {DEFAULT_CHECKPOINT} model (128x128, trained on synthetic "
+            f"videos); for the authors' quality give --checkpoint vox.pth.tar from "
+            f"{CHECKPOINT_SOURCE}",
+            file=sys.stderr,
         )
-    return checkpoint
+    return DEFAULT_CHECKPOINT
 
 
 def load_model_from_args(args: argparse.Namespace, checkpoint: str) -> TPSMM:

@@ -30,10 +30,10 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from tpsmm.checkpoint import atomic_path
 from tpsmm.errors import TPSMMError
 from tpsmm.evaluation.compare import Evaluator, VideoEvaluation
 from tpsmm.evaluation.metrics import METRICS, MetricTotals
+from tpsmm.files import atomic_path
 from tpsmm.media import VIDEO_SUFFIXES, VideoReader, list_frame_files, load_image, probe
 from tpsmm.media._common import GIF_SUFFIX
 
