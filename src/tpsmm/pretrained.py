@@ -34,6 +34,8 @@ __all__ = ["BUNDLED_MODELS", "INFO_KEY", "bundled_path", "is_bundled", "pack_che
 BUNDLED_MODELS: dict[str, str] = {"demo": "demo.pth.tar"}
 #: Entry of a packed checkpoint recording how it was made (a JSON-able dict).
 INFO_KEY = "tpsmm_info"
+#: What a bundle keeps of the last training stage's record (not its random states).
+TRAINING_SUMMARY = ("stage", "epoch", "global_step", "elapsed", "seed", "world_size", "batch_size")
 
 
 def is_bundled(name: str | os.PathLike) -> bool:
@@ -84,8 +86,10 @@ def pack_checkpoint(
     if not isinstance(raw.get(CONFIG_KEY), Mapping):
         raise CheckpointError(f"checkpoint {checkpoint} carries no tpsmm config to bundle")
     record = dict(info or {})
-    if isinstance(raw.get(TRAINING_KEY), Mapping):
-        record.setdefault("training", dict(raw[TRAINING_KEY]))
+    training = raw.get(TRAINING_KEY)
+    if isinstance(training, Mapping):
+        summary = {key: training[key] for key in TRAINING_SUMMARY if key in training}
+        record.setdefault("training", summary)
     payload: dict[str, Any] = {CONFIG_KEY: raw[CONFIG_KEY], INFO_KEY: record}
     for name in NETWORKS:
         state = raw.get(name)
