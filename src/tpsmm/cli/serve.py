@@ -197,20 +197,24 @@ def _url_host(host: str) -> str:
 
 @contextmanager
 def _temporary_folder(folder: str) -> Iterator[None]:
-    """Make ``folder`` the process's temporary folder (``tempfile`` and ``TMPDIR``)."""
+    """Make ``folder`` the process's temporary folder (``tempfile`` and ``TMPDIR``), and
+    matplotlib's config and cache folder unless ``MPLCONFIGDIR`` is set (Gradio imports
+    matplotlib, which would otherwise write a font cache to ``~/.cache``)."""
     import os
 
-    saved = tempfile.tempdir, os.environ.get("TMPDIR")
+    saved = tempfile.tempdir, {name: os.environ.get(name) for name in ("TMPDIR", "MPLCONFIGDIR")}
     tempfile.tempdir = folder
     os.environ["TMPDIR"] = folder
+    os.environ.setdefault("MPLCONFIGDIR", os.path.join(folder, "matplotlib"))
     try:
         yield
     finally:
         tempfile.tempdir = saved[0]
-        if saved[1] is None:
-            os.environ.pop("TMPDIR", None)
-        else:
-            os.environ["TMPDIR"] = saved[1]
+        for name, value in saved[1].items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @contextmanager
