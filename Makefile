@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: venv install test test-avx2 test-slow lint format demo bench clean
+.PHONY: venv install test test-avx2 test-slow lint format demo demo-model bench clean
 
 venv: $(STAMP)
 
@@ -35,9 +35,24 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix src tests benchmarks
 	$(BIN)/ruff format src tests benchmarks
 
-# `make demo CHECKPOINT=vox.pth.tar` (or TPSMM_CHECKPOINT in the environment).
+# `make demo` animates the bundled sample with the bundled demo model;
+# `make demo CHECKPOINT=vox.pth.tar` (or TPSMM_CHECKPOINT in the environment) with others.
 demo: $(STAMP)
 	$(BIN)/tpsmm demo $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT)) $(DEMO_ARGS)
+
+# Rebuild the bundled demo model (src/tpsmm/assets/demo.pth.tar): synthetic videos and
+# clips of the sample video, `tpsmm train --config demo`, the AVD network, then the
+# float16 bundle. About two hours on a 2-core CPU; DEMO_BUILD holds the data and runs.
+DEMO_BUILD ?= build/demo-model
+DEMO_MODEL := src/tpsmm/assets/demo.pth.tar
+demo-model: $(STAMP)
+	$(BIN)/tpsmm synth --out $(DEMO_BUILD)/data --videos 300 --frames 32 --size 128 \
+		--seed 0 --test-fraction 0.1 --sample-clips 80
+	$(BIN)/tpsmm train --config demo --data $(DEMO_BUILD)/data --out $(DEMO_BUILD)/run
+	$(BIN)/tpsmm train-avd --checkpoint $(DEMO_BUILD)/run/checkpoint.pth.tar \
+		--data $(DEMO_BUILD)/data --out $(DEMO_BUILD)/avd
+	$(BIN)/python -m tpsmm.pretrained pack $(DEMO_BUILD)/avd/checkpoint.pth.tar $(DEMO_MODEL) \
+		--info '{"command": "make demo-model"}'
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

@@ -7,7 +7,7 @@ import textwrap
 import pytest
 
 import tpsmm
-from tpsmm.config import load_config, preset
+from tpsmm.config import AUTHOR_PRESETS, load_config, preset
 from tpsmm.errors import ConfigError
 
 AUTHORS_VOX_YAML = textwrap.dedent(
@@ -92,7 +92,7 @@ TABLE = {  # bg, frame size, repeats, batch, startp, maxp, bg_start, avd (epochs
 }
 
 
-@pytest.mark.parametrize("name", tpsmm.PRESETS)
+@pytest.mark.parametrize("name", AUTHOR_PRESETS)
 def test_presets_hold_the_authors_values(name):
     cfg = preset(name)
     bg, size, repeats, batch, startp, maxp, bg_start, avd = TABLE[name]

@@ -77,7 +77,7 @@ def test_resnet18_has_torchvision_names():
 def test_output_shapes_for_every_preset(name):
     model = tpsmm.TPSMM(name).eval()
     size = model.frame_size
-    assert size == (384 if name == "ted-384" else 256)
+    assert size == {"ted-384": 384, "demo": 128}.get(name, 256)
     source, driving = torch.rand(1, 3, size, size), torch.rand(2, 3, size, size)
     kp_s, kp_d = model.keypoints(source), model.keypoints(driving)
     assert kp_d.shape == (2, 50, 2) and kp_d.abs().max() <= 1

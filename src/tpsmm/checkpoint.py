@@ -38,6 +38,8 @@ NETWORKS: tuple[str, ...] = (
     "bg_predictor",
 )
 CONFIG_KEY = "tpsmm_config"
+#: Where a training run's checkpoint records its progress (stage, epoch, steps, seed).
+TRAINING_KEY = "tpsmm_training"
 SAFETENSORS_SUFFIXES = (".safetensors", ".st")
 
 
@@ -45,13 +47,17 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """The raw contents of a checkpoint file (on the CPU).
 
     ``.safetensors`` files give ``{"<network>.<key>": tensor, ..., "tpsmm_config": dict}``;
-    other files are read with ``torch.load(weights_only=True)``.
+    other files are read with ``torch.load(weights_only=True)``. The name of a bundled
+    model (``demo``, see :mod:`tpsmm.pretrained`) reads the bundled file, unless a file
+    of that name exists.
 
     Raises:
         CheckpointError: missing, truncated or foreign file, or one holding objects
             other than tensors (refused, never executed).
     """
-    path = Path(path)
+    from tpsmm.pretrained import bundled_path, is_bundled
+
+    path = bundled_path(str(path)) if is_bundled(path) else Path(path)
     if not path.exists():
         raise CheckpointError(f"checkpoint {path} does not exist")
     if path.is_dir():
@@ -347,7 +353,7 @@ def load_model(
 
     Args:
         checkpoint: an authors' ``.pth.tar``, a tpsmm ``.pth.tar``/``.pt`` or a
-            ``.safetensors`` file.
+            ``.safetensors`` file, or the name of a bundled model (``"demo"``).
         config: a preset name, a path to a YAML file, a :class:`Config`, or None for the
             config stored in the file; the authors' files store none: ``vox.pth.tar``,
             ``taichi.pth.tar``, ``ted.pth.tar`` and ``mgif.pth.tar`` take their preset,

@@ -4,8 +4,8 @@ A :class:`Config` has the sections of the authors' files (``dataset_params``,
 ``model_params`` with ``common_params`` / ``generator_params`` / ``dense_motion_params`` /
 ``avd_network_params``, ``train_params``, ``train_avd_params``, ``visualizer_params``);
 their YAML files load as they are (:func:`load_config`). Bundled presets hold the
-authors' values: ``vox-256``, ``taichi-256``, ``ted-384``, ``mgif-256``
-(:func:`preset`). An unknown key or an invalid value raises
+authors' values: ``vox-256``, ``taichi-256``, ``ted-384``, ``mgif-256``, and ``demo`` the
+bundled demo model's (:func:`preset`). An unknown key or an invalid value raises
 :class:`tpsmm.errors.ConfigError` naming it, e.g. ``model_params.common_params.num_tps``.
 
 Switches for the paper's ablations: ``common_params.num_tps`` (K),
@@ -30,7 +30,10 @@ import yaml
 
 from tpsmm.errors import ConfigError, first_line
 
-PRESETS: tuple[str, ...] = ("vox-256", "taichi-256", "ted-384", "mgif-256")
+#: The authors' configurations.
+AUTHOR_PRESETS: tuple[str, ...] = ("vox-256", "taichi-256", "ted-384", "mgif-256")
+#: Every bundled preset: the authors' and ``demo`` (the bundled demo model's).
+PRESETS: tuple[str, ...] = (*AUTHOR_PRESETS, "demo")
 #: Smallest image (pixels) VGG-19 takes up to relu5_1, after four 2x poolings.
 MIN_PERCEPTUAL_SIZE = 16
 
@@ -38,15 +41,18 @@ MIN_PERCEPTUAL_SIZE = 16
 @dataclass(frozen=True)
 class CommonParams:
     """Shared by every network. ``bg``: background predictor on; ``multi_mask``: the four
-    occlusion masks (else one)."""
+    occlusion masks (else one). ``resnet_width`` (ours; not in the authors' files): the
+    first-stage width of the keypoint detector's and background predictor's ResNet-18,
+    64 in the authors' model; the bundled ``demo`` model uses a narrower one."""
 
     num_tps: int = 10
     num_channels: int = 3
     bg: bool = True
     multi_mask: bool = True
+    resnet_width: int = 64
 
     def validate(self, where: str) -> None:
-        _positive(self, where, "num_tps", "num_channels")
+        _positive(self, where, "num_tps", "num_channels", "resnet_width")
 
 
 @dataclass(frozen=True)
@@ -125,12 +131,24 @@ class TransformParams:
 
 @dataclass(frozen=True)
 class LossWeights:
-    """Weight of each loss term; ``perceptual`` has one weight per VGG-19 layer (5)."""
+    """Weight of each loss term; ``perceptual`` has one weight per VGG-19 layer (5).
+
+    ``pixel`` and ``pixel_deformed`` (ours, default 0 = off): the weights of L1 losses on
+    the same image pyramid (:class:`tpsmm.losses.PixelPyramidLoss`) of the prediction and
+    of the source warped by the flow at each scale, for training without ImageNet VGG-19
+    weights; set every ``perceptual`` weight to 0 to train without VGG-19. ``flow`` (ours,
+    default 0 = off): the weight of an L1 loss between the predicted deformation and the
+    true one, on the valid pixels of training pairs that carry one
+    (``dataset_params.ground_truth_motion``, videos of ``tpsmm synth``).
+    """
 
     perceptual: list[float] = field(default_factory=lambda: [10.0] * 5)
     equivariance_value: float = 10.0
     warp_loss: float = 10.0
     bg: float = 10.0
+    pixel: float = 0.0
+    pixel_deformed: float = 0.0
+    flow: float = 0.0
 
     def validate(self, where: str) -> None:
         if len(self.perceptual) != 5:
@@ -138,7 +156,9 @@ class LossWeights:
                 f"{where}.perceptual needs 5 weights (relu1_1 .. relu5_1), "
                 f"got {len(self.perceptual)}"
             )
-        _non_negative(self, where, "equivariance_value", "warp_loss", "bg")
+        _non_negative(
+            self, where, "equivariance_value", "warp_loss", "bg", "pixel", "pixel_deformed", "flow"
+        )
 
 
 @dataclass(frozen=True)
@@ -213,13 +233,19 @@ class TrainAVDParams:
 @dataclass(frozen=True)
 class DatasetParams:
     """Where the training videos are and how they are read (the authors'
-    ``dataset_params``); ``augmentation_params`` is validated by :mod:`tpsmm.data`."""
+    ``dataset_params``); ``augmentation_params`` is validated by :mod:`tpsmm.data`.
+
+    ``ground_truth_motion`` (ours, default off): training pairs of videos that carry a
+    ground-truth file (``tpsmm synth``) take frame 0 as the source and carry its true
+    deformation, for ``train_params.loss_weights.flow`` (see :mod:`tpsmm.data.datasets`).
+    """
 
     root_dir: str | None = None
     frame_shape: list[int] | None = None
     id_sampling: bool = False
     pairs_list: str | None = None
     augmentation_params: dict[str, Any] = field(default_factory=dict)
+    ground_truth_motion: bool = False
 
     def validate(self, where: str) -> None:
         if self.frame_shape is not None and (
@@ -401,7 +427,7 @@ def _yaml_problem(error: yaml.YAMLError) -> str:
 
 
 def preset(name: str) -> Config:
-    """One of the bundled presets (:data:`PRESETS`) with the authors' values."""
+    """One of the bundled presets (:data:`PRESETS`): the authors' values, or ``demo``."""
     if name not in PRESETS:
         raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     text = resources.files("tpsmm.configs").joinpath(f"{name}.yaml").read_text()

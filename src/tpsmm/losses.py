@@ -5,11 +5,14 @@ the *weighted* scalar loss, as the authors' ``GeneratorFullModel`` puts it in it
 ``loss_values`` dict:
 
 * :class:`PerceptualLoss` - VGG-19 features of an anti-aliased image pyramid;
+* :class:`PixelPyramidLoss` (ours) - L1 of the same pyramid's pixels, for training
+  without ImageNet VGG-19 weights (the bundled ``demo`` model);
 * :func:`equivariance_loss` - keypoints of a randomly TPS-warped driving frame;
 * :func:`warp_loss` - the inpainting encoder's features of the driving frame against the
   warped source features;
 * :func:`background_loss` - the background matrices of (source, driving) and
-  (driving, source) should be inverse to each other.
+  (driving, source) should be inverse to each other;
+* :func:`flow_loss` (ours) - L1 to a known deformation, for videos with ground truth.
 
 Images are (B, 3, H, W) float in [0, 1]; keypoints (B, N, 2) in [-1, 1] (see
 :mod:`tpsmm.geometry`). The VGG-19 weights come from torchvision's ImageNet file,
@@ -39,9 +42,11 @@ __all__ = [
     "VGG19_FILENAME",
     "VGG19_URL",
     "PerceptualLoss",
+    "PixelPyramidLoss",
     "background_loss",
     "default_vgg19_path",
     "equivariance_loss",
+    "flow_loss",
     "load_vgg19",
     "transform_frame",
     "warp_loss",
@@ -180,6 +185,49 @@ class PerceptualLoss(nn.Module):
         return torch.as_tensor(total, device=prediction.device)
 
 
+class PixelPyramidLoss(nn.Module):
+    """Multi-scale L1 on pixels, with ``P_s`` the anti-aliased downsample of
+    :class:`PerceptualLoss` (the real side carries no gradient):
+
+    * :meth:`forward`: ``weight * sum_s mean |P_s(prediction) - P_s(real)|``;
+    * :meth:`deformed`: ``weight * sum_s mean |warp(P_s(source), flow) - P_s(real)|``,
+      the source warped by the predicted flow at each scale of the pyramid. Warping the
+      blurred, smaller images gives the flow gradients that reach as far as the blur
+      (a pixel of the 1/8 level is 8 pixels of the frame), where the full-resolution
+      warp only sees within a pixel: the coarse-to-fine principle of optical-flow
+      estimation, which lets motion be learned from few steps.
+
+    Not in the paper: these stand in for the perceptual loss where ImageNet VGG-19
+    weights cannot be had (``train_params.loss_weights.pixel`` and ``.pixel_deformed``;
+    the bundled ``demo`` model is trained with them). Images are (B, 3, H, W) in [0, 1];
+    ``flow`` is the dense motion network's deformation (B, h, w, 2).
+    """
+
+    def __init__(self, scales: Sequence[float], weight: float):
+        super().__init__()
+        self.pyramid = ImagePyramid(list(scales), channels=3)
+        self.weight = float(weight)
+
+    def _targets(self, real: Tensor) -> list[Tensor]:
+        with torch.no_grad():
+            return self.pyramid(real)
+
+    def forward(self, prediction: Tensor, real: Tensor) -> Tensor:
+        total: Tensor | float = 0.0
+        for level, target in zip(self.pyramid(prediction), self._targets(real), strict=True):
+            total = total + (level - target).abs().mean()
+        return self.weight * torch.as_tensor(total, device=prediction.device)
+
+    def deformed(self, source: Tensor, flow: Tensor, real: Tensor) -> Tensor:
+        total: Tensor | float = 0.0
+        with torch.no_grad():
+            levels = self.pyramid(source)
+        for level, target in zip(levels, self._targets(real), strict=True):
+            warped = geometry.warp(level, flow)  # the flow resized to the level
+            total = total + (warped - target).abs().mean()
+        return self.weight * torch.as_tensor(total, device=source.device)
+
+
 # --------------------------------------------------------------------------- equivariance
 
 
@@ -244,6 +292,33 @@ def warp_loss(targets: Sequence[Tensor], warped: Sequence[Tensor], weight: float
     for i, target in enumerate(targets):
         total = total + (target - warped[-i - 1]).abs().mean()
     return weight * torch.as_tensor(total)
+
+
+# --------------------------------------------------------------------------- flow
+
+
+def flow_loss(
+    deformation: Tensor, truth: Tensor | None, valid: Tensor | None, weight: float
+) -> Tensor:
+    """L1 to a known motion (ours; not in the paper):
+    ``weight * mean over valid pixels and both coordinates of |D - D*|``.
+
+    Args:
+        deformation: the predicted deformation (B, h, w, 2), resized to the truth's size
+            (bilinear, align_corners=True) as the inpainting network resizes it to warp.
+        truth: the true deformation (B, H, W, 2), or None (no item has one).
+        valid: (B, H, W) bool, where the truth is known.
+        weight: the loss weight.
+
+    Returns:
+        scalar; 0 (connected to ``deformation``) where no pixel is valid.
+    """
+    if truth is None or valid is None:
+        return deformation.sum() * 0.0
+    predicted = geometry.resize_flow(deformation, truth.shape[1], truth.shape[2])
+    mask = valid.to(predicted.dtype).unsqueeze(-1)
+    total = ((predicted - truth.to(predicted.dtype)).abs() * mask).sum()
+    return weight * total / (2 * mask.sum()).clamp(min=1.0)
 
 
 # --------------------------------------------------------------------------- background

@@ -58,7 +58,9 @@ class TPSMM(nn.Module):
         common = model.common_params
         gen = model.generator_params
         dense = model.dense_motion_params
-        self.kp_detector = KeypointDetector(common.num_tps, common.num_channels)
+        self.kp_detector = KeypointDetector(
+            common.num_tps, common.num_channels, width=common.resnet_width
+        )
         self.dense_motion_network = DenseMotionNetwork(
             block_expansion=dense.block_expansion,
             num_blocks=dense.num_blocks,
@@ -81,7 +83,11 @@ class TPSMM(nn.Module):
             model.avd_network_params.id_bottle_size,
             model.avd_network_params.pose_bottle_size,
         )
-        self.bg_predictor = BackgroundPredictor(common.num_channels) if common.bg else None
+        self.bg_predictor = (
+            BackgroundPredictor(common.num_channels, width=common.resnet_width)
+            if common.bg
+            else None
+        )
         self.avd_available = True
 
     @property
@@ -204,20 +210,37 @@ class TPSMM(nn.Module):
             small=self.dense_motion_network.downsample(source),
         )
 
-    def generate_from_source(
+    def motion_from_source(
         self, state: SourceState, kp_driving: Tensor, bg_param: Tensor | None = None
-    ) -> Tensor:
-        """Frames (B, 3, H, W) in [0, 1] for keypoints (B, K*5, 2) from a prepared source;
-        equal to :meth:`generate` without re-encoding the source."""
+    ) -> dict[str, Tensor | list[Tensor]]:
+        """The dense motion network's outputs (see :meth:`motion`) for keypoints
+        (B, K*5, 2) from a prepared source, without re-downsampling the source."""
         batch = kp_driving.shape[0]
-        image = state.image.expand(batch, *state.image.shape[1:])
-        motion = self.dense_motion_network(
-            image,
+        return self.dense_motion_network(
+            state.image.expand(batch, *state.image.shape[1:]),
             state.keypoints.expand(batch, *state.keypoints.shape[1:]),
             kp_driving,
             bg_param,
             source_small=state.small.expand(batch, *state.small.shape[1:]),
         )
+
+    def generate_from_motion(
+        self, state: SourceState, motion: dict[str, Tensor | list[Tensor]]
+    ) -> Tensor:
+        """Frames (B, 3, H, W) in [0, 1] from a prepared source and the outputs of
+        :meth:`motion_from_source`."""
+        deformation = motion["deformation"]
+        assert isinstance(deformation, Tensor)
+        image = state.image.expand(deformation.shape[0], *state.image.shape[1:])
         return self.inpainting_network.decode(
-            image, state.features, motion["deformation"], motion["occlusion_maps"]
+            image, state.features, deformation, motion["occlusion_maps"]
         ).prediction
+
+    def generate_from_source(
+        self, state: SourceState, kp_driving: Tensor, bg_param: Tensor | None = None
+    ) -> Tensor:
+        """Frames (B, 3, H, W) in [0, 1] for keypoints (B, K*5, 2) from a prepared source;
+        equal to :meth:`generate` without re-encoding the source."""
+        return self.generate_from_motion(
+            state, self.motion_from_source(state, kp_driving, bg_param)
+        )

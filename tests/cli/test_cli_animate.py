@@ -177,12 +177,23 @@ def test_missing_arguments_one_line(run_cli, tmp_path):
     ]
 
 
-def test_output_is_not_left_when_no_checkpoint(run_cli, tmp_path):
+def test_output_is_not_left_when_the_checkpoint_is_missing(run_cli, tmp_path):
+    # Without --checkpoint the bundled model animates (tests/cli/test_cli_demo.py).
     out = tmp_path / "out.mp4"
-    result = run_cli("animate", "--source", SAMPLE_SOURCE, "--driving", SAMPLE_DRIVING, "-o", out)
+    missing = tmp_path / "missing.pth.tar"
+    result = run_cli(
+        "animate",
+        "--source",
+        SAMPLE_SOURCE,
+        "--driving",
+        SAMPLE_DRIVING,
+        "-o",
+        out,
+        "--checkpoint",
+        missing,
+    )
     assert result.status == 2
-    assert len(result.error_lines) == 1
-    assert "--checkpoint" in result.err and "TPSMM_CHECKPOINT" in result.err
+    assert len(result.error_lines) == 1 and str(missing) in result.err
     assert not Path(out).exists()
 
 

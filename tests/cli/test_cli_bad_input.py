@@ -173,11 +173,11 @@ def test_failure_midway_leaves_no_output(run_cli, tiny_checkpoint, tmp_path, mon
     original = pipeline.VideoAnimator.animate_batch
     calls = []
 
-    def failing(self, frames):
+    def failing(self, frames, *rest):
         calls.append(len(frames))
         if len(calls) == 2:
             raise TPSMMError("simulated failure in the second batch")
-        return original(self, frames)
+        return original(self, frames, *rest)
 
     monkeypatch.setattr(pipeline.VideoAnimator, "animate_batch", failing)
     (tmp_path / "out").mkdir()
@@ -194,7 +194,7 @@ def test_failure_midway_leaves_no_output(run_cli, tiny_checkpoint, tmp_path, mon
 
 
 def test_interrupt_leaves_no_output(run_cli, tiny_checkpoint, tmp_path, monkeypatch):
-    def interrupted(self, frames):
+    def interrupted(self, frames, *rest):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(pipeline.VideoAnimator, "animate_batch", interrupted)

@@ -8,17 +8,18 @@ from tpsmm.cli.demo import DEFAULT_OUTPUT, sample_paths
 from tpsmm.media import VideoReader
 
 
-def test_without_checkpoint_says_what_is_missing(run_cli, tmp_path, monkeypatch):
+def test_without_checkpoint_the_bundled_model_animates(run_cli, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    result = run_cli("demo")
-    assert result.status == 2
-    assert "Traceback" not in result.err
-    assert len(result.error_lines) == 1
-    line = result.error_lines[0]
-    assert line.startswith("tpsmm demo: error: no checkpoint given: ")
-    assert "vox.pth.tar" in line and "--checkpoint" in line and "TPSMM_CHECKPOINT" in line
-    assert "github.com/yoyo-nb/Thin-Plate-Spline-Motion-Model" in line
-    assert list(tmp_path.iterdir()) == []
+    result = run_cli("demo", "--max-frames", 3)
+    assert result.status == 0, result.err
+    assert "using the bundled demo model" in result.err and "vox.pth.tar" in result.err
+    output = tmp_path / DEFAULT_OUTPUT
+    assert f"the result is at {output}" in result.out
+    with VideoReader(output) as reader:
+        frames = list(reader)
+        assert reader.has_audio
+    assert [frame.shape for frame in frames] == [(128, 3 * 128, 3)] * 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == [DEFAULT_OUTPUT]
 
 
 def test_default_output_in_the_current_folder(run_cli, tiny_checkpoint, tmp_path, monkeypatch):

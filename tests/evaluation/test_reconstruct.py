@@ -80,7 +80,7 @@ def test_report_matches_frame_by_frame_l1(model, root, tmp_path):
     dataset = build_dataset({"root_dir": str(root)}, is_train=False)
     report = reconstruct(model, dataset, tmp_path, batch_size=2, progress=False, checkpoint="m.pth")
     assert report == json.loads((tmp_path / "report.json").read_text())
-    assert report["config"] == "tiny-eval" and report["checkpoint"] == "m.pth"
+    assert report["config"] == "tiny" and report["checkpoint"] == "m.pth"
     assert report["num_videos"] == 3 and report["num_frames"] == 3 * FRAMES
     assert report["background_predictor"] is True
     all_frames = []

@@ -354,3 +354,21 @@ def test_generator_losses_functional_form(
     assert set(losses) == set(LOSS_KEYS)
     for key in LOSS_KEYS:
         assert float(losses[key]) == pytest.approx(float(ref[f"loss_{key}"]), rel=1e-4), key
+
+
+def test_flow_loss_is_the_mean_l1_on_valid_pixels():
+    from tpsmm import geometry
+    from tpsmm.losses import flow_loss
+
+    torch.manual_seed(0)
+    coarse = torch.randn(2, 4, 4, 2, dtype=torch.float64, requires_grad=True)
+    fine = geometry.resize_flow(coarse.detach(), 8, 8)
+    valid = torch.rand(2, 8, 8) > 0.3
+    assert float(flow_loss(coarse, fine, valid, 5.0).detach()) == pytest.approx(0.0, abs=1e-12)
+    truth = fine + 0.25
+    truth[~valid] = 100.0  # invalid pixels do not count
+    assert float(flow_loss(coarse, truth, valid, 5.0).detach()) == pytest.approx(5.0 * 0.25)
+    nowhere = flow_loss(coarse, truth, torch.zeros_like(valid), 5.0)
+    nowhere.backward()
+    assert float(nowhere.detach()) == 0.0 and coarse.grad is not None and not coarse.grad.any()
+    assert float(flow_loss(coarse, None, None, 5.0).detach()) == 0.0

@@ -127,7 +127,10 @@ def test_two_processes_match_one_process(tmp_path):
     root = make_dataset(tmp_path / "data")
     out = tmp_path / "ddp"
     out.mkdir()
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).parent))
+    here = Path(__file__).parent  # the worker imports trainer_helpers and tiny_model
+    env = dict(
+        os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join([str(here), str(here.parent)])
+    )
     command = [
         sys.executable,
         "-m",

@@ -40,6 +40,8 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "evaluate",
     "dataset",
     "prepare_videos",
+    "synth",
+    "benchmark_motion",
     "serve",
     "export",
 )

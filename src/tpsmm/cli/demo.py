@@ -2,9 +2,9 @@
 result is.
 
 The sample is ``tpsmm/assets/source.png`` driven by ``tpsmm/assets/driving.mp4`` (the
-inputs of the authors' demo). Until a trained model is bundled, the weights come from
-``--checkpoint FILE`` or ``$TPSMM_CHECKPOINT``; without either the command says in one
-line what is missing and exits with status 2.
+inputs of the authors' demo). The weights are those of the small model bundled with
+tpsmm (``demo``, see :mod:`tpsmm.pretrained`) unless ``--checkpoint FILE`` or
+``$TPSMM_CHECKPOINT`` names others (the authors' ``vox.pth.tar`` gives their quality).
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def sample_paths() -> Iterator[tuple[Path, Path]]:
 def run(args: argparse.Namespace) -> int:
     """Run ``tpsmm demo``; returns the exit status."""
     options = job_options(args)
-    checkpoint = model_source(args, "demo")
+    checkpoint = model_source(args)
     with sample_paths() as (source, driving):
         summary = animate_one(args, options, source, driving, args.output, checkpoint)
     print(f"the result is at {summary.output.resolve()}")

@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     from tpsmm.export.requirements import require_onnx
 
     require_onnx("tpsmm export")
-    checkpoint = checkpoint_path(args, "export")
+    checkpoint = checkpoint_path(args)
     if args.modes:
         unknown = [mode for mode in args.modes if mode not in MODES]
         if unknown:

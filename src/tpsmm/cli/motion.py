@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.out.lower().endswith(MOTION_SUFFIX):
         raise TPSMMError(f"{args.out}: a motion file's name must end in {MOTION_SUFFIX}")
     options = framing_options(args)
-    checkpoint = checkpoint_path(args, "motion")
+    checkpoint = checkpoint_path(args)
     with VideoReader(args.driving, check=True) as reader:
         refuse_overwriting_inputs(args.out, None, reader.path)
     finder = finder_for(args)

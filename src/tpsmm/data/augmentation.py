@@ -300,6 +300,11 @@ class Augmentation:
     def __repr__(self) -> str:
         return f"Augmentation({list(self.transforms)!r})"
 
+    def photometric(self) -> Augmentation:
+        """The same augmentation without its geometric steps (flips, rotation, resize,
+        crop): only the colour changes, which leave the frames' motion as it is."""
+        return Augmentation([t for t in self.transforms if isinstance(t, ColorJitter)])
+
     def __call__(self, frames: Any, rng: np.random.Generator) -> np.ndarray:
         clip = _to_clip_tensor(frames)
         for transform in self.transforms:

@@ -19,6 +19,17 @@ Training items
     ``.mp4`` files) and a random video of that identity is used; ``name`` is the video's
     file name.
 
+Ground-truth motion (``ground_truth_motion``, ours)
+    Training items of videos with a ground-truth file beside them (``tpsmm synth``; see
+    :mod:`tpsmm.synthetic.dataset`) take frame 0 as the source and a random frame t as
+    the driving frame, get only the colour augmentations (a flip would change the
+    motion), and carry ``'flow'`` (H, W, 2), the true deformation from frame t to frame 0
+    (normalised (x, y), align_corners=True: the convention of the dense motion network's
+    ``deformation``), and ``'flow_valid'`` (H, W) bool, the pixels where it is known.
+    Items of other videos carry a zero flow that is nowhere valid, so batches mix both.
+    A ground truth of another size than the frames is resized (the flow bilinearly; a
+    pixel stays valid only where all the pixels it blends were).
+
 Test items
     ``{'video': (3, T, H, W), 'name': str}``: every frame, not augmented.
 
@@ -54,8 +65,10 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import Dataset, default_collate
 
+from tpsmm import geometry
 from tpsmm.config import DatasetParams
 from tpsmm.data.augmentation import build_augmentation
 from tpsmm.data.video_io import (
@@ -67,6 +80,7 @@ from tpsmm.data.video_io import (
 )
 from tpsmm.errors import ConfigError, DatasetError
 from tpsmm.media import natural_sort_key
+from tpsmm.synthetic.dataset import ground_truth_path, read_frame_motion
 
 __all__ = [
     "DATASET_PARAM_KEYS",
@@ -189,6 +203,7 @@ class FramesDataset(Dataset):
         pairs_list: str | os.PathLike[str] | None = None,
         augmentation_params: Mapping[str, Any] | None = None,
         item_seed: int | None = None,
+        ground_truth_motion: bool = False,
     ) -> None:
         self.root_dir = _check_root(root_dir)
         self.frame_shape = parse_frame_shape(frame_shape)
@@ -205,6 +220,8 @@ class FramesDataset(Dataset):
         self.item_seed = random_seed if item_seed is None else item_seed
         self.pairs_list = pairs_list
         self.transform = build_augmentation(augmentation_params)
+        self.ground_truth_motion = bool(ground_truth_motion)
+        self.colour_transform = self.transform.photometric()
         self.videos: list[Path] = _select_videos(self.root_dir, self.is_train, self.random_seed)
         self.identities: list[tuple[str, list[Path]]] = (
             group_by_identity(self.videos) if self.is_train and self.id_sampling else []
@@ -262,14 +279,23 @@ class FramesDataset(Dataset):
         return self._train_item(path, rng)
 
     def _train_item(self, path: Path, rng: np.random.Generator) -> dict[str, Any]:
-        frames = _read_pair(open_video(path, self.frame_shape), rng)
-        frames = self.transform(frames, rng)
+        source = open_video(path, self.frame_shape)
+        motion = None
+        if self.ground_truth_motion and ground_truth_path(path).is_file():
+            frame = int(rng.integers(source.num_frames))
+            motion = read_frame_motion(path, frame)
+            frames = self.colour_transform(source.read([0, frame]), rng)
+        else:
+            frames = self.transform(_read_pair(source, rng), rng)
         clip = torch.from_numpy(frames).permute(0, 3, 1, 2)
-        return {
+        item: dict[str, Any] = {
             "source": clip[0].contiguous(),
             "driving": clip[1].contiguous(),
             "name": path.name,
         }
+        if self.ground_truth_motion:
+            item["flow"], item["flow_valid"] = _flow_tensors(motion, clip.shape[-2:])
+        return item
 
     def _test_item(self, path: Path) -> dict[str, Any]:
         frames = open_video(path, self.frame_shape).read_all()
@@ -277,6 +303,25 @@ class FramesDataset(Dataset):
             raise DatasetError(f"{path}: video has no frames")
         video = torch.from_numpy(frames).permute(3, 0, 1, 2).contiguous()
         return {"video": video, "name": path.name}
+
+
+def _flow_tensors(
+    motion: tuple[np.ndarray, np.ndarray] | None, size: Sequence[int]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A ground-truth (deformation, valid) pair as (H, W, 2) float32 and (H, W) bool
+    tensors of the frames' ``size``; a zero, nowhere-valid flow for None."""
+    height, width = int(size[0]), int(size[1])
+    if motion is None:
+        return torch.zeros(height, width, 2), torch.zeros(height, width, dtype=torch.bool)
+    deformation = torch.from_numpy(np.ascontiguousarray(motion[0], dtype=np.float32))
+    valid = torch.from_numpy(np.ascontiguousarray(motion[1]))
+    if tuple(valid.shape) != (height, width):
+        deformation = geometry.resize_flow(deformation[None], height, width)[0]
+        blended = F.interpolate(
+            valid[None, None].float(), (height, width), mode="bilinear", align_corners=True
+        )
+        valid = blended[0, 0] >= 1.0
+    return deformation, valid
 
 
 def _read_pair(source: FrameSource, rng: np.random.Generator) -> np.ndarray:
@@ -355,7 +400,7 @@ def build_dataset(
     """A :class:`FramesDataset` from the YAML ``dataset_params`` mapping.
 
     Keys: ``root_dir`` (required), ``frame_shape``, ``id_sampling``, ``pairs_list``,
-    ``augmentation_params``; an unknown key or a wrong type raises
+    ``augmentation_params``, ``ground_truth_motion``; an unknown key or a wrong type raises
     :class:`tpsmm.errors.ConfigError` naming it.
     """
     if not isinstance(dataset_params, Mapping):
@@ -368,8 +413,10 @@ def build_dataset(
     if not isinstance(root_dir, (str, os.PathLike)) or not str(root_dir):
         raise ConfigError(f"dataset_params.root_dir must be a path, got {root_dir!r}")
     id_sampling = dataset_params.get("id_sampling", False)
-    if not isinstance(id_sampling, bool):
-        raise ConfigError(f"dataset_params.id_sampling must be true or false, got {id_sampling!r}")
+    ground_truth_motion = dataset_params.get("ground_truth_motion", False)
+    for key, value in (("id_sampling", id_sampling), ("ground_truth_motion", ground_truth_motion)):
+        if not isinstance(value, bool):
+            raise ConfigError(f"dataset_params.{key} must be true or false, got {value!r}")
     return FramesDataset(
         root_dir,
         frame_shape=parse_frame_shape(
@@ -381,4 +428,5 @@ def build_dataset(
         pairs_list=dataset_params.get("pairs_list"),
         augmentation_params=dataset_params.get("augmentation_params"),
         item_seed=item_seed,
+        ground_truth_motion=ground_truth_motion,
     )

@@ -38,27 +38,31 @@ class ResNet18(nn.Module):
     """ResNet-18 (torchvision layout: conv1, bn1, layer1..4, fc).
 
     Args:
-        num_outputs: size of the final linear layer ``fc`` (512 -> num_outputs).
+        num_outputs: size of the final linear layer ``fc`` (8 * width -> num_outputs).
         in_channels: channels of the first 7x7 stride-2 convolution.
+        width: channels of the first stage; the stages have width, 2, 4 and 8 times
+            width channels. 64 is torchvision's (and the authors') ResNet-18; smaller
+            widths make the same network narrower (32: a quarter of the parameters).
 
     ``forward``: (B, in_channels, H, W) -> (B, num_outputs).
     """
 
-    def __init__(self, num_outputs: int = 1000, in_channels: int = 3):
+    def __init__(self, num_outputs: int = 1000, in_channels: int = 3, width: int = 64):
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
-        self.layer1 = nn.Sequential(BasicBlock(64, 64), BasicBlock(64, 64))
-        self.layer2 = nn.Sequential(BasicBlock(64, 128, 2), BasicBlock(128, 128))
-        self.layer3 = nn.Sequential(BasicBlock(128, 256, 2), BasicBlock(256, 256))
-        self.layer4 = nn.Sequential(BasicBlock(256, 512, 2), BasicBlock(512, 512))
-        self.fc = nn.Linear(512, num_outputs)
+        w1, w2, w3, w4 = width, 2 * width, 4 * width, 8 * width
+        self.conv1 = nn.Conv2d(in_channels, w1, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(w1)
+        self.layer1 = nn.Sequential(BasicBlock(w1, w1), BasicBlock(w1, w1))
+        self.layer2 = nn.Sequential(BasicBlock(w1, w2, 2), BasicBlock(w2, w2))
+        self.layer3 = nn.Sequential(BasicBlock(w2, w3, 2), BasicBlock(w3, w3))
+        self.layer4 = nn.Sequential(BasicBlock(w3, w4, 2), BasicBlock(w4, w4))
+        self.fc = nn.Linear(w4, num_outputs)
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
 
     def features(self, x: Tensor) -> Tensor:
-        """(B, C, H, W) -> pooled (B, 512)."""
+        """(B, C, H, W) -> pooled (B, 8 * width)."""
         x = F.relu(self.bn1(self.conv1(x)))
         x = F.max_pool2d(x, kernel_size=3, stride=2, padding=1)
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))

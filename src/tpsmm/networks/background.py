@@ -11,15 +11,16 @@ from tpsmm.networks.backbones import ResNet18
 class BackgroundPredictor(nn.Module):
     """ResNet-18 on concat(source, driving) (6 channels) predicting a 2x3 affine matrix.
 
-    ``fc`` starts at weight 0 and bias (1, 0, 0, 0, 1, 0), i.e. the identity.
+    ``fc`` starts at weight 0 and bias (1, 0, 0, 0, 1, 0), i.e. the identity. ``width``
+    is the ResNet's first-stage width (64: the authors' network).
     ``forward``: source, driving (B, 3, H, W) in [0, 1] -> (B, 3, 3) matrices whose last
     row is (0, 0, 1); a matrix maps driving-frame coordinates to source coordinates
     (see :func:`tpsmm.geometry.background_grid`).
     """
 
-    def __init__(self, num_channels: int = 3):
+    def __init__(self, num_channels: int = 3, width: int = 64):
         super().__init__()
-        self.bg_encoder = ResNet18(num_outputs=6, in_channels=2 * num_channels)
+        self.bg_encoder = ResNet18(num_outputs=6, in_channels=2 * num_channels, width=width)
         with torch.no_grad():
             self.bg_encoder.fc.weight.zero_()
             self.bg_encoder.fc.bias.copy_(torch.tensor([1.0, 0, 0, 0, 1, 0]))

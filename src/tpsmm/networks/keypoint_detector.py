@@ -9,16 +9,20 @@ from tpsmm.networks.backbones import ResNet18
 
 
 class KeypointDetector(nn.Module):
-    """ResNet-18 whose ``fc`` is Linear(512, K*5*2); output ``2 * sigmoid(fc) - 1``.
+    """ResNet-18 whose ``fc`` is Linear(8 * width, K*5*2); output ``2 * sigmoid(fc) - 1``.
+
+    ``width`` is the ResNet's first-stage width (64: the authors' network).
 
     ``forward``: images (B, 3, H, W) in [0, 1] -> keypoints (B, K*5, 2) in [-1, 1], (x, y),
     at least float32 whatever the network's dtype; TPS k owns keypoints 5k .. 5k+4.
     """
 
-    def __init__(self, num_tps: int = 10, num_channels: int = 3):
+    def __init__(self, num_tps: int = 10, num_channels: int = 3, width: int = 64):
         super().__init__()
         self.num_tps = num_tps
-        self.fg_encoder = ResNet18(num_outputs=num_tps * 5 * 2, in_channels=num_channels)
+        self.fg_encoder = ResNet18(
+            num_outputs=num_tps * 5 * 2, in_channels=num_channels, width=width
+        )
 
     def forward(self, image: Tensor) -> Tensor:
         logits = self.fg_encoder(image.to(self.fg_encoder.fc.weight.dtype))

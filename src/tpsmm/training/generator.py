@@ -119,6 +119,8 @@ class GeneratorTrainer(Trainer):
             epoch,
             random_tps=random_tps,
             generator=self.rank_generator,
+            flow=batch.get("flow"),
+            flow_valid=batch.get("flow_valid"),
         )
 
     def uses_background(self, epoch: int) -> bool:

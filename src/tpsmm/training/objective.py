@@ -29,16 +29,26 @@ from tpsmm import geometry
 from tpsmm.config import TrainParams, config_from_dict
 from tpsmm.losses import (
     PerceptualLoss,
+    PixelPyramidLoss,
     background_loss,
     equivariance_loss,
+    flow_loss,
     load_vgg19,
     warp_loss,
 )
 from tpsmm.model import TPSMM
 from tpsmm.networks.backbones import VGG19Features
 
-#: Keys of the loss dict, in the authors' order.
-LOSS_NAMES: tuple[str, ...] = ("perceptual", "equivariance_value", "warp_loss", "bg")
+#: Keys of the loss dict, in the authors' order, then ours (``pixel``).
+LOSS_NAMES: tuple[str, ...] = (
+    "perceptual",
+    "equivariance_value",
+    "warp_loss",
+    "bg",
+    "pixel",
+    "pixel_deformed",
+    "flow",
+)
 
 RandomTPSLike = geometry.RandomTPS | tuple[Tensor, Tensor]
 
@@ -93,6 +103,12 @@ class GeneratorObjective(nn.Module):
             self.perceptual = PerceptualLoss(
                 vgg, train_params.scales, weights.perceptual, channels_last=channels_last
             )
+        self.pixel: PixelPyramidLoss | None = None
+        if weights.pixel != 0:
+            self.pixel = PixelPyramidLoss(train_params.scales, weights.pixel)
+        self.pixel_deformed: PixelPyramidLoss | None = None
+        if weights.pixel_deformed != 0:
+            self.pixel_deformed = PixelPyramidLoss(train_params.scales, weights.pixel_deformed)
 
     def _layout(self, image: Tensor) -> Tensor:
         """``image`` in channels-last memory format when that option is on."""
@@ -114,6 +130,9 @@ class GeneratorObjective(nn.Module):
             "equivariance_value": weights.equivariance_value != 0,
             "warp_loss": weights.warp_loss != 0,
             "bg": self.model.bg_predictor is not None and weights.bg != 0,
+            "pixel": self.pixel is not None,
+            "pixel_deformed": self.pixel_deformed is not None,
+            "flow": weights.flow != 0,
         }
         return [name for name in LOSS_NAMES if active[name]]
 
@@ -142,6 +161,8 @@ class GeneratorObjective(nn.Module):
         *,
         random_tps: RandomTPSLike | None = None,
         generator: torch.Generator | None = None,
+        flow: Tensor | None = None,
+        flow_valid: Tensor | None = None,
     ) -> tuple[dict[str, Tensor], dict[str, Any]]:
         """Losses and generated tensors for a batch of frame pairs.
 
@@ -154,6 +175,9 @@ class GeneratorObjective(nn.Module):
                 (B, 1, points_tps^2))``; drawn when None.
             generator: random generator for the TPS dropout and the random TPS (the
                 global one when None).
+            flow, flow_valid: the true deformation (B, H, W, 2) and where it is known
+                (B, H, W) bool, for the ``flow`` loss (items of
+                ``dataset_params.ground_truth_motion``); the term is 0 without them.
 
         Returns:
             ``(losses, generated)``. ``losses`` holds the weighted scalar terms that apply
@@ -184,6 +208,8 @@ class GeneratorObjective(nn.Module):
             self.train_params.dropout_probability(epoch),
             transform,
             generator,
+            flow,
+            flow_valid,
         )
 
     def _compute(
@@ -194,6 +220,8 @@ class GeneratorObjective(nn.Module):
         dropout_p: float | None,
         transform: geometry.RandomTPS | None,
         generator: torch.Generator | None,
+        flow: Tensor | None = None,
+        flow_valid: Tensor | None = None,
     ) -> tuple[dict[str, Tensor], dict[str, Any]]:
         """:meth:`forward` once the epoch's switches and the random TPS are known."""
         model = self.model
@@ -253,6 +281,15 @@ class GeneratorObjective(nn.Module):
             assert bg_param is not None and model.bg_predictor is not None
             reverse = model.bg_predictor(driving_cl, source_cl)
             losses["bg"] = background_loss(bg_param, reverse, weights.bg)
+
+        if self.pixel is not None:
+            losses["pixel"] = self.pixel(decoded.prediction, driving)
+        if self.pixel_deformed is not None:
+            losses["pixel_deformed"] = self.pixel_deformed.deformed(
+                source, motion["deformation"], driving
+            )
+        if weights.flow != 0:
+            losses["flow"] = flow_loss(motion["deformation"], flow, flow_valid, weights.flow)
         return losses, generated
 
 

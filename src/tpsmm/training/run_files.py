@@ -14,14 +14,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tpsmm.checkpoint import read_checkpoint, stored_config
+from tpsmm.checkpoint import TRAINING_KEY, read_checkpoint, stored_config
 from tpsmm.config import Config
 from tpsmm.errors import CheckpointError
 
 __all__ = ["CHECKPOINT_NAME", "STATE_KEY", "load_resume", "resume_checkpoint_path"]
 
 CHECKPOINT_NAME = "checkpoint.pth.tar"
-STATE_KEY = "tpsmm_training"
+STATE_KEY = TRAINING_KEY
 
 
 def resume_checkpoint_path(path: str | Path) -> Path:

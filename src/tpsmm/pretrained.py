@@ -1,0 +1,126 @@
+"""Models that ship inside the package, and packing a trained run into one.
+
+``tpsmm.load_model("demo")`` loads the bundled demo model: a small TPSMM (the ``demo``
+preset, 128x128) trained on synthetic videos and the bundled sample video by
+``make demo-model`` (see the README), stored in float16 and loaded as float32. A name in
+:data:`BUNDLED_MODELS` means the bundled file wherever a checkpoint path is accepted,
+unless a file of that name exists.
+
+``python -m tpsmm.pretrained pack RUN/checkpoint.pth.tar OUT.pth.tar`` writes a trained
+checkpoint as a bundle: the networks only (no optimizer states), floating-point weights
+in float16, the config and a record of how it was made (``tpsmm_info``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tpsmm.checkpoint import CONFIG_KEY, NETWORKS, TRAINING_KEY, read_checkpoint
+from tpsmm.errors import CheckpointError
+from tpsmm.files import atomic_path
+
+__all__ = ["BUNDLED_MODELS", "INFO_KEY", "bundled_path", "is_bundled", "pack_checkpoint"]
+
+#: Bundled model names -> their file in ``tpsmm/assets``.
+BUNDLED_MODELS: dict[str, str] = {"demo": "demo.pth.tar"}
+#: Entry of a packed checkpoint recording how it was made (a JSON-able dict).
+INFO_KEY = "tpsmm_info"
+#: What a bundle keeps of the last training stage's record (not its random states).
+TRAINING_SUMMARY = ("stage", "epoch", "global_step", "elapsed", "seed", "world_size", "batch_size")
+
+
+def is_bundled(name: str | os.PathLike) -> bool:
+    """Whether ``name`` names a bundled model (and no file of that name exists)."""
+    return str(name) in BUNDLED_MODELS and not Path(name).exists()
+
+
+def bundled_path(name: str) -> Path:
+    """The file of bundled model ``name``.
+
+    Raises:
+        CheckpointError: an unknown name, or a package installed without the file.
+    """
+    if name not in BUNDLED_MODELS:
+        raise CheckpointError(
+            f"unknown bundled model {name!r}; bundled: {', '.join(BUNDLED_MODELS)}"
+        )
+    path = Path(str(resources.files("tpsmm") / "assets" / BUNDLED_MODELS[name]))
+    if not path.is_file():
+        raise CheckpointError(
+            f"the bundled {name} model is missing from this installation ({path}); "
+            "reinstall tpsmm, or rebuild it with `make demo-model`"
+        )
+    return path
+
+
+def pack_checkpoint(
+    checkpoint: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    dtype: torch.dtype = torch.float16,
+    info: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write the networks and config of ``checkpoint`` to ``out`` as a bundle.
+
+    Floating-point tensors are stored in ``dtype`` (loading converts them back to the
+    model's float32); integer buffers (BatchNorm's counters) are kept. Optimizer states,
+    epochs and everything else of a training checkpoint are left out.
+
+    Args:
+        checkpoint: a tpsmm checkpoint (it must carry its config).
+        out: the bundle to write (atomically).
+        dtype: storage type of the weights.
+        info: recorded under :data:`INFO_KEY` (e.g. the training command), with the
+            checkpoint's own training record (stage, steps, seconds) as ``training``.
+    """
+    raw = read_checkpoint(checkpoint)
+    if not isinstance(raw.get(CONFIG_KEY), Mapping):
+        raise CheckpointError(f"checkpoint {checkpoint} carries no tpsmm config to bundle")
+    record = dict(info or {})
+    training = raw.get(TRAINING_KEY)
+    if isinstance(training, Mapping):
+        summary = {key: training[key] for key in TRAINING_SUMMARY if key in training}
+        record.setdefault("training", summary)
+    payload: dict[str, Any] = {CONFIG_KEY: raw[CONFIG_KEY], INFO_KEY: record}
+    for name in NETWORKS:
+        state = raw.get(name)
+        if isinstance(state, Mapping):
+            payload[name] = {
+                key: value.to(dtype) if value.is_floating_point() else value
+                for key, value in state.items()
+            }
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        torch.save(payload, tmp)
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m tpsmm.pretrained pack CHECKPOINT OUT [--info JSON]``."""
+    parser = argparse.ArgumentParser(prog="python -m tpsmm.pretrained")
+    actions = parser.add_subparsers(dest="action", required=True)
+    pack = actions.add_parser("pack", help="write a trained checkpoint as a float16 bundle")
+    pack.add_argument("checkpoint")
+    pack.add_argument("out")
+    pack.add_argument("--info", default="{}", help="a JSON object recorded in the bundle")
+    args = parser.parse_args(argv)
+    try:
+        out = pack_checkpoint(args.checkpoint, args.out, info=json.loads(args.info))
+    except CheckpointError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
