@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,12 @@ import pytest
 
 from reference_weights import REFERENCE, reference_weights
 from tiny_model import save_tiny_checkpoint
+
+# A test runner started in the background by a non-interactive shell inherits SIGINT
+# ignored, and so would every child process; the signal tests need Ctrl-C's usual
+# behaviour, in this process and in the commands they start.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
