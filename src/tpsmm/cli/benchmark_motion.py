@@ -13,12 +13,13 @@ beside the identity deformation's) and writes ``DIR/motion.json`` and ``DIR/moti
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 from typing import Any
 
+from tpsmm.cli.options import add_device_argument
 from tpsmm.cli.train import positive_int
+from tpsmm.files import check_writable_folder
 
 DEFAULT_OUT = "benchmark-motion"
 
@@ -56,7 +57,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--grid-videos", type=int, default=6, metavar="N", help="videos in motion.png (6)"
     )
-    parser.add_argument("--device", help="cuda, cuda:N or cpu (default: cuda when available)")
+    add_device_argument(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run_benchmark_motion)
 
@@ -64,14 +65,13 @@ def register(subparsers: Any) -> None:
 def run_benchmark_motion(args: argparse.Namespace) -> int:
     """Run ``tpsmm benchmark-motion``; returns the exit status."""
     from tpsmm.checkpoint import load_model
-    from tpsmm.data import build_dataset
+    from tpsmm.data import evaluation_dataset
     from tpsmm.evaluation.motion import GRID_NAME, REPORT_NAME, benchmark_motion, format_table
-    from tpsmm.training.distributed import resolve_device
+    from tpsmm.runtime import resolve_device
 
+    check_writable_folder(args.out)
     model = load_model(args.checkpoint, args.config, device=resolve_device(args.device))
-    params = dataclasses.asdict(model.config.dataset_params)
-    params["root_dir"] = str(Path(args.data))
-    dataset = build_dataset(params, is_train=False)
+    dataset = evaluation_dataset(model.config.dataset_params, args.data)
     report = benchmark_motion(
         model,
         dataset,

@@ -14,7 +14,6 @@ also holds L1, AKD, MKR and AED of the reconstructions against the driving frame
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 from typing import Any
@@ -79,7 +78,7 @@ def register(subparsers: Any) -> None:
 def run_reconstruct(args: argparse.Namespace) -> int:
     """Run ``tpsmm reconstruct``; returns the exit status."""
     from tpsmm.animation.pipeline import load_animation_model
-    from tpsmm.data import build_dataset
+    from tpsmm.data import evaluation_dataset
     from tpsmm.evaluation import REPORT_NAME, reconstruct
 
     check_writable_folder(args.out)
@@ -89,9 +88,7 @@ def run_reconstruct(args: argparse.Namespace) -> int:
         body = (model.config.name or "").startswith(BODY_CONFIGS)
         kind = args.kind or ("body" if body else "face")
         evaluator = make_evaluator(args, kind, None if args.metrics == "all" else args.metrics)
-    params = dataclasses.asdict(model.config.dataset_params)
-    params["root_dir"] = str(Path(args.data))
-    dataset = build_dataset(params, is_train=False)
+    dataset = evaluation_dataset(model.config.dataset_params, args.data)
     report = reconstruct(
         model,
         dataset,

@@ -89,6 +89,7 @@ __all__ = [
     "FramesDataset",
     "build_dataset",
     "collate_items",
+    "evaluation_dataset",
     "group_by_identity",
     "identity_of",
     "split_videos",
@@ -430,3 +431,11 @@ def build_dataset(
         item_seed=item_seed,
         ground_truth_motion=ground_truth_motion,
     )
+
+
+def evaluation_dataset(dataset_params: DatasetParams, root: str | os.PathLike) -> FramesDataset:
+    """The test videos under ``root`` read as a model's ``dataset_params`` describe them
+    (frame shape, identity sampling, ground truth), for reconstruction and benchmarks."""
+    params = dataclasses.asdict(dataset_params)
+    params["root_dir"] = str(Path(root))
+    return build_dataset(params, is_train=False)
