@@ -17,12 +17,16 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+# Tests run in TEST_WORKERS processes (pytest-xdist): most of them start commands or wait
+# on files and signals, so two processes on two cores take half the time of one.
+TEST_WORKERS ?= 2
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 # The default suite with PyTorch and oneDNN limited to AVX2 (as on a CPU without AVX-512).
 test-avx2: $(STAMP)
-	ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 $(BIN)/python -m pytest -q
+	ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 $(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
