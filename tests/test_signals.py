@@ -15,8 +15,12 @@ from tpsmm import signals
 
 @pytest.fixture
 def handlers():
-    """Install the handlers for one test; restore pytest's afterwards."""
+    """Install the handlers for one test; restore pytest's afterwards. A signal the
+    runner inherited ignored (SIGHUP under nohup) is handled for the test too."""
     saved = {signum: signal.getsignal(signum) for signum in signals.HANDLED}
+    for signum, handler in saved.items():
+        if handler is signal.SIG_IGN:
+            signal.signal(signum, signal.SIG_DFL)
     signals.install()
     yield
     for signum, handler in saved.items():

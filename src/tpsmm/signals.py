@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from types import FrameType
@@ -39,9 +40,11 @@ __all__ = [
     "FORCE_AFTER",
     "HANDLED",
     "Terminated",
+    "default_at_exit",
     "deferred",
     "describe",
     "exit_status",
+    "ignore_in_worker",
     "install",
     "raise_received",
     "received",
@@ -139,6 +142,22 @@ def _handler(signum: int, frame: FrameType | None) -> None:
     raise Terminated(signum)
 
 
+def ignore_in_worker(worker_id: int = 0) -> None:
+    """Ignore the handled signals in a worker process that its parent stops (a
+    DataLoader's ``worker_init_fn``).
+
+    A terminal's Ctrl-C reaches the whole foreground process group, ``kill -- -PGID``
+    and systemd's stop (every process of the unit) reach the workers too: killed, a
+    worker would fail the parent's next batch with a traceback before the parent could
+    save and end cleanly. Ignoring them, the worker lives until the parent, which
+    handles the signal, shuts it down (or, were the parent killed, until it sees the
+    parent gone).
+    """
+    del worker_id
+    for signum in HANDLED:
+        signal.signal(signum, signal.SIG_IGN)
+
+
 def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
@@ -189,6 +208,25 @@ def raise_received() -> None:
     """
     if _state.first is not None:
         raise Terminated(_state.first)
+
+
+def default_at_exit(previous: Handlers) -> None:
+    """For a program whose work is done and that is about to exit: flush stdout and
+    stderr, then give the signals :func:`install` handled back their system default, so
+    that one arriving while the interpreter shuts down (atexit callbacks, finalizers)
+    ends the process the usual way - killed by it, status 128 + n in a shell, nothing
+    printed - instead of raising inside the shutdown, where Python prints "Exception
+    ignored ..." and exits with status 0. Signals that were ignored stay ignored.
+
+    Args:
+        previous: what :func:`install` returned.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # closed, or none
+            stream.flush()
+    for signum, handler in previous.items():
+        if handler is not signal.SIG_IGN:
+            signal.signal(signum, signal.SIG_DFL)
 
 
 def restore(previous: Handlers) -> None:

@@ -190,3 +190,19 @@ def test_signal_during_reconstruct_leaves_no_partial_file(tmp_path):
     every = [entry.name for entry in out.rglob("*")]
     assert [name for name in every if name.startswith(".")] == []
     assert all(name.endswith(".png") for name in every if name != "png")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_while_the_finished_program_exits_kills_it_quietly(signum):
+    """After the command's work (here: its --help), a signal that comes while the
+    interpreter shuts down (from an atexit callback, as torch's and tqdm's finalizers
+    run) kills the process the usual way, with no "Exception ignored" traceback."""
+    code = (
+        "import atexit, os, signal, sys, tpsmm.cli\n"
+        f"atexit.register(lambda: os.kill(os.getpid(), {int(signum)}))\n"
+        "sys.exit(tpsmm.cli.main())"
+    )
+    process = spawn(["synth", "--help"], code)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == -signum, err
+    assert err == "" and "usage: tpsmm synth" in out

@@ -71,18 +71,29 @@ def logged_steps(run_dir: Path) -> int:
         return 0
 
 
-def start_and_signal(args: list[str], run_dir: Path, signum: int, after: int):
-    """Start ``tpsmm ARGS``, send ``signum`` once ``after`` steps are logged; returns
+def start_and_signal(
+    args: list[str], run_dir: Path, signum: int, after: int, *, group: bool = False
+):
+    """Start ``tpsmm ARGS``, send ``signum`` once ``after`` steps are logged (to its whole
+    process group with ``group``, as a terminal's Ctrl-C or systemd's stop do); returns
     ``(exit status, stderr)``."""
     process = subprocess.Popen(
-        [*CLI, *args], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [*CLI, *args],
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=group,
     )
     deadline = time.monotonic() + TIMEOUT
     while logged_steps(run_dir) < after and process.poll() is None:
         assert time.monotonic() < deadline, "the run did not get going"
         time.sleep(0.05)
     assert process.poll() is None, process.communicate()[1][-3000:]
-    process.send_signal(signum)
+    if group:
+        os.killpg(process.pid, signum)
+    else:
+        process.send_signal(signum)
     _, err = process.communicate(timeout=TIMEOUT)
     return process.returncode, err
 
@@ -139,6 +150,19 @@ def test_sigterm_mid_epoch_saves_the_step_and_resume_is_exact(setup, uninterrupt
     assert stale_partials(out) == []
     run(["train", "--resume", str(out), *COMMON])
     assert_same_run(uninterrupted, out)
+
+
+def test_sigterm_to_the_process_group_with_loader_workers_saves_the_step(setup, tmp_path):
+    """The DataLoader worker gets the signal too; it must not die and fail the step."""
+    out = tmp_path / "run"
+    args = [*train_args(setup, out), "--workers", "1"]
+    status, err = start_and_signal(args, out, signal.SIGTERM, after=2, group=True)
+    assert status == 143, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tpsmm train: terminated (SIGTERM)"), err
+    state = read_checkpoint(out / "checkpoint.pth.tar")["tpsmm_training"]
+    assert state["global_step"] >= 2 and state["step_in_epoch"] == logged_steps(out)
+    assert stale_partials(out) == []
 
 
 def test_sigint_exits_130_and_resume_is_exact(setup, uninterrupted, tmp_path):

@@ -63,8 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tpsmm`` console script; returns the exit status.
 
-    With ``argv`` None (the program itself) the signal handlers stay installed until
-    the process ends. Called with ``argv`` from Python, it puts the previous handlers
+    With ``argv`` None (the program itself), once the command has ended the signals get
+    their system default back (:func:`tpsmm.signals.default_at_exit`): one that comes
+    while the process exits kills it quietly. Called with ``argv`` from Python, it puts the previous handlers
     back when it returns, and a signal that stopped the command (after its line and its
     cleanup) is raised again for them, so that the calling program stops as it would
     have: ``KeyboardInterrupt`` for Ctrl-C, the previous SIGTERM handling (by default
@@ -97,7 +98,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         return _stopped(prog, signals.Terminated(stopped_by))
     finally:
-        if argv is not None:
+        if argv is None:
+            signals.default_at_exit(previous)
+        else:
             signals.restore(previous)
             if stopped_by is not None:
                 signal.raise_signal(stopped_by)

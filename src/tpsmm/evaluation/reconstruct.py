@@ -39,6 +39,7 @@ from tpsmm.evaluation.metrics import MetricTotals
 from tpsmm.files import atomic_path
 from tpsmm.media import save_image, to_uint8
 from tpsmm.model import TPSMM
+from tpsmm.signals import ignore_in_worker
 
 __all__ = ["REPORT_NAME", "reconstruct", "reconstruct_video"]
 
@@ -91,7 +92,9 @@ def _items(dataset: Dataset, workers: int) -> Iterable[Mapping[str, Any]]:
         for index in range(len(dataset)):  # type: ignore[arg-type]
             yield dataset[index]
         return
-    loader = DataLoader(dataset, batch_size=None, num_workers=workers)
+    loader = DataLoader(
+        dataset, batch_size=None, num_workers=workers, worker_init_fn=ignore_in_worker
+    )
     yield from loader
 
 

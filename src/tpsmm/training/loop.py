@@ -62,7 +62,7 @@ from tpsmm.errors import CheckpointError, ConfigError, TPSMMError
 from tpsmm.files import atomic_path, stale_partials
 from tpsmm.model import TPSMM
 from tpsmm.runtime import resolve_precision, warn_if_slow
-from tpsmm.signals import signal_of
+from tpsmm.signals import ignore_in_worker, signal_of
 from tpsmm.training.distributed import (
     DistContext,
     GlobalBatchSampler,
@@ -296,6 +296,7 @@ class Trainer:
             collate_fn=collate_items,
             pin_memory=self.device.type == "cuda",
             persistent_workers=workers > 0,
+            worker_init_fn=ignore_in_worker,
             generator=torch.Generator().manual_seed(derived_seed(options.seed, 4)),
         )
         self._visual: tuple[dict[str, Any], dict[str, Any]] | None = None
