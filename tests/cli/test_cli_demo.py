@@ -60,3 +60,14 @@ def test_checkpoint_argument_and_options(run_cli, tiny_checkpoint, tmp_path):
 def test_sample_is_bundled():
     with sample_paths() as (source, driving):
         assert source.is_file() and driving.is_file()
+
+
+def test_a_refused_output_is_one_line_without_the_bundled_model_note(run_cli, tmp_path):
+    """The note about the bundled model comes when it loads, after the checks."""
+    (tmp_path / "notes.txt").write_text("a file")
+    result = run_cli("demo", "--output", tmp_path / "notes.txt" / "out.mp4")
+    assert result.status == 2
+    assert result.err.strip().splitlines() == [
+        f"tpsmm demo: error: {tmp_path / 'notes.txt' / 'out.mp4'}: "
+        f"{tmp_path / 'notes.txt'} is a file, not a folder"
+    ]

@@ -328,19 +328,24 @@ def backend_name(args: argparse.Namespace) -> str:
 
 
 def checkpoint_path(args: argparse.Namespace) -> str:
-    """--checkpoint, else $TPSMM_CHECKPOINT, else the bundled demo model (said in one
-    line on stderr unless --quiet)."""
+    """--checkpoint, else $TPSMM_CHECKPOINT, else the bundled demo model (which
+    :func:`say_if_bundled` announces when it is loaded)."""
+    return args.checkpoint or os.environ.get(CHECKPOINT_ENV) or DEFAULT_CHECKPOINT
+
+
+def say_if_bundled(args: argparse.Namespace, checkpoint: str) -> None:
+    """One stderr line (unless --quiet) when ``checkpoint`` is the bundled demo model
+    because none was given; called just before the model loads, after the cheap checks,
+    so that a refused input or output gets its error line alone."""
     given = args.checkpoint or os.environ.get(CHECKPOINT_ENV)
-    if given:
-        return given
-    if not getattr(args, "quiet", False):
-        print(
-            f"using the bundled {DEFAULT_CHECKPOINT} model (128x128, trained on synthetic "
-            f"videos); for the authors' quality give --checkpoint vox.pth.tar from "
-            f"{CHECKPOINT_SOURCE}",
-            file=sys.stderr,
-        )
-    return DEFAULT_CHECKPOINT
+    if given or checkpoint != DEFAULT_CHECKPOINT or getattr(args, "quiet", False):
+        return
+    print(
+        f"using the bundled {DEFAULT_CHECKPOINT} model (128x128, trained on synthetic "
+        f"videos); for the authors' quality give --checkpoint vox.pth.tar from "
+        f"{CHECKPOINT_SOURCE}",
+        file=sys.stderr,
+    )
 
 
 def model_source(args: argparse.Namespace) -> str:
@@ -356,6 +361,7 @@ def load_model_from_args(args: argparse.Namespace, checkpoint: str) -> TPSMM | A
         from tpsmm.export.runtime import load_onnx
 
         return load_onnx(checkpoint, device=args.device)
+    say_if_bundled(args, checkpoint)
     return load_animation_model(checkpoint, args.config, device=args.device, dtype=args.dtype)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tpsmm.animation.keypoints import MODES
-from tpsmm.cli.animate import CHECKPOINT_ENV, checkpoint_path
+from tpsmm.cli.animate import CHECKPOINT_ENV, checkpoint_path, say_if_bundled
 from tpsmm.errors import TPSMMError
 from tpsmm.files import check_writable_folder
 
@@ -92,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
         if unknown:
             raise TPSMMError(f"unknown mode {unknown[0]!r}; choose from {', '.join(MODES)}")
     check_writable_folder(Path(args.out).parent, args.out)
+    say_if_bundled(args, checkpoint)
     model = load_model(checkpoint, args.config)
 
     def report(line: str) -> None:

@@ -123,7 +123,7 @@ def register(subparsers: Any) -> None:
             "Train the generator networks with the authors' procedure (Adam, MultiStepLR, "
             "gradient clipping). The run folder holds checkpoint.pth.tar (the authors' "
             "layout plus the config and everything --resume needs, written atomically), "
-            "config.yaml, log.csv (the losses of each epoch), vis/epoch_NNNN.png (one "
+            "config.yaml, log.csv (the losses of each step), vis/epoch_NNNN.png (one "
             "visualisation per epoch) and checkpoints/NNNNNNNN.pth.tar (a copy every "
             "--checkpoint-every epochs). Under torchrun every process trains on its share "
             "of the global batch. Ctrl-C or SIGTERM lets the step in progress finish, saves "
