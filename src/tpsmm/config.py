@@ -139,7 +139,11 @@ class LossWeights:
     weights; set every ``perceptual`` weight to 0 to train without VGG-19. ``flow`` (ours,
     default 0 = off): the weight of an L1 loss between the predicted deformation and the
     true one, on the valid pixels of training pairs that carry one
-    (``dataset_params.ground_truth_motion``, videos of ``tpsmm synth``).
+    (``dataset_params.ground_truth_motion``, videos of ``tpsmm synth``). With the same
+    ground truth, ``camera`` (ours, default 0 = off) supervises the background
+    predictor's matrix by the true camera motion, and ``keypoint_motion`` (ours, default
+    0 = off) asks every driving keypoint on a valid pixel to land, moved by the true
+    deformation, on its source keypoint (:mod:`tpsmm.losses`).
     """
 
     perceptual: list[float] = field(default_factory=lambda: [10.0] * 5)
@@ -149,6 +153,8 @@ class LossWeights:
     pixel: float = 0.0
     pixel_deformed: float = 0.0
     flow: float = 0.0
+    camera: float = 0.0
+    keypoint_motion: float = 0.0
 
     def validate(self, where: str) -> None:
         if len(self.perceptual) != 5:
@@ -157,7 +163,16 @@ class LossWeights:
                 f"got {len(self.perceptual)}"
             )
         _non_negative(
-            self, where, "equivariance_value", "warp_loss", "bg", "pixel", "pixel_deformed", "flow"
+            self,
+            where,
+            "equivariance_value",
+            "warp_loss",
+            "bg",
+            "pixel",
+            "pixel_deformed",
+            "flow",
+            "camera",
+            "keypoint_motion",
         )
 
 

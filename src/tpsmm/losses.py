@@ -12,7 +12,10 @@ the *weighted* scalar loss, as the authors' ``GeneratorFullModel`` puts it in it
   warped source features;
 * :func:`background_loss` - the background matrices of (source, driving) and
   (driving, source) should be inverse to each other;
-* :func:`flow_loss` (ours) - L1 to a known deformation, for videos with ground truth.
+* :func:`flow_loss` (ours) - L1 to a known deformation, for videos with ground truth;
+* :func:`camera_loss` (ours) - the background matrix against the known camera motion;
+* :func:`keypoint_motion_loss` (ours) - driving keypoints moved by the known deformation
+  should land on the source keypoints.
 
 Images are (B, 3, H, W) float in [0, 1]; keypoints (B, N, 2) in [-1, 1] (see
 :mod:`tpsmm.geometry`). The VGG-19 weights come from torchvision's ImageNet file,
@@ -26,6 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tpsmm import geometry
@@ -44,9 +48,11 @@ __all__ = [
     "PerceptualLoss",
     "PixelPyramidLoss",
     "background_loss",
+    "camera_loss",
     "default_vgg19_path",
     "equivariance_loss",
     "flow_loss",
+    "keypoint_motion_loss",
     "load_vgg19",
     "transform_frame",
     "warp_loss",
@@ -318,6 +324,78 @@ def flow_loss(
     predicted = geometry.resize_flow(deformation, truth.shape[1], truth.shape[2])
     mask = valid.to(predicted.dtype).unsqueeze(-1)
     total = ((predicted - truth.to(predicted.dtype)).abs() * mask).sum()
+    return weight * total / (2 * mask.sum()).clamp(min=1.0)
+
+
+#: Points per side of the lattice on which :func:`camera_loss` compares two matrices.
+CAMERA_LOSS_POINTS = 9
+
+
+def camera_loss(
+    predicted: Tensor, truth: Tensor | None, valid: Tensor | None, weight: float
+) -> Tensor:
+    """L1 of the background matrix to a known camera motion (ours; not in the paper):
+    ``weight * mean |P x - C x|`` over a 9 x 9 lattice of points x spanning the frame
+    ([-1, 1]^2, normalised (x, y)) and both coordinates, on the items that carry a camera.
+
+    Args:
+        predicted: (B, 3, 3) the background predictor's matrices (driving -> source).
+        truth: (B, 3, 3) the true camera maps (frame t -> frame 0, the same convention), or
+            None (no item has one).
+        valid: (B,) bool, which items carry a camera.
+        weight: the loss weight.
+
+    Returns:
+        scalar; 0 (connected to ``predicted``) where no item carries a camera. In the
+        units of :func:`flow_loss`, so that the two weights compare.
+    """
+    if truth is None or valid is None:
+        return predicted.sum() * 0.0
+    grid = geometry.coordinate_grid(
+        CAMERA_LOSS_POINTS, CAMERA_LOSS_POINTS, dtype=predicted.dtype, device=predicted.device
+    )
+    grid = grid.unsqueeze(0).expand(predicted.shape[0], -1, -1, -1)
+    error = (
+        geometry.apply_projective(predicted, grid)
+        - geometry.apply_projective(truth.to(predicted.dtype), grid)
+    ).abs()
+    mask = valid.to(predicted.dtype).view(-1, 1, 1, 1)
+    count = (mask.sum() * 2 * CAMERA_LOSS_POINTS**2).clamp(min=1.0)
+    return weight * (error * mask).sum() / count
+
+
+def keypoint_motion_loss(
+    kp_source: Tensor,
+    kp_driving: Tensor,
+    truth: Tensor | None,
+    valid: Tensor | None,
+    weight: float,
+) -> Tensor:
+    """Keypoints that move with the scene (ours; not in the paper): each driving keypoint
+    on a valid pixel, moved by the true deformation, should land on its source keypoint:
+    ``weight * mean |kp_source - D*(kp_driving)|`` over those keypoints and both
+    coordinates. The detector then learns points that the real motion carries (object or
+    background), as the equivariance loss teaches it for random warps.
+
+    Args:
+        kp_source, kp_driving: (B, N, 2) in [-1, 1].
+        truth: the true deformation (B, H, W, 2) (driving -> source, align_corners=True),
+            or None (no item has one).
+        valid: (B, H, W) bool, where the truth is known; a keypoint counts where all the
+            pixels that its bilinear sample blends are valid.
+        weight: the loss weight.
+
+    Returns:
+        scalar; 0 (connected to the keypoints) where no keypoint is on a valid pixel.
+    """
+    if truth is None or valid is None:
+        return (kp_source.sum() + kp_driving.sum()) * 0.0
+    points = kp_driving.unsqueeze(2).to(truth.dtype)  # (B, N, 1, 2): a grid of N x 1
+    moved = F.grid_sample(truth.permute(0, 3, 1, 2), points, align_corners=True)
+    moved = moved[..., 0].permute(0, 2, 1).to(kp_source.dtype)  # (B, N, 2)
+    known = F.grid_sample(valid[:, None].to(truth.dtype), points, align_corners=True)
+    mask = (known[:, 0, :, 0] >= 1.0 - 1e-6).to(kp_source.dtype).unsqueeze(-1).detach()
+    total = ((kp_source - moved).abs() * mask).sum()
     return weight * total / (2 * mask.sum()).clamp(min=1.0)
 
 

@@ -192,7 +192,8 @@ def test_training_items_carry_the_ground_truth(tmp_path):
             item = dataset.get_item(index, draw)
             assert item["flow"].shape == (32, 32, 2) and item["flow_valid"].shape == (32, 32)
             if name.startswith("sample"):
-                assert not item["flow_valid"].any()
+                assert not item["flow_valid"].any() and not bool(item["camera_valid"])
+                assert torch.equal(item["camera"], torch.eye(3))
                 continue
             # Frame 0 is the source, unflipped, and the flow is the stored deformation.
             frames = read_ground_truth(root / "train" / name)
@@ -207,7 +208,8 @@ def test_training_items_carry_the_ground_truth(tmp_path):
                 if np.array_equal(item["flow"].numpy(), frames.deformation[t])
                 and np.array_equal(item["flow_valid"].numpy(), frames.valid[t])
             ]
-            assert matches
+            assert matches and bool(item["camera_valid"])
+            assert any(np.array_equal(item["camera"].numpy(), frames.camera[t]) for t in matches)
     # Resized to another frame size: the flow stays in normalised units.
     small = build_dataset(
         {"root_dir": str(root), "frame_shape": [16, 16, 3], "ground_truth_motion": True},

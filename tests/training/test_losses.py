@@ -372,3 +372,51 @@ def test_flow_loss_is_the_mean_l1_on_valid_pixels():
     nowhere.backward()
     assert float(nowhere.detach()) == 0.0 and coarse.grad is not None and not coarse.grad.any()
     assert float(flow_loss(coarse, None, None, 5.0).detach()) == 0.0
+
+
+def test_camera_loss_compares_the_matrices_on_a_lattice():
+    from tpsmm.losses import camera_loss
+
+    truth = torch.eye(3, dtype=torch.float64).repeat(3, 1, 1)
+    truth[:, :2, 2] = torch.tensor([0.1, -0.2], dtype=torch.float64)  # a shift
+    valid = torch.tensor([True, True, False])
+    predicted = truth.clone().requires_grad_(True)
+    assert float(camera_loss(predicted, truth, valid, 7.0).detach()) == pytest.approx(0.0)
+    # The identity against a shift of (0.1, -0.2): mean |error| 0.15 at every point; the
+    # third item, without a camera, does not count.
+    other = torch.eye(3, dtype=torch.float64).repeat(3, 1, 1)
+    other[2, :2, 2] = 5.0
+    assert float(camera_loss(other, truth, valid, 2.0)) == pytest.approx(2.0 * 0.15)
+    nowhere = camera_loss(predicted, truth, torch.zeros(3, dtype=torch.bool), 2.0)
+    nowhere.backward()
+    assert float(nowhere.detach()) == 0.0 and not predicted.grad.any()
+    assert float(camera_loss(predicted, None, None, 2.0).detach()) == 0.0
+
+
+def test_keypoint_motion_loss_moves_driving_keypoints_by_the_true_deformation():
+    from tpsmm.losses import keypoint_motion_loss
+
+    # The truth: frame t -> frame 0 is a shift by (0.1, 0.05) everywhere.
+    grid = geometry.coordinate_grid(9, 9, dtype=torch.float64)
+    truth = (grid + torch.tensor([0.1, 0.05], dtype=torch.float64)).expand(2, -1, -1, -1)
+    valid = torch.ones(2, 9, 9, dtype=torch.bool)
+    kp_driving = torch.tensor([[[0.0, 0.0], [0.5, -0.5]]] * 2, dtype=torch.float64)
+    kp_source = (kp_driving + torch.tensor([0.1, 0.05], dtype=torch.float64)).requires_grad_()
+    loss = keypoint_motion_loss(kp_source, kp_driving, truth, valid, 3.0)
+    assert float(loss.detach()) == pytest.approx(0.0, abs=1e-12)
+    off = keypoint_motion_loss(kp_source + 0.2, kp_driving, truth, valid, 3.0)
+    assert float(off.detach()) == pytest.approx(3.0 * 0.2)
+    # A keypoint whose bilinear neighbourhood touches an invalid pixel does not count.
+    partly = valid.clone()
+    partly[:, 4, 4] = False  # under the keypoint at the centre
+    shifted = kp_source.detach().clone()
+    shifted[:, 0] += 1.0
+    assert float(keypoint_motion_loss(shifted, kp_driving, truth, partly, 3.0)) == pytest.approx(
+        0.0, abs=1e-12
+    )
+    gradcheck_points = kp_driving.clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(
+        lambda d: keypoint_motion_loss(kp_source.detach() + 0.3, d + 0.01, truth, valid, 1.0),
+        (gradcheck_points,),
+    )
+    assert float(keypoint_motion_loss(kp_source, kp_driving, None, None, 3.0).detach()) == 0.0

@@ -237,3 +237,43 @@ def test_compiled_objective_matches_eager(vgg, frames):
     assert set(eager_grads) == set(compiled_grads)
     for name in ("kp_detector.fg_encoder.fc.weight", "inpainting_network.final.weight"):
         assert compiled_grads[name] == pytest.approx(eager_grads[name], rel=2 * rtol), name
+
+
+def test_a_motion_only_stage_skips_the_inpainting_network(frames):
+    """With only the flow, camera, keypoint-motion, equivariance and background losses,
+    the forward stops at the dense motion: the inpainting network gets no gradient."""
+    config = small_config(
+        **{
+            "train_params.bg_start": 0,
+            "train_params.loss_weights.perceptual": [0.0] * 5,
+            "train_params.loss_weights.warp_loss": 0.0,
+            "train_params.loss_weights.flow": 10.0,
+            "train_params.loss_weights.camera": 10.0,
+            "train_params.loss_weights.keypoint_motion": 10.0,
+        }
+    )
+    model = small_model(config)
+    objective = GeneratorObjective(model, config.train_params)
+    assert not objective.uses_inpainting()
+    assert objective.loss_names() == [
+        "equivariance_value", "bg", "flow", "camera", "keypoint_motion"
+    ]  # fmt: skip
+    source, driving = frames
+    truth = tpsmm.geometry.coordinate_grid(64, 64).expand(2, -1, -1, -1) + 0.05
+    camera = torch.eye(3).repeat(2, 1, 1)
+    camera[:, 0, 2] = 0.05
+    losses, generated = objective(
+        source,
+        driving,
+        epoch=0,
+        flow=truth,
+        flow_valid=torch.ones(2, 64, 64, dtype=torch.bool),
+        camera=camera,
+        camera_valid=torch.tensor([True, False]),
+    )
+    assert sorted(losses) == sorted(objective.loss_names())
+    assert generated["prediction"] is None and generated["deformation"].shape[0] == 2
+    sum(losses.values()).backward()
+    assert all(p.grad is None for p in model.inpainting_network.parameters())
+    for network in (model.kp_detector, model.dense_motion_network, model.bg_predictor):
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in network.parameters())

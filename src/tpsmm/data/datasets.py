@@ -25,8 +25,11 @@ Ground-truth motion (``ground_truth_motion``, ours)
     the driving frame, get only the colour augmentations (a flip would change the
     motion), and carry ``'flow'`` (H, W, 2), the true deformation from frame t to frame 0
     (normalised (x, y), align_corners=True: the convention of the dense motion network's
-    ``deformation``), and ``'flow_valid'`` (H, W) bool, the pixels where it is known.
-    Items of other videos carry a zero flow that is nowhere valid, so batches mix both.
+    ``deformation``), ``'flow_valid'`` (H, W) bool, the pixels where it is known, and
+    ``'camera'`` (3, 3), the background's affine map frame t -> frame 0 (the background
+    predictor's convention) with ``'camera_valid'`` (a bool scalar). Items of other videos
+    carry a zero flow that is nowhere valid and an identity camera that is not valid, so
+    batches mix both.
     A ground truth of another size than the frames is resized (the flow bilinearly; a
     pixel stays valid only where all the pixels it blends were).
 
@@ -80,7 +83,7 @@ from tpsmm.data.video_io import (
 )
 from tpsmm.errors import ConfigError, DatasetError
 from tpsmm.media import natural_sort_key
-from tpsmm.synthetic.dataset import ground_truth_path, read_frame_motion
+from tpsmm.synthetic.dataset import FrameMotion, ground_truth_path, read_frame_motion
 
 __all__ = [
     "DATASET_PARAM_KEYS",
@@ -296,6 +299,9 @@ class FramesDataset(Dataset):
         }
         if self.ground_truth_motion:
             item["flow"], item["flow_valid"] = _flow_tensors(motion, clip.shape[-2:])
+            camera = np.eye(3, dtype=np.float32) if motion is None else motion.camera
+            item["camera"] = torch.from_numpy(np.ascontiguousarray(camera, dtype=np.float32))
+            item["camera_valid"] = torch.tensor(motion is not None)
         return item
 
     def _test_item(self, path: Path) -> dict[str, Any]:
@@ -307,7 +313,7 @@ class FramesDataset(Dataset):
 
 
 def _flow_tensors(
-    motion: tuple[np.ndarray, np.ndarray] | None, size: Sequence[int]
+    motion: FrameMotion | None, size: Sequence[int]
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """A ground-truth (deformation, valid) pair as (H, W, 2) float32 and (H, W) bool
     tensors of the frames' ``size``; a zero, nowhere-valid flow for None."""

@@ -14,6 +14,7 @@ model's convention, a validity mask and tracked points.
 
 from tpsmm.synthetic.dataset import (
     FORMAT_VERSION,
+    FrameMotion,
     SynthSummary,
     ground_truth_path,
     read_frame_motion,
@@ -27,6 +28,7 @@ from tpsmm.synthetic.textures import IMAGE_SETS, photo_pool
 __all__ = [
     "FORMAT_VERSION",
     "IMAGE_SETS",
+    "FrameMotion",
     "GroundTruth",
     "MotionParams",
     "RenderParams",

@@ -51,6 +51,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -64,6 +65,7 @@ from tpsmm.synthetic.textures import SAMPLE_TRAIN_FRACTION, photo_pool
 __all__ = [
     "FORMAT_VERSION",
     "MANIFEST_NAME",
+    "FrameMotion",
     "SynthSummary",
     "ground_truth_path",
     "read_frame_motion",
@@ -118,9 +120,19 @@ def read_ground_truth(video: str | os.PathLike) -> GroundTruth | None:
         raise TPSMMError(f"{path}: not a tpsmm ground-truth file ({error})") from None
 
 
-def read_frame_motion(video: str | os.PathLike, frame: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """The true deformation (S, S, 2) float32 and validity (S, S) bool of one frame of a
-    dataset video, or None when the video has no ground truth (reads two members only).
+class FrameMotion(NamedTuple):
+    """The ground truth of one frame t: ``deformation`` (S, S, 2) float32 and ``valid``
+    (S, S) bool (see :class:`tpsmm.synthetic.GroundTruth`), and ``camera`` (3, 3) float32,
+    the background's affine map frame t -> frame 0 in normalised (x, y) coordinates."""
+
+    deformation: np.ndarray
+    valid: np.ndarray
+    camera: np.ndarray
+
+
+def read_frame_motion(video: str | os.PathLike, frame: int) -> FrameMotion | None:
+    """The ground truth of one frame of a dataset video, or None when the video has none
+    (reads three members only).
 
     Raises:
         TPSMMError: the file is not a ground-truth file, or has no such frame.
@@ -130,12 +142,12 @@ def read_frame_motion(video: str | os.PathLike, frame: int) -> tuple[np.ndarray,
         return None
     try:
         with np.load(path) as data:
-            deformation, valid = data["deformation"], data["valid"]
+            deformation, valid, camera = data["deformation"], data["valid"], data["camera"]
     except (OSError, KeyError, ValueError) as error:
         raise TPSMMError(f"{path}: not a tpsmm ground-truth file ({error})") from None
     if not 0 <= frame < len(deformation):
         raise TPSMMError(f"{path}: no frame {frame} (it has {len(deformation)})")
-    return deformation[frame], valid[frame]
+    return FrameMotion(deformation[frame], valid[frame], camera[frame].astype(np.float32))
 
 
 def _write_video(folder: Path, name: str, video: SyntheticVideo) -> None:

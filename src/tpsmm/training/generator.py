@@ -98,7 +98,8 @@ class GeneratorTrainer(Trainer):
         return self.module  # type: ignore[return-value]
 
     def find_unused_parameters(self, epoch: int) -> bool:
-        return self.model.bg_predictor is not None and not self.uses_background(epoch)
+        unused_bg = self.model.bg_predictor is not None and not self.uses_background(epoch)
+        return unused_bg or not self.objective.uses_inpainting()
 
     def loss_terms(self) -> list[str]:
         return self.objective.loss_names()
@@ -121,6 +122,8 @@ class GeneratorTrainer(Trainer):
             generator=self.rank_generator,
             flow=batch.get("flow"),
             flow_valid=batch.get("flow_valid"),
+            camera=batch.get("camera"),
+            camera_valid=batch.get("camera_valid"),
         )
 
     def uses_background(self, epoch: int) -> bool:

@@ -31,8 +31,10 @@ from tpsmm.losses import (
     PerceptualLoss,
     PixelPyramidLoss,
     background_loss,
+    camera_loss,
     equivariance_loss,
     flow_loss,
+    keypoint_motion_loss,
     load_vgg19,
     warp_loss,
 )
@@ -48,6 +50,8 @@ LOSS_NAMES: tuple[str, ...] = (
     "pixel",
     "pixel_deformed",
     "flow",
+    "camera",
+    "keypoint_motion",
 )
 
 RandomTPSLike = geometry.RandomTPS | tuple[Tensor, Tensor]
@@ -121,6 +125,14 @@ class GeneratorObjective(nn.Module):
         ``epoch >= bg_start``)."""
         return self.model.bg_predictor is not None and epoch >= self.train_params.bg_start
 
+    def uses_inpainting(self) -> bool:
+        """Whether a loss needs the inpainting network's output (perceptual, warp or
+        pixel). Without one (a motion-only stage: flow, equivariance and background
+        losses), the forward stops at the dense motion and the inpainting network is
+        neither run nor changed: 'prediction' and 'deformed' are then None."""
+        weights = self.train_params.loss_weights
+        return self.perceptual is not None or self.pixel is not None or weights.warp_loss != 0
+
     def loss_names(self) -> list[str]:
         """The terms :meth:`forward` can return (those with a non-zero weight; ``bg``
         only with a background predictor), in :data:`LOSS_NAMES` order."""
@@ -133,6 +145,8 @@ class GeneratorObjective(nn.Module):
             "pixel": self.pixel is not None,
             "pixel_deformed": self.pixel_deformed is not None,
             "flow": weights.flow != 0,
+            "camera": self.model.bg_predictor is not None and weights.camera != 0,
+            "keypoint_motion": weights.keypoint_motion != 0,
         }
         return [name for name in LOSS_NAMES if active[name]]
 
@@ -163,6 +177,8 @@ class GeneratorObjective(nn.Module):
         generator: torch.Generator | None = None,
         flow: Tensor | None = None,
         flow_valid: Tensor | None = None,
+        camera: Tensor | None = None,
+        camera_valid: Tensor | None = None,
     ) -> tuple[dict[str, Tensor], dict[str, Any]]:
         """Losses and generated tensors for a batch of frame pairs.
 
@@ -178,6 +194,9 @@ class GeneratorObjective(nn.Module):
             flow, flow_valid: the true deformation (B, H, W, 2) and where it is known
                 (B, H, W) bool, for the ``flow`` loss (items of
                 ``dataset_params.ground_truth_motion``); the term is 0 without them.
+                With the ``keypoint_motion`` loss too.
+            camera, camera_valid: the true camera maps (B, 3, 3) and which items carry
+                one (B,) bool, for the ``camera`` loss (the same items).
 
         Returns:
             ``(losses, generated)``. ``losses`` holds the weighted scalar terms that apply
@@ -210,6 +229,8 @@ class GeneratorObjective(nn.Module):
             generator,
             flow,
             flow_valid,
+            camera,
+            camera_valid,
         )
 
     def _compute(
@@ -222,6 +243,8 @@ class GeneratorObjective(nn.Module):
         generator: torch.Generator | None,
         flow: Tensor | None = None,
         flow_valid: Tensor | None = None,
+        camera: Tensor | None = None,
+        camera_valid: Tensor | None = None,
     ) -> tuple[dict[str, Tensor], dict[str, Any]]:
         """:meth:`forward` once the epoch's switches and the random TPS are known."""
         model = self.model
@@ -237,16 +260,18 @@ class GeneratorObjective(nn.Module):
             source, kp_source, kp_driving, bg_param, dropout_p=dropout_p, generator=generator
         )
         inpainting = model.inpainting_network
-        decoded = inpainting.decode(
-            source,
-            inpainting.encode(source),
-            motion["deformation"],
-            motion["occlusion_maps"],
-            return_warped_features=weights.warp_loss != 0,
-        )
+        decoded = None
+        if self.uses_inpainting():
+            decoded = inpainting.decode(
+                source,
+                inpainting.encode(source),
+                motion["deformation"],
+                motion["occlusion_maps"],
+                return_warped_features=weights.warp_loss != 0,
+            )
         generated: dict[str, Any] = {
-            "prediction": decoded.prediction,
-            "deformed": decoded.deformed_source,
+            "prediction": decoded.prediction if decoded is not None else None,
+            "deformed": decoded.deformed_source if decoded is not None else None,
             "occlusion_maps": motion["occlusion_maps"],
             "contribution_maps": motion["contribution_maps"],
             "deformed_source": motion["deformed_source"],
@@ -258,6 +283,7 @@ class GeneratorObjective(nn.Module):
 
         losses: dict[str, Tensor] = {}
         if self.perceptual is not None:
+            assert decoded is not None
             losses["perceptual"] = self.perceptual(decoded.prediction, driving)
 
         if transform is not None:
@@ -274,7 +300,7 @@ class GeneratorObjective(nn.Module):
 
         if weights.warp_loss != 0:
             targets = inpainting.encode_targets(driving, motion["occlusion_maps"])
-            assert decoded.warped_features is not None
+            assert decoded is not None and decoded.warped_features is not None
             losses["warp_loss"] = warp_loss(targets, decoded.warped_features, weights.warp_loss)
 
         if use_bg and weights.bg != 0:
@@ -283,6 +309,7 @@ class GeneratorObjective(nn.Module):
             losses["bg"] = background_loss(bg_param, reverse, weights.bg)
 
         if self.pixel is not None:
+            assert decoded is not None
             losses["pixel"] = self.pixel(decoded.prediction, driving)
         if self.pixel_deformed is not None:
             losses["pixel_deformed"] = self.pixel_deformed.deformed(
@@ -290,6 +317,13 @@ class GeneratorObjective(nn.Module):
             )
         if weights.flow != 0:
             losses["flow"] = flow_loss(motion["deformation"], flow, flow_valid, weights.flow)
+        if use_bg and weights.camera != 0:
+            assert bg_param is not None
+            losses["camera"] = camera_loss(bg_param, camera, camera_valid, weights.camera)
+        if weights.keypoint_motion != 0:
+            losses["keypoint_motion"] = keypoint_motion_loss(
+                kp_source, kp_driving, flow, flow_valid, weights.keypoint_motion
+            )
         return losses, generated
 
 

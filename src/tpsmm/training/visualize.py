@@ -119,7 +119,8 @@ def generator_rows(source: Tensor, driving: Tensor, generated: dict) -> list[Row
     if generated.get("deformed") is not None:
         rows.append((generated["deformed"], None))
     rows.extend((mask, None) for mask in generated.get("occlusion_maps") or [])
-    rows.append((generated["prediction"], None))
+    if generated.get("prediction") is not None:
+        rows.append((generated["prediction"], None))
     return rows
 
 
