@@ -144,6 +144,9 @@ class LossWeights:
     predictor's matrix by the true camera motion, and ``keypoint_motion`` (ours, default
     0 = off) asks every driving keypoint on a valid pixel to land, moved by the true
     deformation, on its source keypoint (:mod:`tpsmm.losses`).
+
+    The fields' order (the authors' terms, then ours) is the order of the loss dict
+    (:data:`tpsmm.training.LOSS_NAMES`).
     """
 
     perceptual: list[float] = field(default_factory=lambda: [10.0] * 5)
@@ -162,18 +165,8 @@ class LossWeights:
                 f"{where}.perceptual needs 5 weights (relu1_1 .. relu5_1), "
                 f"got {len(self.perceptual)}"
             )
-        _non_negative(
-            self,
-            where,
-            "equivariance_value",
-            "warp_loss",
-            "bg",
-            "pixel",
-            "pixel_deformed",
-            "flow",
-            "camera",
-            "keypoint_motion",
-        )
+        scalars = [f.name for f in dataclasses.fields(self) if f.name != "perceptual"]
+        _non_negative(self, where, *scalars)
 
 
 @dataclass(frozen=True)

@@ -327,18 +327,22 @@ def backend_name(args: argparse.Namespace) -> str:
     return backend
 
 
+def given_checkpoint(args: argparse.Namespace) -> str | None:
+    """--checkpoint, else $TPSMM_CHECKPOINT, else None (the user gave none)."""
+    return args.checkpoint or os.environ.get(CHECKPOINT_ENV)
+
+
 def checkpoint_path(args: argparse.Namespace) -> str:
-    """--checkpoint, else $TPSMM_CHECKPOINT, else the bundled demo model (which
+    """:func:`given_checkpoint`, else the bundled demo model (which
     :func:`say_if_bundled` announces when it is loaded)."""
-    return args.checkpoint or os.environ.get(CHECKPOINT_ENV) or DEFAULT_CHECKPOINT
+    return given_checkpoint(args) or DEFAULT_CHECKPOINT
 
 
 def say_if_bundled(args: argparse.Namespace, checkpoint: str) -> None:
     """One stderr line (unless --quiet) when ``checkpoint`` is the bundled demo model
     because none was given; called just before the model loads, after the cheap checks,
     so that a refused input or output gets its error line alone."""
-    given = args.checkpoint or os.environ.get(CHECKPOINT_ENV)
-    if given or checkpoint != DEFAULT_CHECKPOINT or getattr(args, "quiet", False):
+    if given_checkpoint(args) or checkpoint != DEFAULT_CHECKPOINT or getattr(args, "quiet", False):
         return
     print(
         f"using the bundled {DEFAULT_CHECKPOINT} model (128x128, trained on synthetic "

@@ -16,6 +16,7 @@ mapping in, the dict of weighted loss terms out.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -26,7 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from tpsmm import geometry
-from tpsmm.config import TrainParams, config_from_dict
+from tpsmm.config import LossWeights, TrainParams, config_from_dict
 from tpsmm.losses import (
     PerceptualLoss,
     PixelPyramidLoss,
@@ -41,18 +42,9 @@ from tpsmm.losses import (
 from tpsmm.model import TPSMM
 from tpsmm.networks.backbones import VGG19Features
 
-#: Keys of the loss dict, in the authors' order, then ours (``pixel``).
-LOSS_NAMES: tuple[str, ...] = (
-    "perceptual",
-    "equivariance_value",
-    "warp_loss",
-    "bg",
-    "pixel",
-    "pixel_deformed",
-    "flow",
-    "camera",
-    "keypoint_motion",
-)
+#: Keys of the loss dict: the weights of :class:`tpsmm.config.LossWeights`, in its order
+#: (the authors' terms, then ours from ``pixel`` on).
+LOSS_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(LossWeights))
 
 RandomTPSLike = geometry.RandomTPS | tuple[Tensor, Tensor]
 
