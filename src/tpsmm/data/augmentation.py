@@ -35,6 +35,9 @@ configuration):
     Contrast blends towards the mean grey level of each frame, saturation towards each
     frame's grey image (ITU-R 601 luma weights), hue rotates the H channel of HSV.
     (The authors round-trip each frame through 8-bit PIL images; we stay in float.)
+
+``motion_param`` (ours) is not a clip transform: the dataset applies it to pairs with
+known motion only (see :mod:`tpsmm.data.motion_augmentation`).
 """
 
 from __future__ import annotations
@@ -49,6 +52,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from tpsmm.data.motion_augmentation import GROUP as MOTION_GROUP
+from tpsmm.data.motion_augmentation import KEYS as MOTION_KEYS
+from tpsmm.data.motion_augmentation import build_motion_augmentation
 from tpsmm.errors import ConfigError
 
 __all__ = [
@@ -334,6 +340,8 @@ _GROUP_KEYS: dict[str, tuple[str, ...]] = {
     "resize_param": ("ratio", "interpolation"),
     "crop_param": ("size",),
     "jitter_param": ("brightness", "contrast", "saturation", "hue"),
+    # Applied by the dataset to pairs with known motion only (tpsmm.data.motion_augmentation).
+    MOTION_GROUP: MOTION_KEYS,
 }
 
 
@@ -353,6 +361,7 @@ def build_augmentation(params: Mapping[str, Any] | None) -> Augmentation:
             known = ", ".join(_GROUP_KEYS)
             raise ConfigError(f"augmentation_params: unknown key {group!r} (known: {known})")
     groups = {name: _group(params, name) for name in _GROUP_KEYS}
+    build_motion_augmentation(params)  # validated here too; the dataset applies it
     transforms: list[ClipTransform] = []
     if groups["flip_param"] is not None:
         transforms.append(_build_flip(groups["flip_param"]))

@@ -23,7 +23,9 @@ Ground-truth motion (``ground_truth_motion``, ours)
     Training items of videos with a ground-truth file beside them (``tpsmm synth``; see
     :mod:`tpsmm.synthetic.dataset`) take frame 0 as the source and a random frame t as
     the driving frame, get only the colour augmentations (a flip would change the
-    motion), and carry ``'flow'`` (H, W, 2), the true deformation from frame t to frame 0
+    motion) and, with ``augmentation_params.motion_param``, a random view and added
+    motion with the ground truth moved along (:mod:`tpsmm.data.motion_augmentation`),
+    and carry ``'flow'`` (H, W, 2), the true deformation from frame t to frame 0
     (normalised (x, y), align_corners=True: the convention of the dense motion network's
     ``deformation``), ``'flow_valid'`` (H, W) bool, the pixels where it is known, and
     ``'camera'`` (3, 3), the background's affine map frame t -> frame 0 (the background
@@ -74,6 +76,7 @@ from torch.utils.data import Dataset, default_collate
 from tpsmm import geometry
 from tpsmm.config import DatasetParams
 from tpsmm.data.augmentation import build_augmentation
+from tpsmm.data.motion_augmentation import build_motion_augmentation
 from tpsmm.data.video_io import (
     FrameCountChanged,
     FrameSource,
@@ -226,6 +229,7 @@ class FramesDataset(Dataset):
         self.transform = build_augmentation(augmentation_params)
         self.ground_truth_motion = bool(ground_truth_motion)
         self.colour_transform = self.transform.photometric()
+        self.motion_augmentation = build_motion_augmentation(augmentation_params)
         self.videos: list[Path] = _select_videos(self.root_dir, self.is_train, self.random_seed)
         self.identities: list[tuple[str, list[Path]]] = (
             group_by_identity(self.videos) if self.is_train and self.id_sampling else []
@@ -302,6 +306,11 @@ class FramesDataset(Dataset):
             camera = np.eye(3, dtype=np.float32) if motion is None else motion.camera
             item["camera"] = torch.from_numpy(np.ascontiguousarray(camera, dtype=np.float32))
             item["camera_valid"] = torch.tensor(motion is not None)
+            if motion is not None and self.motion_augmentation is not None:
+                pair, item["flow"], item["flow_valid"], item["camera"] = self.motion_augmentation(
+                    clip, item["flow"], item["flow_valid"], item["camera"], rng
+                )
+                item["source"], item["driving"] = pair[0].contiguous(), pair[1].contiguous()
         return item
 
     def _test_item(self, path: Path) -> dict[str, Any]:
