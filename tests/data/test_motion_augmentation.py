@@ -8,12 +8,11 @@ import torch
 
 from tpsmm import geometry
 from tpsmm.data import build_dataset
-from tpsmm.data.augmentation import build_augmentation
+from tpsmm.data.augmentation import build_augmentation, build_motion_augmentation
 from tpsmm.data.motion_augmentation import (
     MotionAugmentation,
     affine_matrix,
     apply_motion_augmentation,
-    build_motion_augmentation,
 )
 from tpsmm.errors import ConfigError
 from tpsmm.synthetic import RenderParams, write_dataset

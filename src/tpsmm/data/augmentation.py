@@ -54,7 +54,7 @@ import torch.nn.functional as F
 
 from tpsmm.data.motion_augmentation import GROUP as MOTION_GROUP
 from tpsmm.data.motion_augmentation import KEYS as MOTION_KEYS
-from tpsmm.data.motion_augmentation import build_motion_augmentation
+from tpsmm.data.motion_augmentation import MotionAugmentation
 from tpsmm.errors import ConfigError
 
 __all__ = [
@@ -65,6 +65,7 @@ __all__ = [
     "RandomResize",
     "RandomRotation",
     "build_augmentation",
+    "build_motion_augmentation",
     "resize_clip",
 ]
 
@@ -361,7 +362,7 @@ def build_augmentation(params: Mapping[str, Any] | None) -> Augmentation:
             known = ", ".join(_GROUP_KEYS)
             raise ConfigError(f"augmentation_params: unknown key {group!r} (known: {known})")
     groups = {name: _group(params, name) for name in _GROUP_KEYS}
-    build_motion_augmentation(params)  # validated here too; the dataset applies it
+    _build_motion(groups[MOTION_GROUP])  # validated here too; the dataset applies it
     transforms: list[ClipTransform] = []
     if groups["flip_param"] is not None:
         transforms.append(_build_flip(groups["flip_param"]))
@@ -374,6 +375,34 @@ def build_augmentation(params: Mapping[str, Any] | None) -> Augmentation:
     if groups["jitter_param"] is not None:
         transforms.append(_build_jitter(groups["jitter_param"]))
     return Augmentation(transforms)
+
+
+def build_motion_augmentation(params: Mapping[str, Any] | None) -> MotionAugmentation | None:
+    """The ``motion_param`` group of a YAML ``augmentation_params`` mapping, or None when
+    it is absent or null. Keys: ``view_degrees``, ``view_scale`` (log scale),
+    ``view_shift``, ``motion_probability`` (in [0, 1]), ``motion_degrees``,
+    ``motion_scale``, ``motion_shift``; all finite numbers >= 0, 0 by default."""
+    if params is None:
+        return None
+    return _build_motion(_group(params, MOTION_GROUP))
+
+
+def _build_motion(group: Mapping[str, Any] | None) -> MotionAugmentation | None:
+    if group is None:
+        return None
+    where = f"augmentation_params.{MOTION_GROUP}"
+    values: dict[str, float] = {}
+    for key, value in group.items():
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, numbers.Real)
+            or not 0 <= value < math.inf
+        ):
+            raise ConfigError(f"{where}.{key} must be a finite number >= 0, got {value!r}")
+        values[key] = float(value)
+    if values.get("motion_probability", 0.0) > 1:
+        raise ConfigError(f"{where}.motion_probability must be at most 1")
+    return MotionAugmentation(**values)
 
 
 def _group(params: Mapping[str, Any], name: str) -> Mapping[str, Any] | None:

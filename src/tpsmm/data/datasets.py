@@ -75,8 +75,7 @@ from torch.utils.data import Dataset, default_collate
 
 from tpsmm import geometry
 from tpsmm.config import DatasetParams
-from tpsmm.data.augmentation import build_augmentation
-from tpsmm.data.motion_augmentation import build_motion_augmentation
+from tpsmm.data.augmentation import build_augmentation, build_motion_augmentation
 from tpsmm.data.video_io import (
     FrameCountChanged,
     FrameSource,

@@ -18,17 +18,16 @@ input coordinates, the background predictor's convention; :func:`affine_matrix`)
 so the ground truth becomes ``D'(x) = V^-1 D(V M x)`` and ``C' = V^-1 C V M``, and a
 pixel stays valid where all four pixels that ``V M x`` falls between were valid and
 ``V M x``, ``D(V M x)`` and ``D'(x)`` are inside the frame (so that both new frames show
-what they showed before there, not what the borders' reflection makes up). With ``M`` the identity, a still camera
-stays still (``C' = V^-1 C V``). The frames are sampled bilinearly with reflection at the
-borders; the pixels that reflection makes up are never valid.
+what they showed before there, not what the borders' reflection makes up). With ``M``
+the identity, a still camera stays still (``C' = V^-1 C V``). The frames are sampled
+bilinearly with reflection at the borders; the pixels that reflection makes up are never
+valid.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -36,10 +35,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from tpsmm import geometry
-from tpsmm.errors import ConfigError
 
-__all__ = ["MotionAugmentation", "affine_matrix", "build_motion_augmentation"]
+__all__ = ["GROUP", "KEYS", "MotionAugmentation", "affine_matrix", "apply_motion_augmentation"]
 
+#: The group of ``augmentation_params`` and its keys (built by
+#: :func:`tpsmm.data.augmentation.build_motion_augmentation`).
 GROUP = "motion_param"
 KEYS = (
     "view_degrees",
@@ -136,46 +136,20 @@ def apply_motion_augmentation(
     moved = F.grid_sample(
         deformation.permute(2, 0, 1)[None].double(), where, "bilinear", "border", True
     )[0].permute(1, 2, 0)  # D(V M x), (H, W, 2)
-    new_deformation = geometry.apply_projective(torch.linalg.inv(view)[None], moved[None])[0]
+    inverse_view = torch.linalg.inv(view)
+    new_deformation = geometry.apply_projective(inverse_view[None], moved[None])[0]
     coverage = F.grid_sample(valid[None, None].double(), where, "bilinear", "zeros", True)[0, 0]
     edge = 1 + 1e-6  # a point on the border is inside, whatever the rounding of its maps
     inside = (
-        (where[0].abs() <= edge).all(-1)
+        (grids[1].abs() <= edge).all(-1)
         & (moved.abs() <= edge).all(-1)
         & (new_deformation.abs() <= edge).all(-1)
     )
     new_valid = (coverage >= 1.0 - 1e-9) & inside
-    new_camera = torch.linalg.inv(view) @ camera.double() @ view @ motion
+    new_camera = inverse_view @ camera.double() @ driving_map
     return (
         sampled,
         new_deformation.to(deformation.dtype),
         new_valid,
         new_camera.to(camera.dtype),
     )
-
-
-def build_motion_augmentation(params: Mapping[str, Any] | None) -> MotionAugmentation | None:
-    """The ``augmentation_params.motion_param`` group of a YAML config, or None when it is
-    absent or null. Keys: ``view_degrees``, ``view_scale`` (log scale), ``view_shift``,
-    ``motion_probability`` (in [0, 1]), ``motion_degrees``, ``motion_scale``,
-    ``motion_shift``; all finite numbers >= 0, 0 by default."""
-    group = None if params is None else params.get(GROUP)
-    if group is None:
-        return None
-    where = f"augmentation_params.{GROUP}"
-    if not isinstance(group, Mapping):
-        raise ConfigError(f"{where} must be a mapping, got {group!r}")
-    values: dict[str, float] = {}
-    for key, value in group.items():
-        if key not in KEYS:
-            raise ConfigError(f"{where}: unknown key {key!r} (known: {', '.join(KEYS)})")
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or not 0 <= value < math.inf
-        ):
-            raise ConfigError(f"{where}.{key} must be a finite number >= 0, got {value!r}")
-        values[key] = float(value)
-    if values.get("motion_probability", 0.0) > 1:
-        raise ConfigError(f"{where}.motion_probability must be at most 1")
-    return MotionAugmentation(**values)
