@@ -44,19 +44,32 @@ format: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/tpsmm demo $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT)) $(DEMO_ARGS)
 
-# Rebuild the bundled demo model (src/tpsmm/assets/demo.pth.tar): synthetic videos and
-# clips of the sample video, `tpsmm train --config demo`, the AVD network, then the
-# float16 bundle. About two hours on a 2-core CPU; DEMO_BUILD holds the data and runs.
+# Rebuild the bundled demo model (src/tpsmm/assets/demo.pth.tar) in five training stages
+# (configs/demo-model/README.md): `tpsmm train --config demo` on 300 synthetic videos and
+# clips of the sample video, then, on 600 videos, the background predictor alone (large
+# camera motion, then realistic), motion only and a fine-tuning of every network; then
+# the AVD network and the float16 bundle. DEMO_BUILD holds the data and the runs.
 DEMO_BUILD ?= build/demo-model
 DEMO_MODEL := src/tpsmm/assets/demo.pth.tar
+DEMO_TRAIN := $(BIN)/tpsmm train --data $(DEMO_BUILD)/data-600
 demo-model: $(STAMP)
 	$(BIN)/tpsmm synth --out $(DEMO_BUILD)/data --videos 300 --frames 32 --size 128 \
 		--seed 0 --test-fraction 0.1 --sample-clips 80
-	$(BIN)/tpsmm train --config demo --data $(DEMO_BUILD)/data --out $(DEMO_BUILD)/run
-	$(BIN)/tpsmm train-avd --checkpoint $(DEMO_BUILD)/run/checkpoint.pth.tar \
-		--data $(DEMO_BUILD)/data --out $(DEMO_BUILD)/avd
+	$(BIN)/tpsmm synth --out $(DEMO_BUILD)/data-600 --videos 600 --frames 32 --size 128 \
+		--seed 0 --test-fraction 0.05 --sample-clips 80
+	$(BIN)/tpsmm train --config demo --data $(DEMO_BUILD)/data --out $(DEMO_BUILD)/generator
+	$(DEMO_TRAIN) --config configs/demo-model/background-large.yaml \
+		--checkpoint $(DEMO_BUILD)/generator/checkpoint.pth.tar --out $(DEMO_BUILD)/background-large
+	$(DEMO_TRAIN) --config configs/demo-model/background.yaml \
+		--checkpoint $(DEMO_BUILD)/background-large/checkpoint.pth.tar --out $(DEMO_BUILD)/background
+	$(DEMO_TRAIN) --config configs/demo-model/motion.yaml --precision bf16 \
+		--checkpoint $(DEMO_BUILD)/background/checkpoint.pth.tar --out $(DEMO_BUILD)/motion
+	$(DEMO_TRAIN) --config configs/demo-model/finetune.yaml --precision bf16 \
+		--checkpoint $(DEMO_BUILD)/motion/checkpoint.pth.tar --out $(DEMO_BUILD)/finetune
+	$(BIN)/tpsmm train-avd --epochs 5 --checkpoint $(DEMO_BUILD)/finetune/checkpoint.pth.tar \
+		--data $(DEMO_BUILD)/data-600 --out $(DEMO_BUILD)/avd
 	$(BIN)/python -m tpsmm.pretrained pack $(DEMO_BUILD)/avd/checkpoint.pth.tar $(DEMO_MODEL) \
-		--info '{"command": "make demo-model"}'
+		--config demo --info '{"command": "make demo-model"}'
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

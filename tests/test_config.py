@@ -240,6 +240,29 @@ def test_perceptual_scales_must_fit_for_training():
     small.replace(**no_perceptual).check_training()
 
 
+def test_a_background_only_stage_needs_the_predictor_from_the_start():
+    base = preset("demo")
+    background = {
+        "train_params.loss_weights.perceptual": [0.0] * 5,
+        **{
+            f"train_params.loss_weights.{name}": 0.0
+            for name in ("equivariance_value", "warp_loss", "pixel", "pixel_deformed", "flow")
+        },
+        "train_params.loss_weights.camera_squared": 1000.0,
+    }
+    stage = base.replace(**background)
+    assert stage.train_params.loss_weights.background_only()
+    assert not base.train_params.loss_weights.background_only()
+    stage.check_training()
+    with pytest.raises(ConfigError, match="bg_start must be 0"):
+        stage.replace(**{"train_params.bg_start": 3}).check_training()
+    with pytest.raises(ConfigError, match="no background predictor"):
+        stage.replace(**{"model_params.common_params.bg": False}).check_training()
+    nothing = {f"train_params.loss_weights.{name}": 0.0 for name in ("bg", "camera_squared")}
+    with pytest.raises(ConfigError, match="nothing to train"):
+        stage.replace(**nothing).check_training()
+
+
 @pytest.mark.parametrize(
     ("text", "where"),
     [

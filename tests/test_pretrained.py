@@ -9,11 +9,13 @@ import pytest
 import torch
 
 import tpsmm
-from tpsmm.errors import CheckpointError
+from tpsmm.errors import CheckpointError, ConfigError
 from tpsmm.media import fit_frame, load_image, read_video
 from tpsmm.pretrained import BUNDLED_MODELS, INFO_KEY, bundled_path, pack_checkpoint
 
 ASSETS = Path(tpsmm.__file__).resolve().parent / "assets"
+#: The configurations of `make demo-model`'s stages after the first (configs/demo-model).
+DEMO_STAGES = Path(__file__).resolve().parents[1] / "configs" / "demo-model"
 #: Parameters of the demo preset (keypoint detector, dense motion, inpainting, AVD,
 #: background predictor), which the bundled file must match.
 DEMO_PARAMETERS = {
@@ -72,6 +74,26 @@ def test_pack_keeps_the_networks_in_float16(tmp_path):
             np.testing.assert_array_equal(
                 loaded.state_dict()[name].numpy(), value.half().float().numpy()
             )
+
+
+def test_pack_can_carry_another_config_of_the_same_networks(tmp_path):
+    stage = tpsmm.preset("demo").replace(**{"train_params.lr_generator": 5e-4})
+    model = tpsmm.TPSMM(stage)
+    full = tpsmm.save_checkpoint(tmp_path / "stage.pth.tar", model)
+    packed = pack_checkpoint(full, tmp_path / "packed.pth.tar", config="demo")
+    assert tpsmm.load_model(packed).config == tpsmm.preset("demo")
+    with pytest.raises(ConfigError, match="other networks"):
+        pack_checkpoint(full, tmp_path / "other.pth.tar", config="vox-256")
+
+
+@pytest.mark.parametrize("stage", sorted(p.stem for p in DEMO_STAGES.glob("*.yaml")))
+def test_the_demo_model_stages_train_the_demo_networks(stage):
+    """Each stage of `make demo-model` starts from the previous checkpoint: the same
+    networks as the demo preset, with ground truth for its motion losses."""
+    config = tpsmm.load_config(DEMO_STAGES / f"{stage}.yaml")
+    assert config.model_params == tpsmm.preset("demo").model_params
+    assert config.dataset_params.ground_truth_motion
+    assert config.frame_size == 128
 
 
 def test_animates_the_sample_following_the_driving_frames(demo):

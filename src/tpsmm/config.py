@@ -143,7 +143,11 @@ class LossWeights:
     ground truth, ``camera`` (ours, default 0 = off) supervises the background
     predictor's matrix by the true camera motion, and ``keypoint_motion`` (ours, default
     0 = off) asks every driving keypoint on a valid pixel to land, moved by the true
-    deformation, on its source keypoint (:mod:`tpsmm.losses`).
+    deformation, on its source keypoint (:mod:`tpsmm.losses`). ``camera_squared`` (ours,
+    default 0 = off) is the camera loss with the squared distance, the form the
+    background predictor learns from at small camera motions. With only ``camera``,
+    ``camera_squared`` and ``bg`` weighted, the stage trains the background predictor
+    alone: the other networks are neither run nor changed.
 
     The fields' order (the authors' terms, then ours) is the order of the loss dict
     (:data:`tpsmm.training.LOSS_NAMES`).
@@ -158,6 +162,20 @@ class LossWeights:
     flow: float = 0.0
     camera: float = 0.0
     keypoint_motion: float = 0.0
+    camera_squared: float = 0.0
+
+    def background_only(self) -> bool:
+        """Whether only the background predictor's terms (``bg``, ``camera``,
+        ``camera_squared``) have weights: a stage that trains it alone."""
+        motion = (
+            self.equivariance_value,
+            self.warp_loss,
+            self.pixel,
+            self.pixel_deformed,
+            self.flow,
+            self.keypoint_motion,
+        )
+        return sum(self.perceptual) == 0 and all(weight == 0 for weight in motion)
 
     def validate(self, where: str) -> None:
         if len(self.perceptual) != 5:
@@ -330,7 +348,9 @@ class Config:
     def check_training(self) -> None:
         """Raise ConfigError unless training fits the frame size: the perceptual loss
         runs VGG-19 up to relu5_1 (four 2x poolings) on the frame at each of
-        ``train_params.scales``, which needs at least :data:`MIN_PERCEPTUAL_SIZE` pixels."""
+        ``train_params.scales``, which needs at least :data:`MIN_PERCEPTUAL_SIZE` pixels.
+        A background-only stage needs a background predictor from epoch 0, and some
+        weight must be non-zero."""
         size = self.frame_size
         for scale in self.train_params.scales:
             if size * scale < MIN_PERCEPTUAL_SIZE and sum(
@@ -340,6 +360,22 @@ class Config:
                     f"train_params.scales: {scale:g} of the frame size ({self.frame_size_key}: "
                     f"{size}) is {size * scale:g} pixels, under the {MIN_PERCEPTUAL_SIZE} the "
                     f"perceptual loss's VGG-19 needs; drop that scale or use a larger frame size"
+                )
+
+        weights = self.train_params.loss_weights
+        if weights.background_only():
+            where = "train_params.loss_weights"
+            if weights.bg == weights.camera == weights.camera_squared == 0:
+                raise ConfigError(f"every weight of {where} is 0: nothing to train")
+            if not self.common.bg:
+                raise ConfigError(
+                    f"{where} weighs only the background predictor's terms, but "
+                    "model_params.common_params.bg is false (no background predictor)"
+                )
+            if self.train_params.bg_start != 0:
+                raise ConfigError(
+                    f"{where} weighs only the background predictor's terms, so "
+                    "train_params.bg_start must be 0 (it trains from the first epoch)"
                 )
 
     @property

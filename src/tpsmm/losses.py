@@ -331,12 +331,34 @@ def flow_loss(
 CAMERA_LOSS_POINTS = 9
 
 
+def _camera_lattice_error(predicted: Tensor, truth: Tensor) -> Tensor:
+    """(B, n, n, 2) differences ``P x - C x`` on the :data:`CAMERA_LOSS_POINTS` lattice
+    spanning the frame ([-1, 1]^2, normalised (x, y))."""
+    grid = geometry.coordinate_grid(
+        CAMERA_LOSS_POINTS, CAMERA_LOSS_POINTS, dtype=predicted.dtype, device=predicted.device
+    )
+    grid = grid.unsqueeze(0).expand(predicted.shape[0], -1, -1, -1)
+    return geometry.apply_projective(predicted, grid) - geometry.apply_projective(
+        truth.to(predicted.dtype), grid
+    )
+
+
 def camera_loss(
-    predicted: Tensor, truth: Tensor | None, valid: Tensor | None, weight: float
+    predicted: Tensor,
+    truth: Tensor | None,
+    valid: Tensor | None,
+    weight: float,
+    *,
+    squared: bool = False,
 ) -> Tensor:
-    """L1 of the background matrix to a known camera motion (ours; not in the paper):
-    ``weight * mean |P x - C x|`` over a 9 x 9 lattice of points x spanning the frame
-    ([-1, 1]^2, normalised (x, y)) and both coordinates, on the items that carry a camera.
+    """Distance of the background matrix to a known camera motion (ours; not in the
+    paper): ``weight * mean |P x - C x|`` (or, ``squared``, ``weight * mean (P x - C
+    x)^2``) over a 9 x 9 lattice of points x spanning the frame ([-1, 1]^2, normalised
+    (x, y)) and both coordinates, on the items that carry a camera.
+
+    The squared form is the one the background predictor learns from at the camera
+    motions of real videos (a few pixels): its gradient does not stay at full size when
+    the error is already small, which the L1 form's does (benchmarks/RESULTS.md).
 
     Args:
         predicted: (B, 3, 3) the background predictor's matrices (driving -> source).
@@ -344,21 +366,16 @@ def camera_loss(
             None (no item has one).
         valid: (B,) bool, which items carry a camera.
         weight: the loss weight.
+        squared: the mean squared difference instead of the mean absolute one.
 
     Returns:
-        scalar; 0 (connected to ``predicted``) where no item carries a camera. In the
-        units of :func:`flow_loss`, so that the two weights compare.
+        scalar; 0 (connected to ``predicted``) where no item carries a camera. The L1
+        form is in the units of :func:`flow_loss`, so that the two weights compare.
     """
     if truth is None or valid is None:
         return predicted.sum() * 0.0
-    grid = geometry.coordinate_grid(
-        CAMERA_LOSS_POINTS, CAMERA_LOSS_POINTS, dtype=predicted.dtype, device=predicted.device
-    )
-    grid = grid.unsqueeze(0).expand(predicted.shape[0], -1, -1, -1)
-    error = (
-        geometry.apply_projective(predicted, grid)
-        - geometry.apply_projective(truth.to(predicted.dtype), grid)
-    ).abs()
+    difference = _camera_lattice_error(predicted, truth)
+    error = difference.square() if squared else difference.abs()
     mask = valid.to(predicted.dtype).view(-1, 1, 1, 1)
     count = (mask.sum() * 2 * CAMERA_LOSS_POINTS**2).clamp(min=1.0)
     return weight * (error * mask).sum() / count

@@ -25,7 +25,8 @@ from typing import Any
 import torch
 
 from tpsmm.checkpoint import CONFIG_KEY, NETWORKS, TRAINING_KEY, read_checkpoint
-from tpsmm.errors import CheckpointError
+from tpsmm.config import config_from_dict, load_config
+from tpsmm.errors import CheckpointError, ConfigError
 from tpsmm.files import atomic_path
 
 __all__ = ["BUNDLED_MODELS", "INFO_KEY", "bundled_path", "is_bundled", "pack_checkpoint"]
@@ -68,6 +69,7 @@ def pack_checkpoint(
     *,
     dtype: torch.dtype = torch.float16,
     info: Mapping[str, Any] | None = None,
+    config: str | os.PathLike | None = None,
 ) -> Path:
     """Write the networks and config of ``checkpoint`` to ``out`` as a bundle.
 
@@ -81,16 +83,26 @@ def pack_checkpoint(
         dtype: storage type of the weights.
         info: recorded under :data:`INFO_KEY` (e.g. the training command), with the
             checkpoint's own training record (stage, steps, seconds) as ``training``.
+        config: a preset name or YAML file whose config the bundle carries instead of the
+            checkpoint's (that of its last training stage); its ``model_params`` must be
+            the checkpoint's.
+
+    Raises:
+        CheckpointError: the checkpoint carries no config.
+        ConfigError: ``config`` describes other networks than the checkpoint's.
     """
     raw = read_checkpoint(checkpoint)
     if not isinstance(raw.get(CONFIG_KEY), Mapping):
         raise CheckpointError(f"checkpoint {checkpoint} carries no tpsmm config to bundle")
+    stored = raw[CONFIG_KEY]
+    if config is not None:
+        stored = _replacement_config(config, stored)
     record = dict(info or {})
     training = raw.get(TRAINING_KEY)
     if isinstance(training, Mapping):
         summary = {key: training[key] for key in TRAINING_SUMMARY if key in training}
         record.setdefault("training", summary)
-    payload: dict[str, Any] = {CONFIG_KEY: raw[CONFIG_KEY], INFO_KEY: record}
+    payload: dict[str, Any] = {CONFIG_KEY: stored, INFO_KEY: record}
     for name in NETWORKS:
         state = raw.get(name)
         if isinstance(state, Mapping):
@@ -104,6 +116,15 @@ def pack_checkpoint(
     return out
 
 
+def _replacement_config(config: str | os.PathLike, stored: Mapping[str, Any]) -> dict[str, Any]:
+    """``config`` as the dict a checkpoint stores, once its networks are known to be the
+    ones ``stored`` (a checkpoint's config) describes."""
+    replacement = load_config(config)
+    if replacement.model_params != config_from_dict(stored).model_params:
+        raise ConfigError(f"config {config} describes other networks than the checkpoint's")
+    return replacement.to_dict()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m tpsmm.pretrained pack CHECKPOINT OUT [--info JSON]``."""
     parser = argparse.ArgumentParser(prog="python -m tpsmm.pretrained")
@@ -112,10 +133,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     pack.add_argument("checkpoint")
     pack.add_argument("out")
     pack.add_argument("--info", default="{}", help="a JSON object recorded in the bundle")
+    pack.add_argument(
+        "--config",
+        help="preset name or YAML file for the bundle's config (the same networks; default: "
+        "the checkpoint's)",
+    )
     args = parser.parse_args(argv)
     try:
-        out = pack_checkpoint(args.checkpoint, args.out, info=json.loads(args.info))
-    except CheckpointError as error:
+        out = pack_checkpoint(
+            args.checkpoint, args.out, info=json.loads(args.info), config=args.config
+        )
+    except (CheckpointError, ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB)")

@@ -71,6 +71,34 @@ def test_report_holds_every_video_and_the_baselines(dataset_root, model, tmp_pat
     assert "synth-00000" in table and "overall" in table and "ratios" in table
 
 
+def test_the_error_split_by_object_and_background_and_the_camera_baseline(
+    dataset_root, model, tmp_path
+):
+    dataset = build_dataset(
+        {"root_dir": str(dataset_root), "frame_shape": [SIZE, SIZE, 3]}, is_train=False
+    )
+    report = benchmark_motion(model, dataset, tmp_path, batch_size=3, grid_videos=0)
+    for video in report["videos"].values():
+        on_object, rest = video["object_pixels"], video["valid_pixels"] - video["object_pixels"]
+        assert on_object > 0 and rest > 0
+        for suffix in ("", "_identity"):  # the two regions make up every valid pixel
+            combined = video[f"epe_object{suffix}"] * on_object
+            combined += video[f"epe_background{suffix}"] * rest
+            assert combined / video["valid_pixels"] == pytest.approx(video[f"epe{suffix}"])
+    # The identity matrix's camera error, from the files: every pixel's true camera motion.
+    identity = geometry.coordinate_grid(SIZE, SIZE, dtype=torch.float64)
+    lengths = []
+    for video in sorted((dataset_root / "test").glob("synth-*[0-9]")):
+        camera = torch.from_numpy(read_ground_truth(video).camera).double()
+        grid = identity.expand(camera.shape[0], -1, -1, -1)
+        moved = geometry.apply_projective(camera, grid)
+        lengths.append((moved - grid).norm(dim=-1).mean() * (SIZE - 1) / 2)
+    overall = report["overall"]
+    assert overall["camera_epe_identity"] == pytest.approx(float(sum(lengths) / 2), rel=1e-9)
+    assert overall["camera_epe"] > 0 and overall["camera_epe_ratio"] is not None
+    assert "background predictor's camera" in format_table(report)
+
+
 def test_the_cli_prints_the_table(dataset_root, model, tmp_path, capsys):
     checkpoint = save_checkpoint(tmp_path / "tiny.pth.tar", model)
     out = tmp_path / "out"

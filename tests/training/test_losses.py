@@ -393,6 +393,23 @@ def test_camera_loss_compares_the_matrices_on_a_lattice():
     assert float(camera_loss(predicted, None, None, 2.0).detach()) == 0.0
 
 
+def test_squared_camera_loss_is_the_mean_squared_lattice_distance():
+    from tpsmm.losses import camera_loss
+
+    truth = torch.eye(3, dtype=torch.float64).repeat(2, 1, 1)
+    truth[:, :2, 2] = torch.tensor([0.1, -0.2], dtype=torch.float64)
+    valid = torch.tensor([True, False])
+    identity = torch.eye(3, dtype=torch.float64).repeat(2, 1, 1)
+    # A shift of (0.1, -0.2) at every lattice point: mean of 0.01 and 0.04.
+    value = camera_loss(identity, truth, valid, 3.0, squared=True)
+    assert float(value) == pytest.approx(3.0 * 0.025)
+    # A scale about the centre: the lattice's squared distances in closed form.
+    scaled = torch.diag(torch.tensor([1.1, 1.1, 1.0], dtype=torch.float64)).repeat(2, 1, 1)
+    points = torch.linspace(-1, 1, 9, dtype=torch.float64)
+    expected = float((0.1 * points).square().mean())  # the same per coordinate
+    assert float(camera_loss(scaled, identity, valid, 1.0, squared=True)) == pytest.approx(expected)
+
+
 def test_keypoint_motion_loss_moves_driving_keypoints_by_the_true_deformation():
     from tpsmm.losses import keypoint_motion_loss
 

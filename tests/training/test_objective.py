@@ -239,19 +239,24 @@ def test_compiled_objective_matches_eager(vgg, frames):
         assert compiled_grads[name] == pytest.approx(eager_grads[name], rel=2 * rtol), name
 
 
-def test_a_motion_only_stage_skips_the_inpainting_network(frames):
-    """With only the flow, camera, keypoint-motion, equivariance and background losses,
-    the forward stops at the dense motion: the inpainting network gets no gradient."""
-    config = small_config(
+def stage_config(**weights: float):
+    """The small config with the background from epoch 0, no perceptual or warp loss (no
+    inpainting) and the given loss weights."""
+    changes = {f"train_params.loss_weights.{name}": value for name, value in weights.items()}
+    return small_config(
         **{
             "train_params.bg_start": 0,
             "train_params.loss_weights.perceptual": [0.0] * 5,
             "train_params.loss_weights.warp_loss": 0.0,
-            "train_params.loss_weights.flow": 10.0,
-            "train_params.loss_weights.camera": 10.0,
-            "train_params.loss_weights.keypoint_motion": 10.0,
+            **changes,
         }
     )
+
+
+def test_a_motion_only_stage_skips_the_inpainting_network(frames):
+    """With only the flow, camera, keypoint-motion, equivariance and background losses,
+    the forward stops at the dense motion: the inpainting network gets no gradient."""
+    config = stage_config(flow=10.0, camera=10.0, keypoint_motion=10.0)
     model = small_model(config)
     objective = GeneratorObjective(model, config.train_params)
     assert not objective.uses_inpainting()
@@ -277,3 +282,27 @@ def test_a_motion_only_stage_skips_the_inpainting_network(frames):
     assert all(p.grad is None for p in model.inpainting_network.parameters())
     for network in (model.kp_detector, model.dense_motion_network, model.bg_predictor):
         assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in network.parameters())
+
+
+def test_a_background_only_stage_runs_and_trains_the_background_predictor_alone(frames):
+    """With only the camera, squared camera and background losses, neither the keypoint
+    detector nor the dense motion nor the inpainting network runs or gets a gradient."""
+    config = stage_config(equivariance_value=0.0, camera=10.0, camera_squared=100.0)
+    model = small_model(config)
+    objective = GeneratorObjective(model, config.train_params)
+    assert not objective.uses_motion() and not objective.uses_inpainting()
+    assert objective.loss_names() == ["bg", "camera", "camera_squared"]
+    camera = torch.eye(3).repeat(2, 1, 1)
+    camera[:, 0, 2] = 0.05
+    losses, generated = objective(
+        *frames, epoch=0, camera=camera, camera_valid=torch.tensor([True, True])
+    )
+    assert list(losses) == objective.loss_names()
+    assert generated["bg_param"].shape == (2, 3, 3)
+    assert generated["deformation"] is None and generated["kp_source"] is None
+    sum(losses.values()).backward()
+    for network in (model.kp_detector, model.dense_motion_network, model.inpainting_network):
+        assert all(p.grad is None for p in network.parameters())
+    assert any(
+        p.grad is not None and p.grad.abs().sum() > 0 for p in model.bg_predictor.parameters()
+    )

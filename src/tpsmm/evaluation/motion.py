@@ -15,6 +15,14 @@ see :mod:`tpsmm.synthetic.dataset`):
   the frame size bilinearly (align_corners=True), as the inpainting network resizes it to
   warp the source; ``epe_identity``: the same for the identity deformation (no motion).
 
+* ``epe_object`` / ``epe_background`` (and their ``_identity`` baselines): the same EPE
+  on the valid pixels the object covers (``alpha`` > 0.5 in the ground truth) and on the
+  rest, so that a model's error can be told apart: the object's own motion, or the
+  camera's;
+* ``camera_epe``: the background predictor's matrix against the true camera map, as
+  the end-point error of the points of the whole frame (in pixels), beside
+  ``camera_epe_identity`` (the identity matrix's); None without a background predictor.
+
 Ratios below 1 (``l1 / l1_no_motion``, ``epe / epe_identity``) mean the model explains
 motion. Means over a dataset weight every frame (L1) or every valid pixel (EPE) equally.
 
@@ -70,6 +78,39 @@ class MotionResult:
     epe: float | None
     epe_identity: float | None
     valid_pixels: int
+    epe_object: float | None = None
+    epe_object_identity: float | None = None
+    object_pixels: int = 0
+    epe_background: float | None = None
+    epe_background_identity: float | None = None
+    camera_epe: float | None = None
+    camera_epe_identity: float | None = None
+
+
+#: The regions of :class:`MotionResult`'s EPE: every valid pixel, the object's, the rest.
+REGIONS: tuple[str, ...] = ("all", "object", "background")
+
+
+class _ErrorSums:
+    """Running sums of a model's and a baseline's end-point errors and their count."""
+
+    def __init__(self) -> None:
+        self.model = self.baseline = 0.0
+        self.count = 0
+
+    def add(self, model: Tensor, baseline: Tensor, where: Tensor | None = None) -> None:
+        """Add (N, ...) per-point errors at ``where`` (bool, the same shape; all: None)."""
+        if where is not None:
+            model, baseline = model[where], baseline[where]
+        self.model += float(model.sum())
+        self.baseline += float(baseline.sum())
+        self.count += model.numel()
+
+    def means(self) -> tuple[float | None, float | None]:
+        """(model mean, baseline mean), or (None, None) without points."""
+        if self.count == 0:
+            return None, None
+        return self.model / self.count, self.baseline / self.count
 
 
 @dataclass(frozen=True)
@@ -108,8 +149,9 @@ def benchmark_video(
     state = model.prepare_source(source)
     identity = geometry.coordinate_grid(height, width, dtype=torch.float64)
     pixels = (width - 1) / 2  # normalised units -> pixels (square frames)
-    l1 = l1_still = epe = epe_still = 0.0
-    valid_pixels = 0
+    l1 = l1_still = 0.0
+    errors = {region: _ErrorSums() for region in REGIONS}
+    camera_errors = _ErrorSums()
     last: _Frames | None = None
     for start in range(0, num_frames, batch_size):
         driving = frames[start : start + batch_size].to(device)
@@ -129,9 +171,23 @@ def benchmark_video(
             stop = start + driving.shape[0]
             true = torch.from_numpy(truth.deformation[start:stop]).double()
             valid = torch.from_numpy(truth.valid[start:stop])
-            epe += float(((predicted - true).norm(dim=-1) * pixels)[valid].sum())
-            epe_still += float(((identity - true).norm(dim=-1) * pixels)[valid].sum())
-            valid_pixels += int(valid.sum())
+            on_object = torch.from_numpy(truth.alpha[start:stop] > 0.5)
+            model_error = (predicted - true).norm(dim=-1) * pixels
+            identity_error = (identity - true).norm(dim=-1) * pixels
+            errors["all"].add(model_error, identity_error, valid)
+            errors["object"].add(model_error, identity_error, valid & on_object)
+            errors["background"].add(model_error, identity_error, valid & ~on_object)
+            if bg_param is not None:
+                camera = torch.from_numpy(truth.camera[start:stop]).double()
+                grid = identity.expand(camera.shape[0], -1, -1, -1)
+                true_points = geometry.apply_projective(camera, grid)
+                camera_errors.add(
+                    (geometry.apply_projective(bg_param.double().cpu(), grid) - true_points).norm(
+                        dim=-1
+                    )
+                    * pixels,
+                    (grid - true_points).norm(dim=-1) * pixels,
+                )
         last = _Frames(
             source[0].cpu(),
             driving[-1].cpu(),
@@ -140,15 +196,25 @@ def benchmark_video(
             None if true is None else true[-1] - identity,
         )
     assert last is not None
-    has_truth = truth is not None and valid_pixels > 0
+    epe, epe_identity = errors["all"].means()
+    epe_object, epe_object_identity = errors["object"].means()
+    epe_background, epe_background_identity = errors["background"].means()
+    camera_epe, camera_epe_identity = camera_errors.means()
     result = MotionResult(
         name=name,
         frames=num_frames,
         l1=l1 / num_frames,
         l1_no_motion=l1_still / num_frames,
-        epe=epe / valid_pixels if has_truth else None,
-        epe_identity=epe_still / valid_pixels if has_truth else None,
-        valid_pixels=valid_pixels,
+        epe=epe,
+        epe_identity=epe_identity,
+        valid_pixels=errors["all"].count,
+        epe_object=epe_object,
+        epe_object_identity=epe_object_identity,
+        object_pixels=errors["object"].count,
+        epe_background=epe_background,
+        epe_background_identity=epe_background_identity,
+        camera_epe=camera_epe,
+        camera_epe_identity=camera_epe_identity,
     )
     return result, last
 
@@ -196,30 +262,40 @@ def _grid(rows: list[tuple[str, _Frames]]) -> Image.Image:
     return grid
 
 
+def _weighted_mean(pairs: list[tuple[float | None, int]]) -> float | None:
+    """The mean of per-video means weighted by their counts (None where nothing counts)."""
+    kept = [(value, count) for value, count in pairs if value is not None and count > 0]
+    total = sum(count for _, count in kept)
+    return sum(value * count for value, count in kept) / total if total else None
+
+
+def _ratio(numerator: float | None, denominator: float | None) -> float | None:
+    return numerator / denominator if numerator is not None and denominator else None
+
+
 def _overall(results: list[MotionResult]) -> dict[str, Any]:
     frames = sum(r.frames for r in results)
     with_truth = [r for r in results if r.epe is not None]
-    pixels = sum(r.valid_pixels for r in with_truth)
     overall: dict[str, Any] = {
         "videos": len(results),
         "frames": frames,
         "l1": sum(r.l1 * r.frames for r in results) / frames,
         "l1_no_motion": sum(r.l1_no_motion * r.frames for r in results) / frames,
         "videos_with_truth": len(with_truth),
-        "epe": None,
-        "epe_identity": None,
     }
-    if pixels:
-        overall["epe"] = sum(r.epe * r.valid_pixels for r in with_truth) / pixels  # type: ignore[operator]
-        overall["epe_identity"] = (
-            sum(r.epe_identity * r.valid_pixels for r in with_truth) / pixels  # type: ignore[operator]
-        )
-    overall["l1_ratio"] = (
-        overall["l1"] / overall["l1_no_motion"] if overall["l1_no_motion"] else None
-    )
-    overall["epe_ratio"] = (
-        overall["epe"] / overall["epe_identity"] if overall["epe_identity"] else None
-    )
+    counts = {
+        "epe": lambda r: r.valid_pixels,
+        "epe_object": lambda r: r.object_pixels,
+        "epe_background": lambda r: r.valid_pixels - r.object_pixels,
+        # every video's frames have the same number of points
+        "camera_epe": lambda r: r.frames,
+    }
+    for field, count in counts.items():
+        for key in (field, f"{field}_identity"):
+            overall[key] = _weighted_mean([(getattr(r, key), count(r)) for r in with_truth])
+    overall["l1_ratio"] = _ratio(overall["l1"], overall["l1_no_motion"])
+    for field in counts:
+        overall[f"{field}_ratio"] = _ratio(overall[field], overall[f"{field}_identity"])
     return overall
 
 
@@ -306,4 +382,16 @@ def format_table(report: dict[str, Any]) -> str:
         f"ratios: L1 / L1 still {number(overall['l1_ratio'], 3)}, "
         f"EPE / EPE identity {number(overall['epe_ratio'], 3)}"
     )
+    parts = {
+        "epe_object": "object",
+        "epe_background": "background",
+        "camera_epe": "background predictor's camera (whole frame)",
+    }
+    for field, label in parts.items():
+        if overall[field] is not None:
+            lines.append(
+                f"  {label}: EPE {number(overall[field], 2)} px, identity "
+                f"{number(overall[f'{field}_identity'], 2)} px, "
+                f"ratio {number(overall[f'{field}_ratio'], 3)}"
+            )
     return "\n".join(lines)

@@ -99,6 +99,7 @@ class GeneratorTrainer(Trainer):
 
     def find_unused_parameters(self, epoch: int) -> bool:
         unused_bg = self.model.bg_predictor is not None and not self.uses_background(epoch)
+        # A stage without inpainting (motion-only, background-only) leaves networks unused.
         return unused_bg or not self.objective.uses_inpainting()
 
     def loss_terms(self) -> list[str]:

@@ -48,6 +48,19 @@ LOSS_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(LossWeigh
 
 RandomTPSLike = geometry.RandomTPS | tuple[Tensor, Tensor]
 
+#: What the keypoints, the dense motion and the inpainting network add to the generated
+#: dict (None in a background-only stage).
+_GENERATED_BY_MOTION = (
+    "prediction",
+    "deformed",
+    "occlusion_maps",
+    "contribution_maps",
+    "deformed_source",
+    "deformation",
+    "kp_source",
+    "kp_driving",
+)
+
 
 class GeneratorObjective(nn.Module):
     """The generator's full forward and weighted losses (the authors' GeneratorFullModel).
@@ -125,6 +138,14 @@ class GeneratorObjective(nn.Module):
         weights = self.train_params.loss_weights
         return self.perceptual is not None or self.pixel is not None or weights.warp_loss != 0
 
+    def uses_motion(self) -> bool:
+        """Whether a loss needs the keypoints and the dense motion (every one but
+        ``camera``, ``camera_squared`` and ``bg``). Without one (a background-only stage,
+        :meth:`tpsmm.config.LossWeights.background_only`), only the background predictor
+        runs and is trained: 'deformation', the keypoints and the masks in the generated
+        dict are then None."""
+        return not self.train_params.loss_weights.background_only()
+
     def loss_names(self) -> list[str]:
         """The terms :meth:`forward` can return (those with a non-zero weight; ``bg``
         only with a background predictor), in :data:`LOSS_NAMES` order."""
@@ -139,6 +160,7 @@ class GeneratorObjective(nn.Module):
             "flow": weights.flow != 0,
             "camera": self.model.bg_predictor is not None and weights.camera != 0,
             "keypoint_motion": weights.keypoint_motion != 0,
+            "camera_squared": self.model.bg_predictor is not None and weights.camera_squared != 0,
         }
         return [name for name in LOSS_NAMES if active[name]]
 
@@ -245,6 +267,8 @@ class GeneratorObjective(nn.Module):
         # The networks, in the authors' call order (one kp_detector call per batch: in
         # train mode each call normalises with its own BatchNorm batch statistics).
         source_cl, driving_cl = self._layout(source), self._layout(driving)
+        if not self.uses_motion():
+            return self._background_only(source_cl, driving_cl, use_bg, camera, camera_valid)
         kp_source = model.kp_detector(source_cl)
         kp_driving = model.kp_detector(driving_cl)
         bg_param = model.bg_predictor(source_cl, driving_cl) if use_bg else None
@@ -295,10 +319,9 @@ class GeneratorObjective(nn.Module):
             assert decoded is not None and decoded.warped_features is not None
             losses["warp_loss"] = warp_loss(targets, decoded.warped_features, weights.warp_loss)
 
-        if use_bg and weights.bg != 0:
-            assert bg_param is not None and model.bg_predictor is not None
-            reverse = model.bg_predictor(driving_cl, source_cl)
-            losses["bg"] = background_loss(bg_param, reverse, weights.bg)
+        losses.update(
+            self._background_losses(source_cl, driving_cl, bg_param, camera, camera_valid)
+        )
 
         if self.pixel is not None:
             assert decoded is not None
@@ -309,13 +332,53 @@ class GeneratorObjective(nn.Module):
             )
         if weights.flow != 0:
             losses["flow"] = flow_loss(motion["deformation"], flow, flow_valid, weights.flow)
-        if use_bg and weights.camera != 0:
-            assert bg_param is not None
-            losses["camera"] = camera_loss(bg_param, camera, camera_valid, weights.camera)
         if weights.keypoint_motion != 0:
             losses["keypoint_motion"] = keypoint_motion_loss(
                 kp_source, kp_driving, flow, flow_valid, weights.keypoint_motion
             )
+        return {name: losses[name] for name in LOSS_NAMES if name in losses}, generated
+
+    def _background_losses(
+        self,
+        source_cl: Tensor,
+        driving_cl: Tensor,
+        bg_param: Tensor | None,
+        camera: Tensor | None,
+        camera_valid: Tensor | None,
+    ) -> dict[str, Tensor]:
+        """The background predictor's terms (``bg``, ``camera``, ``camera_squared``) for
+        its matrices ``bg_param`` (None: the predictor is off, no terms)."""
+        model = self.model
+        weights = self.train_params.loss_weights
+        losses: dict[str, Tensor] = {}
+        if bg_param is None or model.bg_predictor is None:
+            return losses
+        if weights.bg != 0:
+            reverse = model.bg_predictor(driving_cl, source_cl)
+            losses["bg"] = background_loss(bg_param, reverse, weights.bg)
+        if weights.camera != 0:
+            losses["camera"] = camera_loss(bg_param, camera, camera_valid, weights.camera)
+        if weights.camera_squared != 0:
+            losses["camera_squared"] = camera_loss(
+                bg_param, camera, camera_valid, weights.camera_squared, squared=True
+            )
+        return losses
+
+    def _background_only(
+        self,
+        source_cl: Tensor,
+        driving_cl: Tensor,
+        use_bg: bool,
+        camera: Tensor | None,
+        camera_valid: Tensor | None,
+    ) -> tuple[dict[str, Tensor], dict[str, Any]]:
+        """:meth:`_compute` of a background-only stage: the background predictor's
+        matrices and terms; the other networks do not run."""
+        model = self.model
+        bg_param = model.bg_predictor(source_cl, driving_cl) if use_bg else None
+        generated: dict[str, Any] = dict.fromkeys(_GENERATED_BY_MOTION)
+        generated["bg_param"] = bg_param
+        losses = self._background_losses(source_cl, driving_cl, bg_param, camera, camera_valid)
         return losses, generated
 
 
