@@ -69,7 +69,8 @@ GRID_COLUMNS = ("source", "driving", "prediction", "predicted motion", "true mot
 
 @dataclass(frozen=True)
 class MotionResult:
-    """The figures of one video (``epe`` fields are None without ground truth)."""
+    """The figures of one video (``epe`` fields are None without ground truth, the
+    ``camera`` ones also without a background predictor)."""
 
     name: str
     frames: int
@@ -78,13 +79,13 @@ class MotionResult:
     epe: float | None
     epe_identity: float | None
     valid_pixels: int
-    epe_object: float | None = None
-    epe_object_identity: float | None = None
-    object_pixels: int = 0
-    epe_background: float | None = None
-    epe_background_identity: float | None = None
-    camera_epe: float | None = None
-    camera_epe_identity: float | None = None
+    epe_object: float | None
+    epe_object_identity: float | None
+    object_pixels: int
+    epe_background: float | None
+    epe_background_identity: float | None
+    camera_epe: float | None
+    camera_epe_identity: float | None
 
 
 #: The regions of :class:`MotionResult`'s EPE: every valid pixel, the object's, the rest.
@@ -181,11 +182,9 @@ def benchmark_video(
                 camera = torch.from_numpy(truth.camera[start:stop]).double()
                 grid = identity.expand(camera.shape[0], -1, -1, -1)
                 true_points = geometry.apply_projective(camera, grid)
+                predicted_points = geometry.apply_projective(bg_param.double().cpu(), grid)
                 camera_errors.add(
-                    (geometry.apply_projective(bg_param.double().cpu(), grid) - true_points).norm(
-                        dim=-1
-                    )
-                    * pixels,
+                    (predicted_points - true_points).norm(dim=-1) * pixels,
                     (grid - true_points).norm(dim=-1) * pixels,
                 )
         last = _Frames(
