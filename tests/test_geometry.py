@@ -319,3 +319,28 @@ def test_batched_convex_hull_area_matches_monotone_chain():
     assert float(g.convex_hull_area_batched(square)[0]) == 4.0
     collinear = torch.tensor([[[0.0, 0.0], [1.0, 1.0], [2.0, 2.0], [0.5, 0.5]]])
     assert float(g.convex_hull_area_batched(collinear)[0]) == 0.0
+
+
+def test_coordinates_keep_their_dtype_under_autocast():
+    """Under training's bfloat16 autocast the TPS fit, its grid and the background grid
+    are computed in float32 as without autocast (bfloat16 would round them to 1/128)."""
+    generator = torch.Generator().manual_seed(3)
+    kp_driving = torch.rand(2, 10, 5, 2, generator=generator) * 1.6 - 0.8
+    kp_source = kp_driving + 0.05 * torch.randn(2, 10, 5, 2, generator=generator)
+    matrix = torch.eye(3).repeat(2, 1, 1)
+    matrix[:, :2] += 0.01 * torch.randn(2, 2, 3, generator=generator)
+    equivariance = g.sample_random_tps(2, 0.05, 0.005, 5, generator=generator)
+
+    def coordinates() -> list[torch.Tensor]:
+        return [
+            g.tps_warp_grid(g.fit_tps(kp_driving, kp_source), 16, 16),
+            g.background_grid(matrix, 16, 16),
+            g.random_tps_grid(equivariance, 16, 16),
+        ]
+
+    expected = coordinates()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        actual = coordinates()
+    for a, e in zip(actual, expected, strict=True):
+        assert a.dtype == torch.float32
+        assert torch.equal(a, e)

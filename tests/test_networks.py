@@ -138,3 +138,25 @@ def test_tps_dropout_softmax():
     torch.testing.assert_close(maps, exp / (exp.sum(1, keepdim=True) + 1e-6))
     no_drop = tps_dropout_softmax(logits, 0.0)
     assert torch.allclose(no_drop, torch.softmax(logits, 1), atol=1e-5)
+
+
+def test_regression_heads_keep_float32_under_autocast():
+    """Training's --precision bf16 autocasts the forward; the keypoint detector's and the
+    background predictor's final layers still run in float32, so an output bfloat16
+    cannot hold (1 + 1e-3, 2 * sigmoid(0.3) - 1) comes out exactly as without autocast."""
+    model = tpsmm.TPSMM("demo").eval()
+    bias = torch.tensor([1 + 1e-3, 2e-4, 3e-4, -1e-4, 1 - 1e-3, 5e-4])
+    with torch.no_grad():
+        model.bg_predictor.bg_encoder.fc.weight.zero_()
+        model.bg_predictor.bg_encoder.fc.bias.copy_(bias)
+        model.kp_detector.fg_encoder.fc.weight.zero_()
+        model.kp_detector.fg_encoder.fc.bias.fill_(0.3)
+    images = torch.rand(2, 3, 64, 64)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        matrices = model.background(images, images.flip(0))
+        keypoints = model.keypoints(images)
+    assert matrices.dtype == keypoints.dtype == torch.float32
+    assert torch.equal(matrices[:, :2].reshape(2, 6), bias.expand(2, 6))
+    assert torch.equal(
+        keypoints, torch.full_like(keypoints, 2 * torch.sigmoid(torch.tensor(0.3)) - 1)
+    )

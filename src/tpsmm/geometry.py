@@ -9,6 +9,9 @@ Conventions (the authors' code; every function here follows them):
   channel 1 is y (rows). Points are ``(..., 2)`` tensors in (x, y) order.
 * Sampling (:func:`warp`) is bilinear with ``align_corners=True`` and zero padding unless
   stated otherwise.
+* Coordinates are computed in the dtype of their inputs, with autocast off (training
+  under ``--precision bf16`` would round them to 1/128 otherwise; see
+  :func:`tpsmm.runtime.full_precision`).
 * A thin-plate spline maps *driving* coordinates to *source* coordinates: its control
   points are driving keypoints and its targets source keypoints, so warping the source by
   the transformed grid moves the source to the driving pose.
@@ -22,6 +25,8 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from tpsmm.runtime import in_full_precision
 
 #: Ridge the authors add to the whole diagonal of the TPS system (Eq. 3 of the paper
 #: leaves it out; the published checkpoints were trained with it).
@@ -84,6 +89,7 @@ class ThinPlateSpline(NamedTuple):
     kernel_weights: Tensor
 
 
+@in_full_precision
 def fit_tps(control_points: Tensor, targets: Tensor, ridge: float = TPS_RIDGE) -> ThinPlateSpline:
     """Fit thin-plate splines mapping ``control_points`` towards ``targets`` (paper Eq. 1-3).
 
@@ -164,6 +170,7 @@ def solve_unrolled(system: Tensor, rhs: Tensor) -> Tensor:
     return torch.cat(solution, dim=-2)
 
 
+@in_full_precision
 def apply_tps(tps: ThinPlateSpline, points: Tensor) -> Tensor:
     """Map points through thin-plate splines.
 
@@ -242,6 +249,7 @@ def make_random_tps(theta: Tensor, control_params: Tensor, points_tps: int = 5) 
     return RandomTPS(theta, control_params, grid.reshape(-1, 2))
 
 
+@in_full_precision
 def apply_random_tps(transform: RandomTPS, points: Tensor) -> Tensor:
     """Map (B or 1, P, 2) points through a :class:`RandomTPS` -> (B, P, 2)."""
     theta = transform.theta
@@ -269,6 +277,7 @@ def from_homogeneous(points: Tensor) -> Tensor:
     return points[..., :2] / points[..., 2:3]
 
 
+@in_full_precision
 def apply_projective(matrix: Tensor, points: Tensor) -> Tensor:
     """Map points by 3x3 matrices in homogeneous coordinates.
 

@@ -26,14 +26,17 @@ Precision
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import torch
+from torch import Tensor
 
 from tpsmm.errors import TPSMMError, TPSMMWarning
 
@@ -45,6 +48,8 @@ __all__ = [
     "TorchrunEnv",
     "cpu_flags",
     "describe",
+    "full_precision",
+    "in_full_precision",
     "native_dtypes",
     "resolve_device",
     "resolve_precision",
@@ -83,6 +88,46 @@ ONEDNN_BF16_ISAS = frozenset(
         "AVX10_2_512_AMX_2",
     }
 )
+
+
+R = TypeVar("R")
+
+
+@contextlib.contextmanager
+def full_precision(tensor: Tensor) -> Iterator[None]:
+    """Autocast off for ``tensor``'s device inside the block (a no-op where it is not on,
+    as in inference and export): operations there run in their inputs' own dtype."""
+    device_type = tensor.device.type
+    if not torch.is_autocast_enabled(device_type):
+        yield
+        return
+    with torch.autocast(device_type, enabled=False):
+        yield
+
+
+def _first_tensor(values: tuple) -> Tensor | None:
+    """The first tensor in ``values``, looking inside tuples (NamedTuples of tensors)."""
+    for value in values:
+        found = value if isinstance(value, Tensor) else None
+        if isinstance(value, tuple):
+            found = _first_tensor(value)
+        if found is not None:
+            return found
+    return None
+
+
+def in_full_precision(function: Callable[..., R]) -> Callable[..., R]:
+    """Run a function of tensors under :func:`full_precision` of its first tensor."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        tensor = _first_tensor((*args, *kwargs.values()))
+        if tensor is None:
+            return function(*args, **kwargs)
+        with full_precision(tensor):
+            return function(*args, **kwargs)
+
+    return wrapper
 
 
 class SlowPrecisionWarning(TPSMMWarning):

@@ -6,6 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from tpsmm.networks.backbones import ResNet18
+from tpsmm.runtime import full_precision
 
 
 class BackgroundPredictor(nn.Module):
@@ -15,7 +16,9 @@ class BackgroundPredictor(nn.Module):
     is the ResNet's first-stage width (64: the authors' network).
     ``forward``: source, driving (B, 3, H, W) in [0, 1] -> (B, 3, 3) matrices whose last
     row is (0, 0, 1); a matrix maps driving-frame coordinates to source coordinates
-    (see :func:`tpsmm.geometry.background_grid`).
+    (see :func:`tpsmm.geometry.background_grid`). ``fc`` runs with autocast off (in
+    training under ``--precision bf16|fp16``): a bfloat16 entry near 1 would be rounded to
+    1/128, half a pixel at the edge of a 128x128 frame.
     """
 
     def __init__(self, num_channels: int = 3, width: int = 64):
@@ -27,6 +30,9 @@ class BackgroundPredictor(nn.Module):
 
     def forward(self, source: Tensor, driving: Tensor) -> Tensor:
         batch = source.shape[0]
-        affine = self.bg_encoder(torch.cat((source, driving), dim=1)).view(batch, 2, 3)
+        fc = self.bg_encoder.fc
+        features = self.bg_encoder.features(torch.cat((source, driving), dim=1))
+        with full_precision(features):
+            affine = fc(features.to(fc.weight.dtype)).view(batch, 2, 3)
         last_row = affine.new_tensor([0.0, 0.0, 1.0]).expand(batch, 1, 3)
         return torch.cat((affine, last_row), dim=1)

@@ -6,6 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from tpsmm.networks.backbones import ResNet18
+from tpsmm.runtime import full_precision
 
 
 class KeypointDetector(nn.Module):
@@ -15,6 +16,8 @@ class KeypointDetector(nn.Module):
 
     ``forward``: images (B, 3, H, W) in [0, 1] -> keypoints (B, K*5, 2) in [-1, 1], (x, y),
     at least float32 whatever the network's dtype; TPS k owns keypoints 5k .. 5k+4.
+    ``fc`` runs with autocast off (in training under ``--precision bf16|fp16``), so that
+    keypoints keep its weights' precision.
     """
 
     def __init__(self, num_tps: int = 10, num_channels: int = 3, width: int = 64):
@@ -25,7 +28,10 @@ class KeypointDetector(nn.Module):
         )
 
     def forward(self, image: Tensor) -> Tensor:
-        logits = self.fg_encoder(image.to(self.fg_encoder.fc.weight.dtype))
+        fc = self.fg_encoder.fc
+        features = self.fg_encoder.features(image.to(fc.weight.dtype))
+        with full_precision(features):
+            logits = fc(features.to(fc.weight.dtype))
         logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
         out = torch.sigmoid(logits) * 2 - 1
         return out.view(image.shape[0], self.num_tps * 5, 2)
