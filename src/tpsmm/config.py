@@ -136,7 +136,11 @@ class LossWeights:
     ``pixel`` and ``pixel_deformed`` (ours, default 0 = off): the weights of L1 losses on
     the same image pyramid (:class:`tpsmm.losses.PixelPyramidLoss`) of the prediction and
     of the source warped by the flow at each scale, for training without ImageNet VGG-19
-    weights; set every ``perceptual`` weight to 0 to train without VGG-19. ``flow`` (ours,
+    weights; set every ``perceptual`` weight to 0 to train without VGG-19. With ``flow``
+    on, ``pixel_deformed`` skips the pairs whose true motion is known: there the flow
+    loss takes its place, counted only where the motion is visible in the source (the
+    warped source would also be compared on the pixels the motion uncovered, which no
+    flow can match). ``flow`` (ours,
     default 0 = off): the weight of an L1 loss between the predicted deformation and the
     true one, on the valid pixels of training pairs that carry one
     (``dataset_params.ground_truth_motion``, videos of ``tpsmm synth``). With the same

@@ -224,13 +224,20 @@ class PixelPyramidLoss(nn.Module):
             total = total + (level - target).abs().mean()
         return self.weight * torch.as_tensor(total, device=prediction.device)
 
-    def deformed(self, source: Tensor, flow: Tensor, real: Tensor) -> Tensor:
+    def deformed(
+        self, source: Tensor, flow: Tensor, real: Tensor, pair_weights: Tensor | None = None
+    ) -> Tensor:
+        """``pair_weights`` (B,) scales each pair's term (None: every pair 1); the mean
+        stays over the whole batch."""
         total: Tensor | float = 0.0
         with torch.no_grad():
             levels = self.pyramid(source)
         for level, target in zip(levels, self._targets(real), strict=True):
             warped = geometry.warp(level, flow)  # the flow resized to the level
-            total = total + (warped - target).abs().mean()
+            error = (warped - target).abs()
+            if pair_weights is not None:
+                error = error * pair_weights.to(error.dtype).view(-1, 1, 1, 1)
+            total = total + error.mean()
         return self.weight * torch.as_tensor(total, device=source.device)
 
 

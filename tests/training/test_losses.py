@@ -374,6 +374,26 @@ def test_flow_loss_is_the_mean_l1_on_valid_pixels():
     assert float(flow_loss(coarse, None, None, 5.0).detach()) == 0.0
 
 
+def test_pixel_pyramid_on_the_warped_source_weighs_each_pair():
+    """``deformed``: weight * sum over scales of mean |warp(P_s(source), flow) - P_s(real)|,
+    each pair's term scaled by ``pair_weights`` and the mean kept over the whole batch."""
+    from tpsmm import geometry
+    from tpsmm.losses import PixelPyramidLoss
+
+    generator = torch.Generator().manual_seed(0)
+    source = torch.rand(2, 3, 32, 32, generator=generator, dtype=torch.float64)
+    real = torch.rand(2, 3, 32, 32, generator=generator, dtype=torch.float64)
+    flow = geometry.coordinate_grid(8, 8, dtype=torch.float64).expand(2, -1, -1, -1) + 0.03
+    loss = PixelPyramidLoss([1.0, 0.5], weight=4.0).double()
+    levels = list(zip(loss.pyramid(source), loss.pyramid(real), strict=True))
+    per_pair = sum(
+        (geometry.warp(s, flow) - r).abs().mean(dim=(1, 2, 3)) for s, r in levels
+    )  # (2,)
+    assert float(loss.deformed(source, flow, real)) == pytest.approx(4.0 * float(per_pair.mean()))
+    only_second = loss.deformed(source, flow, real, torch.tensor([False, True]))
+    assert float(only_second) == pytest.approx(4.0 * float(per_pair[1]) / 2)
+
+
 def test_camera_loss_compares_the_matrices_on_a_lattice():
     from tpsmm.losses import camera_loss
 

@@ -284,6 +284,30 @@ def test_a_motion_only_stage_skips_the_inpainting_network(frames):
         assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in network.parameters())
 
 
+def test_the_warped_source_loss_leaves_pairs_of_known_motion_to_the_flow_loss(frames):
+    """With the flow loss on, ``pixel_deformed`` counts only the pairs whose true motion
+    is unknown (the first pair here knows it); without it, every pair."""
+    from tpsmm.losses import PixelPyramidLoss
+
+    source, driving = frames
+    truth = tpsmm.geometry.coordinate_grid(64, 64).expand(2, -1, -1, -1) + 0.05
+    valid = torch.zeros(2, 64, 64, dtype=torch.bool)
+    valid[0, 8:56, 8:56] = True
+    for flow_weight, counted in ((10.0, [False, True]), (0.0, [True, True])):
+        config = stage_config(pixel_deformed=100.0, flow=flow_weight)
+        model = small_model(config).eval()
+        objective = GeneratorObjective(model, config.train_params)
+        with torch.no_grad():
+            losses, generated = objective(
+                source, driving, epoch=0, flow=truth, flow_valid=valid,
+                camera=torch.eye(3).repeat(2, 1, 1), camera_valid=torch.tensor([True, False]),
+            )  # fmt: skip
+            expected = PixelPyramidLoss(config.train_params.scales, 100.0).deformed(
+                source, generated["deformation"], driving, torch.tensor(counted)
+            )
+        assert float(losses["pixel_deformed"]) == pytest.approx(float(expected), rel=1e-6)
+
+
 def test_a_background_only_stage_runs_and_trains_the_background_predictor_alone(frames):
     """With only the camera, squared camera and background losses, neither the keypoint
     detector nor the dense motion nor the inpainting network runs or gets a gradient."""

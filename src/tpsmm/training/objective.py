@@ -327,8 +327,13 @@ class GeneratorObjective(nn.Module):
             assert decoded is not None
             losses["pixel"] = self.pixel(decoded.prediction, driving)
         if self.pixel_deformed is not None:
+            # Where the flow loss knows the true motion it takes the place of this
+            # photometric stand-in, which also penalises the pixels the motion uncovered.
+            unknown = None
+            if weights.flow != 0 and flow_valid is not None:
+                unknown = ~flow_valid.flatten(1).any(dim=1)
             losses["pixel_deformed"] = self.pixel_deformed.deformed(
-                source, motion["deformation"], driving
+                source, motion["deformation"], driving, unknown
             )
         if weights.flow != 0:
             losses["flow"] = flow_loss(motion["deformation"], flow, flow_valid, weights.flow)
