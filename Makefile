@@ -44,11 +44,12 @@ format: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/tpsmm demo $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT)) $(DEMO_ARGS)
 
-# Rebuild the bundled demo model (src/tpsmm/assets/demo.pth.tar) in five training stages
+# Rebuild the bundled demo model (src/tpsmm/assets/demo.pth.tar) in seven training stages
 # (configs/demo-model/README.md): `tpsmm train --config demo` on 300 synthetic videos and
 # clips of the sample video, then, on 600 videos, the background predictor alone (large
-# camera motion, then realistic), motion only and a fine-tuning of every network; then
-# the AVD network and the float16 bundle. DEMO_BUILD holds the data and the runs.
+# camera motion, then realistic), motion only and a fine-tuning of every network, twice
+# (the second time at lower learning rates); then the AVD network and the float16 bundle.
+# DEMO_BUILD holds the data and the runs.
 DEMO_BUILD ?= build/demo-model
 DEMO_MODEL := src/tpsmm/assets/demo.pth.tar
 DEMO_TRAIN := $(BIN)/tpsmm train --data $(DEMO_BUILD)/data-600
@@ -66,7 +67,11 @@ demo-model: $(STAMP)
 		--checkpoint $(DEMO_BUILD)/background/checkpoint.pth.tar --out $(DEMO_BUILD)/motion
 	$(DEMO_TRAIN) --config configs/demo-model/finetune.yaml --precision bf16 \
 		--checkpoint $(DEMO_BUILD)/motion/checkpoint.pth.tar --out $(DEMO_BUILD)/finetune
-	$(BIN)/tpsmm train-avd --epochs 5 --checkpoint $(DEMO_BUILD)/finetune/checkpoint.pth.tar \
+	$(DEMO_TRAIN) --config configs/demo-model/motion-low-lr.yaml --precision bf16 \
+		--checkpoint $(DEMO_BUILD)/finetune/checkpoint.pth.tar --out $(DEMO_BUILD)/motion-low-lr
+	$(DEMO_TRAIN) --config configs/demo-model/finetune-low-lr.yaml --precision bf16 \
+		--checkpoint $(DEMO_BUILD)/motion-low-lr/checkpoint.pth.tar --out $(DEMO_BUILD)/finetune-low-lr
+	$(BIN)/tpsmm train-avd --epochs 5 --checkpoint $(DEMO_BUILD)/finetune-low-lr/checkpoint.pth.tar \
 		--data $(DEMO_BUILD)/data-600 --out $(DEMO_BUILD)/avd
 	$(BIN)/python -m tpsmm.pretrained pack $(DEMO_BUILD)/avd/checkpoint.pth.tar $(DEMO_MODEL) \
 		--config demo --info '{"command": "make demo-model"}'
