@@ -216,27 +216,45 @@ def test_compiled_objective_matches_eager(vgg, frames):
     params = model.config.train_params
     transform = GeneratorObjective(model, params, vgg).random_transform(2, frames[0])
     snapshot = {k: v.clone() for k, v in model.state_dict().items()}
-    results = []
-    for compile_ in (False, True):
+    checked = ("kp_detector.fg_encoder.fc.weight", "inpainting_network.final.weight")
+
+    def run(compile_: bool, dtype: torch.dtype = torch.float32):
         model.load_state_dict(snapshot)
-        model.zero_grad(set_to_none=True)
-        objective = GeneratorObjective(model, params, vgg, compile=compile_)
-        losses, _ = objective(*frames, 50, random_tps=transform)
-        sum(losses.values()).backward()
-        grads = {n: float(p.grad.norm()) for n, p in model.named_parameters() if p.grad is not None}
-        results.append(({k: float(v) for k, v in losses.items()}, grads))
-    (eager, eager_grads), (compiled, compiled_grads) = results
+        model.to(dtype).zero_grad(set_to_none=True)
+        vgg.to(dtype)
+        try:
+            objective = GeneratorObjective(model, params, vgg, compile=compile_)
+            source, driving = (frame.to(dtype) for frame in frames)
+            random_tps = type(transform)(*(t.to(dtype) for t in transform))
+            losses, _ = objective(source, driving, 50, random_tps=random_tps)
+            sum(losses.values()).backward()
+            grads = {
+                n: p.grad.norm().item() for n, p in model.named_parameters() if p.grad is not None
+            }
+            return {k: v.item() for k, v in losses.items()}, grads
+        finally:
+            model.float()
+            vgg.float()
+
+    eager, eager_grads = run(False)
+    compiled, compiled_grads = run(True)
+    _, exact_grads = run(False, torch.float64)
     assert set(eager) == set(compiled)
     # The compiled graph fuses and reorders operations: float32 rounding through the
-    # networks (network_rtol, 1e-4). A gradient norm adds the noise of the backward pass
-    # through the same layers (in quadrature: at most twice the forward's); a norm, a
-    # sum of squares, is dominated by its large entries and adds no cancellation.
+    # networks (network_rtol, 1e-4).
     rtol = network_rtol(model, vgg)
     for key, value in eager.items():
         assert compiled[key] == pytest.approx(value, rel=rtol), key
     assert set(eager_grads) == set(compiled_grads)
-    for name in ("kp_detector.fg_encoder.fc.weight", "inpainting_network.final.weight"):
-        assert compiled_grads[name] == pytest.approx(eager_grads[name], rel=2 * rtol), name
+    # A gradient that flows back through the TPS fit carries the rounding of its
+    # systems, amplified by their conditioning (the keypoint detector's: eager float32
+    # is 1e-3 from float64 here, ten times rtol). The eager gradient's distance from the
+    # float64 one measures that noise for this very quantity; two float32 computations
+    # of it differ by at most about twice that, plus the networks' rtol each.
+    for name in checked:
+        noise = abs(eager_grads[name] - exact_grads[name])
+        bound = 2 * noise + 2 * rtol * abs(exact_grads[name])
+        assert abs(compiled_grads[name] - eager_grads[name]) <= bound, name
 
 
 def stage_config(**weights: float):
