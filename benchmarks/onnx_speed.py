@@ -4,6 +4,9 @@ Exports the model (reference weights by default) to ONNX once (``--onnx DIR`` re
 export), then animates the same driving frames with PyTorch float32 (``tpsmm.animate``,
 the fast inference paths) and with onnxruntime in several session configurations,
 interleaved round by round in one process, so each ratio is measured within one run.
+Each timed run starts after ``--settle`` seconds of rest: torch's and onnxruntime's
+thread pools spin for a while after their work, and a backend started while the other's
+threads still spin shares the cores with them.
 
     python benchmarks/onnx_speed.py                         # CPU, 256x256, relative mode
     python benchmarks/onnx_speed.py --onnx /tmp/vox-onnx --frames 8 --repeats 5
@@ -58,6 +61,13 @@ def main() -> None:
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1])
     parser.add_argument("--mode", default="relative")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=1.0,
+        help="seconds of rest before each timed run, for the previous backend's threads "
+        "to stop spinning (default 1)",
+    )
     args = parser.parse_args()
 
     checkpoint = args.checkpoint or reference_weights()[0]
@@ -88,6 +98,7 @@ def main() -> None:
     for repeat in range(args.repeats + 1):  # the first round warms up (and makes sessions)
         for name, batch in runs:
             label = f"{name} batch {batch}"
+            time.sleep(args.settle)
             started = time.perf_counter()
             outputs[label] = tpsmm.animate(
                 backends[name], source, driving, args.mode, batch_size=batch

@@ -28,6 +28,12 @@ BACKGROUND_MISSING = (
 )
 
 
+def check_frames_shape(shape: tuple[int, ...]) -> None:
+    """Raise :class:`TPSMMError` unless ``shape`` is that of (T, H, W, 3) frames."""
+    if len(shape) != 4 or shape[-1] != 3:
+        raise TPSMMError(f"frames must be (T, H, W, 3), got shape {tuple(shape)}")
+
+
 def frames_to_tensor(
     frames: np.ndarray | Tensor, device: torch.device | str = "cpu", dtype=torch.float32
 ) -> Tensor:
@@ -37,8 +43,7 @@ def frames_to_tensor(
     tensor = torch.as_tensor(frames)
     if tensor.dim() == 3:
         tensor = tensor.unsqueeze(0)
-    if tensor.dim() != 4 or tensor.shape[-1] != 3:
-        raise TPSMMError(f"frames must be (T, H, W, 3), got shape {tuple(tensor.shape)}")
+    check_frames_shape(tuple(tensor.shape))
     tensor = tensor.to(device).permute(0, 3, 1, 2)
     if tensor.dtype == torch.uint8:
         return tensor.to(dtype) / 255
