@@ -29,7 +29,7 @@ def demo_export(tmp_path_factory):
 @pytest.fixture(scope="module")
 def sample_frames():
     source = fit_frames(load_image(SAMPLE_SOURCE)[None], 128)[0]
-    driving = fit_frames(read_video(SAMPLE_DRIVING, max_frames=160), 128)[::20]
+    driving = fit_frames(read_video(SAMPLE_DRIVING, max_frames=160)[::20], 128)
     return source, driving
 
 
