@@ -140,18 +140,17 @@ class LossWeights:
     on, ``pixel_deformed`` skips the pairs whose true motion is known: there the flow
     loss takes its place, counted only where the motion is visible in the source (the
     warped source would also be compared on the pixels the motion uncovered, which no
-    flow can match). ``flow`` (ours,
-    default 0 = off): the weight of an L1 loss between the predicted deformation and the
-    true one, on the valid pixels of training pairs that carry one
-    (``dataset_params.ground_truth_motion``, videos of ``tpsmm synth``). With the same
-    ground truth, ``camera`` (ours, default 0 = off) supervises the background
-    predictor's matrix by the true camera motion, and ``keypoint_motion`` (ours, default
-    0 = off) asks every driving keypoint on a valid pixel to land, moved by the true
-    deformation, on its source keypoint (:mod:`tpsmm.losses`). ``camera_squared`` (ours,
-    default 0 = off) is the camera loss with the squared distance, the form the
-    background predictor learns from at small camera motions. With only ``camera``,
-    ``camera_squared`` and ``bg`` weighted, the stage trains the background predictor
-    alone: the other networks are neither run nor changed.
+    flow can match). ``flow`` (ours, default 0 = off): the weight of an L1 loss between
+    the predicted deformation and the true one, on the valid pixels of training pairs
+    that carry one (``dataset_params.ground_truth_motion``, videos of ``tpsmm synth``).
+    With the same ground truth, ``camera`` (ours, default 0 = off) supervises the
+    background predictor's matrix by the true camera motion, and ``keypoint_motion``
+    (ours, default 0 = off) asks every driving keypoint on a valid pixel to land, moved by
+    the true deformation, on its source keypoint (:mod:`tpsmm.losses`).
+    ``camera_squared`` (ours, default 0 = off) is the camera loss with the squared
+    distance, the form the background predictor learns from at small camera motions.
+    With only ``camera``, ``camera_squared`` and ``bg`` weighted, the stage trains the
+    background predictor alone: the other networks are neither run nor changed.
 
     The fields' order (the authors' terms, then ours) is the order of the loss dict
     (:data:`tpsmm.training.LOSS_NAMES`).

@@ -9,6 +9,7 @@ import pytest
 
 import tpsmm
 from footage import SAMPLE_DRIVING, SAMPLE_SOURCE
+from tpsmm.animation.keypoints import MODES
 from tpsmm.export import OnnxModel
 from tpsmm.media import fit_frames, load_image, read_video
 
@@ -37,14 +38,12 @@ def test_the_demo_export_has_every_graph(demo_export):
     model, _, manifest = demo_export
     assert manifest.frame_size == 128 == model.frame_size
     assert set(manifest.graphs) == {"source", "reference"} | {
-        f"frames_{mode}{suffix}"
-        for mode in ("standard", "relative", "avd")
-        for suffix in ("", "_background")
+        f"frames_{mode}{suffix}" for mode in MODES for suffix in ("", "_background")
     }
 
 
 @pytest.mark.parametrize("background", [False, True], ids=["bg-off", "bg-on"])
-@pytest.mark.parametrize("mode", ["standard", "relative", "avd"])
+@pytest.mark.parametrize("mode", MODES)
 def test_demo_onnxruntime_frames_equal_pytorch(demo_export, sample_frames, mode, background):
     model, folder, _ = demo_export
     source, driving = sample_frames
