@@ -64,6 +64,20 @@ def test_up_block_cache_follows_weight_updates():
     torch.testing.assert_close(after, reference, atol=atol, rtol=0)
 
 
+def test_up_block_cached_kernels_keep_float64():
+    """At inference in float64 the cached fused kernels stay float64 (they were once
+    summed in float32, which rounded every float64 run of the model there)."""
+    torch.manual_seed(0)
+    block = UpBlock2d(4, 3).double().eval()
+    x = torch.randn(2, 4, 16, 16, dtype=torch.float64)
+    with torch.no_grad():
+        fused = block(x)
+        with reference_ops():
+            reference = block(x)
+    assert block._fused is not None and block._fused[1].dtype == torch.float64
+    torch.testing.assert_close(fused, reference, atol=1e-12, rtol=0)
+
+
 def test_up_block_fused_in_training_gives_the_reference_gradients():
     torch.manual_seed(0)
     block = UpBlock2d(4, 3).double()

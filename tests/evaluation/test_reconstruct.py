@@ -19,6 +19,13 @@ from tpsmm.evaluation import reconstruct
 from tpsmm.model import TPSMM
 
 SIZE, FRAMES = 32, 5
+#: Relative tolerance between two float32 computations of a reconstruction L1 that batch
+#: the frames differently (convolution kernels and reduction order change with the
+#: batch). Measured on the Xeon of 2026-12-06: float32 is up to 3e-6 relative from
+#: float64 here (AVX-512, AVX2 and PyTorch's default kernels), and batch 1 against batch
+#: 16 up to 5.4e-6 apart with the default kernels. Mixing up frames or sources moves an L1
+#: by percents.
+L1_RTOL = 1e-4
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -89,14 +96,14 @@ def test_report_matches_frame_by_frame_l1(model, root, tmp_path):
         expected = _expected_l1(model, item["video"])
         all_frames += expected
         assert entry["frames"] == FRAMES
-        assert entry["l1"] == pytest.approx(np.mean(expected), abs=1e-6)
+        assert entry["l1"] == pytest.approx(np.mean(expected), rel=L1_RTOL)
         strip = np.asarray(Image.open(tmp_path / entry["image"]))
         assert strip.shape == (2 * SIZE, FRAMES * SIZE, 3)
         # Top row: the driving frames themselves.
         video = item["video"].permute(1, 2, 3, 0).numpy()
         top = np.concatenate(list(np.round(video * 255).astype(np.uint8)), axis=1)
         np.testing.assert_array_equal(strip[:SIZE], top)
-    assert report["mean_l1"] == pytest.approx(np.mean(all_frames), abs=1e-6)
+    assert report["mean_l1"] == pytest.approx(np.mean(all_frames), rel=L1_RTOL)
     assert report["video_mean_l1"] == pytest.approx(
         np.mean([v["l1"] for v in report["videos"]]), abs=1e-9
     )
@@ -108,7 +115,7 @@ def test_batch_size_and_max_videos(model, root, tmp_path):
     many = reconstruct(model, dataset, tmp_path / "b", 16, max_videos=2, workers=1, progress=False)
     assert one["num_videos"] == many["num_videos"] == 2
     for a, b in zip(one["videos"], many["videos"], strict=True):
-        assert a["l1"] == pytest.approx(b["l1"], abs=1e-6)
+        assert a["l1"] == pytest.approx(b["l1"], rel=L1_RTOL)
 
 
 def test_model_without_background_predictor(root, tmp_path):
@@ -118,7 +125,9 @@ def test_model_without_background_predictor(root, tmp_path):
     report = reconstruct(model, dataset, tmp_path, save_images=False, progress=False)
     assert report["background_predictor"] is False and not (tmp_path / "png").exists()
     video = dataset[0]["video"]
-    assert report["videos"][0]["l1"] == pytest.approx(np.mean(_expected_l1(model, video)), abs=1e-6)
+    assert report["videos"][0]["l1"] == pytest.approx(
+        np.mean(_expected_l1(model, video)), rel=L1_RTOL
+    )
 
 
 def test_empty_selection_is_an_error(model, root, tmp_path):

@@ -138,7 +138,9 @@ class UpBlock2d(nn.Module):
         weight = self.conv.weight
         key = (weight.data_ptr(), weight._version, weight.dtype, weight.device)
         if self._fused is None or self._fused[0] != key:
-            kernels = upsample_conv_kernels(weight.float()).to(weight.dtype)
+            # Half-precision weights are summed in float32; float64 ones stay float64.
+            wide = weight.to(torch.promote_types(weight.dtype, torch.float32))
+            kernels = upsample_conv_kernels(wide).to(weight.dtype)
             self._fused = (key, kernels.contiguous(memory_format=torch.channels_last))
         return self._fused[1]
 
