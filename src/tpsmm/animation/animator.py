@@ -2,15 +2,19 @@
 
 :class:`Animator` does the per-source work once (keypoints, encoder features, the
 downsampled source) and then animates driving frames batch by batch, so a video of any
-length runs in constant memory.
+length runs in constant memory. With a ``resolution`` above the model's size it renders
+every frame at that size from the source at its own resolution (:mod:`tpsmm.highres`).
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from tpsmm import highres
 from tpsmm.animation.backend import AnimationBackend, FrameAnimator, as_backend
 from tpsmm.animation.keypoints import (
     check_mode,
@@ -18,6 +22,13 @@ from tpsmm.animation.keypoints import (
     movement_scale,
     relative_keypoints,
     scale_motion,
+)
+from tpsmm.animation.resolution import (
+    RenderTarget,
+    check_resolution,
+    model_source,
+    render_target,
+    resolve_resolution,
 )
 from tpsmm.errors import TPSMMError
 from tpsmm.model import TPSMM
@@ -55,6 +66,20 @@ def tensor_to_frames(images: Tensor) -> np.ndarray:
     return images.float().permute(0, 2, 3, 1).cpu().numpy()
 
 
+class ModelFrames(NamedTuple):
+    """The model's frames and what the high-resolution renderer needs of them.
+
+    Attributes:
+        frames: (B, 3, S, S) in [0, 1].
+        deformation: (B, S/4, S/4, 2), driving -> source, the model's coordinates.
+        occlusion: (B, 1, S, S) in [0, 1], the last occlusion mask (1: source visible).
+    """
+
+    frames: Tensor
+    deformation: Tensor
+    occlusion: Tensor
+
+
 class Animator(FrameAnimator):
     """Animates one source image by driving frames, batch by batch, with PyTorch.
 
@@ -69,6 +94,13 @@ class Animator(FrameAnimator):
         motion_scale: the driving motion since the reference frame is multiplied by
             this (0 still, 1 as driven, above 1 exaggerated; see
             :func:`~tpsmm.animation.keypoints.scale_motion`), in every mode.
+        resolution: None (or ``"model"``, or the model's size S): frames at S x S, the
+            source at S. A side N above S: frames at N x N rendered from ``source`` at
+            its own resolution (any size; the model sees it resized to S; see
+            :mod:`tpsmm.highres` and :mod:`tpsmm.animation.resolution`); ``"auto"``:
+            the source's larger side, at most
+            :data:`~tpsmm.animation.resolution.AUTO_LIMIT`. Below S: refused. Driving
+            frames stay at S.
 
     Call :meth:`animate` with consecutive batches of a driving video (or
     :meth:`animate_keypoints` with their keypoints): the first frame it sees is the
@@ -85,6 +117,7 @@ class Animator(FrameAnimator):
         *,
         background: bool = False,
         motion_scale: float = 1.0,
+        resolution: int | str | None = None,
     ):
         self.model = model
         self.mode = check_mode(mode)
@@ -96,9 +129,27 @@ class Animator(FrameAnimator):
         self.background = background
         parameter = next(model.parameters())
         self.device, self.dtype = parameter.device, parameter.dtype
+        self.target: RenderTarget | None = None
+        #: The :class:`~tpsmm.animation.resolution.RenderTarget`'s arrays as tensors.
+        self.render_inputs: dict[str, Tensor] = {}
+        if check_resolution(resolution) is not None:
+            size = resolve_resolution(resolution, model.frame_size, max(np.shape(source)[:2]))
+            self.target = render_target(np.asarray(source), size, model.frame_size)
+            source = model_source(np.asarray(source), model.frame_size)
+            if self.target is not None:
+                self.render_inputs = {
+                    "source": torch.from_numpy(self.target.source).to(self.device),
+                    "points": torch.from_numpy(self.target.points).to(self.device),
+                    "source_box": torch.from_numpy(self.target.source_box).to(self.device),
+                }
         with torch.inference_mode():
             self.state = model.prepare_source(frames_to_tensor(source, self.device, self.dtype))
         self.reset()
+
+    @property
+    def frame_size(self) -> int:
+        """The side of the frames this animator gives: the resolution, or the model's."""
+        return self.target.size if self.target is not None else self.model.frame_size
 
     def reset(self) -> None:
         """Forget the reference frame; the next batch starts a new driving video."""
@@ -132,8 +183,32 @@ class Animator(FrameAnimator):
 
     def animate_keypoints(self, kp_driving: Tensor, driving: Tensor | None = None) -> Tensor:
         """Driving keypoints (B, K*5, 2) in [-1, 1], as :meth:`TPSMM.keypoints` gives
-        them -> (B, 3, H, W) animated frames in [0, 1]; ``driving``: the (B, 3, H, W)
-        frames they are of, which ``background`` needs."""
+        them -> (B, 3, N, N) animated frames in [0, 1] (N: :attr:`frame_size`);
+        ``driving``: the (B, 3, S, S) frames they are of, which ``background`` needs."""
+        made = self.model_frames(kp_driving, driving)
+        return made.frames if self.target is None else self.render(made)
+
+    def render(self, made: ModelFrames) -> Tensor:
+        """The model's frames rendered at the resolution N: (B, 3, N, N) in [0, 1], in
+        float32 at least (:func:`tpsmm.highres.render`)."""
+        if self.target is None:
+            raise TPSMMError("this animator has no resolution above the model's size")
+        dtype = torch.promote_types(made.frames.dtype, torch.float32)
+        inputs = {name: value.to(dtype) for name, value in self.render_inputs.items()}
+        with torch.inference_mode():
+            return highres.render(
+                inputs["source"],
+                self.state.image.to(dtype),
+                made.frames.to(dtype),
+                made.deformation.to(dtype),
+                made.occlusion.to(dtype),
+                inputs["points"],
+                inputs["source_box"],
+            )
+
+    def model_frames(self, kp_driving: Tensor, driving: Tensor | None = None) -> ModelFrames:
+        """The model's frames at its size S for driving keypoints (B, K*5, 2), with the
+        deformation and occlusion mask that made them (see :meth:`animate_keypoints`)."""
         with torch.inference_mode():
             kp = self.driving_keypoints(kp_driving.to(self.device, self.dtype))
             bg_param = None
@@ -145,7 +220,12 @@ class Animator(FrameAnimator):
                     )
                 source = self.state.image.expand(len(driving), -1, -1, -1)
                 bg_param = self.model.background(source, driving.to(self.device, self.dtype))
-            return self.model.generate_from_source(self.state, kp, bg_param)
+            motion = self.model.motion_from_source(self.state, kp, bg_param)
+            frames = self.model.generate_from_motion(self.state, motion)
+            occlusion = motion["occlusion_maps"][-1]
+            deformation = motion["deformation"]
+            assert isinstance(occlusion, Tensor) and isinstance(deformation, Tensor)
+            return ModelFrames(frames, deformation, occlusion)
 
     def detect(self, frames: np.ndarray | Tensor) -> Tensor:
         """The keypoints (B, K*5, 2) of (B, H, W, 3) driving frames."""
@@ -153,7 +233,7 @@ class Animator(FrameAnimator):
             return self.model.keypoints(frames_to_tensor(frames, self.device, self.dtype))
 
     def animate_tensor(self, driving: Tensor, keypoints: Tensor | None = None) -> Tensor:
-        """(B, 3, H, W) driving frames in [0, 1] -> (B, 3, H, W) animated frames;
+        """(B, 3, S, S) driving frames in [0, 1] -> (B, 3, N, N) animated frames;
         ``keypoints``: theirs when already known (:meth:`detect`)."""
         with torch.inference_mode():
             driving = driving.to(self.device, self.dtype)
@@ -161,7 +241,7 @@ class Animator(FrameAnimator):
             return self.animate_keypoints(kp, driving)
 
     def animate(self, frames: np.ndarray | Tensor, keypoints: Tensor | None = None) -> np.ndarray:
-        """(B, H, W, 3) uint8 driving frames -> (B, H, W, 3) float32 in [0, 1];
+        """(B, S, S, 3) uint8 driving frames -> (B, N, N, 3) float32 in [0, 1];
         ``keypoints`` (B, K*5, 2): the frames' detected keypoints when already known
         (:meth:`detect`)."""
         driving = frames_to_tensor(frames, self.device)
@@ -176,24 +256,31 @@ def animate(
     *,
     batch_size: int = 1,
     background: bool = False,
+    resolution: int | str | None = None,
 ) -> np.ndarray:
     """Animate a source image by a driving video held in memory.
 
     Args:
         model: a loaded :class:`TPSMM`, or another backend (e.g. the onnxruntime one,
             :func:`tpsmm.load_onnx`).
-        source: (H, W, 3) uint8 at the model's frame size.
-        driving: (T, H, W, 3) uint8 at the same size.
+        source: (H, W, 3) uint8 at the model's frame size (any size with ``resolution``).
+        driving: (T, S, S, 3) uint8 at the model's frame size S.
         mode: ``relative`` | ``standard`` | ``avd`` (as the authors' demo).
         batch_size: driving frames per forward pass.
         background: use the background predictor (see :class:`Animator`).
+        resolution: frames at N x N rendered from the source at its own resolution (see
+            :class:`Animator`); None: at S.
 
     Returns:
-        (T, H, W, 3) float32 in [0, 1].
+        (T, N, N, 3) float32 in [0, 1].
     """
-    animator = as_backend(model).animator(source, mode, background=background)
+    animator = as_backend(model).animator(
+        source, mode, background=background, resolution=resolution
+    )
     outputs = [
         animator.animate(driving[start : start + batch_size])
         for start in range(0, len(driving), batch_size)
     ]
-    return np.concatenate(outputs) if outputs else np.zeros((0, *np.shape(source)), np.float32)
+    if outputs:
+        return np.concatenate(outputs)
+    return np.zeros((0, animator.frame_size, animator.frame_size, 3), np.float32)

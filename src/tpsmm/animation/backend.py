@@ -48,6 +48,11 @@ class FrameAnimator(ABC):
     #: :meth:`animate_keypoints` work (driving keypoints instead of frames).
     takes_keypoints: bool = False
 
+    @property
+    @abstractmethod
+    def frame_size(self) -> int:
+        """The side N of the frames it gives: its resolution, else the model's size."""
+
     @abstractmethod
     def reset(self) -> None:
         """Forget the reference frame; the next batch starts a new driving video."""
@@ -103,10 +108,12 @@ class AnimationBackend(Protocol):
         *,
         background: bool = False,
         motion_scale: float = 1.0,
+        resolution: int | str | None = None,
     ) -> FrameAnimator:
         """An animator of ``source`` (S, S, 3) uint8; ``background``: use the background
         predictor (the authors' animation does not); ``motion_scale``: see
-        :func:`tpsmm.animation.keypoints.scale_motion`."""
+        :func:`tpsmm.animation.keypoints.scale_motion`; ``resolution``: frames at N x N
+        from ``source`` at its own resolution (any size; see :class:`tpsmm.Animator`)."""
         ...
 
 
@@ -139,10 +146,18 @@ class TorchBackend:
         *,
         background: bool = False,
         motion_scale: float = 1.0,
+        resolution: int | str | None = None,
     ) -> FrameAnimator:
         from tpsmm.animation.animator import Animator
 
-        return Animator(self.model, source, mode, background=background, motion_scale=motion_scale)
+        return Animator(
+            self.model,
+            source,
+            mode,
+            background=background,
+            motion_scale=motion_scale,
+            resolution=resolution,
+        )
 
 
 def default_batch_size(device: torch.device | str) -> int:
