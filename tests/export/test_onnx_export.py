@@ -28,7 +28,7 @@ def _frames(count: int, seed: int, size: int = 64) -> np.ndarray:
 
 def test_graphs_pass_the_full_checker_and_have_no_scatter(tiny_export):
     folder, manifest = tiny_export
-    expected = {"source", "reference"} | {
+    expected = {"source", "reference", "render"} | {
         f"frames_{mode}{suffix}" for mode in MODES for suffix in ("", "_background")
     }
     assert set(manifest.graphs) == expected
@@ -61,8 +61,19 @@ def test_manifest_describes_the_graphs(tiny_export, tiny_checkpoint_with_bg):
     ]  # fmt: skip
     assert relative["inputs"][0]["shape"] == ["batch", 3, 64, 64]
     assert relative["outputs"] == [
-        {"name": "frames", "shape": ["batch", 3, 64, 64], "dtype": "float32"}
+        {"name": "frames", "shape": ["batch", 3, 64, 64], "dtype": "float32"},
+        {"name": "deformation", "shape": ["batch", 16, 16, 2], "dtype": "float32"},
+        {"name": "occlusion", "shape": ["batch", 1, 64, 64], "dtype": "float32"},
     ]
+    render = data["graphs"]["render"]
+    assert [t["name"] for t in render["inputs"]] == [
+        "render_source", "source_box", "points", "source", "frames", "deformation", "occlusion"
+    ]  # fmt: skip
+    assert render["inputs"][0]["shape"] == [1, 3, "source_height", "source_width"]
+    assert render["outputs"] == [
+        {"name": "rendered", "shape": ["batch", 3, "height", "width"], "dtype": "float32"}
+    ]
+    assert data["format_version"] == 2
     assert relative["mode"] == "relative" and not relative["background"]
     assert data["graphs"]["source"]["outputs"][0] == {
         "name": "kp_source", "shape": ["batch", 10, 2], "dtype": "float32"

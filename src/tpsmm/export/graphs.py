@@ -7,9 +7,13 @@
   keypoints of the reference driving frame (the first, by default) and the movement
   scale ``sqrt(area(kp_source)) / sqrt(area(kp_reference))`` (convex hulls).
 * :class:`FramesGraph` (``frames_<mode>[_background].onnx``): a batch of driving frames
-  plus the source state (and relative mode's reference) -> animated frames. One graph
-  per mode (``standard``, ``relative``, ``avd``), each with and without the background
-  predictor (the authors animate without it).
+  plus the source state (and relative mode's reference) -> animated frames, with the
+  deformation and the last occlusion mask that made them. One graph per mode
+  (``standard``, ``relative``, ``avd``), each with and without the background predictor
+  (the authors animate without it).
+* :class:`RenderGraph` (``render.onnx``): frames above the model's size
+  (:func:`tpsmm.highres.render`) from a frames graph's outputs and the source at its own
+  resolution; every spatial size but the model's is dynamic.
 
 Images are float32 (B, 3, H, W) in [0, 1]; keypoints (B, K*5, 2) in [-1, 1]. The
 source state has batch 1 and is shared by every driving frame of the batch.
@@ -22,17 +26,20 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from tpsmm import geometry
+from tpsmm import geometry, highres
 from tpsmm.animation.keypoints import check_mode, relative_keypoints
 from tpsmm.errors import TPSMMError
+from tpsmm.export.manifest import FRAMES_OUTPUTS
 from tpsmm.model import TPSMM, SourceState
 
 
 class GraphSpec(NamedTuple):
-    """Names of one graph's inputs and outputs, in order."""
+    """Names of one graph's inputs and outputs, in order, and the dynamic dimensions of
+    each (name -> {dimension: label}; the batch is ``"batch"``)."""
 
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
+    dynamic: dict[str, dict[int, str]]
 
 
 def feature_names(model: TPSMM) -> tuple[str, ...]:
@@ -61,7 +68,8 @@ class SourceGraph(nn.Module):
         self.eval()
 
     def spec(self) -> GraphSpec:
-        return GraphSpec(("source",), ("kp_source", "source_small", *feature_names(self.model)))
+        outputs = ("kp_source", "source_small", *feature_names(self.model))
+        return GraphSpec(("source",), outputs, batched("source", *outputs))
 
     def forward(self, source: Tensor) -> tuple[Tensor, ...]:
         state = self.model.prepare_source(source)
@@ -89,16 +97,23 @@ class ReferenceGraph(nn.Module):
         self.eval()
 
     def spec(self) -> GraphSpec:
-        return GraphSpec(("reference", "kp_source"), ("kp_reference", "movement_scale"))
+        names = ("reference", "kp_source"), ("kp_reference", "movement_scale")
+        return GraphSpec(*names, batched(*names[0], *names[1]))
 
     def forward(self, reference: Tensor, kp_source: Tensor) -> tuple[Tensor, Tensor]:
         kp_reference = self.model.keypoints(reference)
         return kp_reference, movement_scale_tensor(kp_source, kp_reference)
 
 
+def batched(*names: str) -> dict[str, dict[int, str]]:
+    """Dynamic axes: the first dimension of each of ``names`` is the batch."""
+    return {name: {0: "batch"} for name in names}
+
+
 class FramesGraph(nn.Module):
     """driving (B, 3, H, W) plus the source state (batch 1) [plus kp_reference (1, K*5, 2)
-    and movement_scale (1,) in relative mode] -> frames (B, 3, H, W) in [0, 1].
+    and movement_scale (1,) in relative mode] -> frames (B, 3, H, W) in [0, 1],
+    deformation (B, H/4, W/4, 2) and occlusion (B, 1, H, W) (the last occlusion mask).
 
     The same computation as :meth:`tpsmm.Animator.animate_tensor`: the driving frames'
     keypoints, the mode's keypoints, then the dense motion and inpainting networks on
@@ -118,9 +133,10 @@ class FramesGraph(nn.Module):
 
     def spec(self) -> GraphSpec:
         extra = ("kp_reference", "movement_scale") if self.mode == "relative" else ()
-        return GraphSpec(("driving", *state_names(self.model), *extra), ("frames",))
+        inputs = ("driving", *state_names(self.model), *extra)
+        return GraphSpec(inputs, FRAMES_OUTPUTS, batched("driving", *FRAMES_OUTPUTS))
 
-    def forward(self, driving: Tensor, *inputs: Tensor) -> Tensor:
+    def forward(self, driving: Tensor, *inputs: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         count = len(state_names(self.model))
         source, kp_source, small, *features = inputs[:count]
         model = self.model
@@ -137,4 +153,42 @@ class FramesGraph(nn.Module):
         if self.background:
             bg_param = model.background(source.expand(batch, -1, -1, -1), driving)
         state = SourceState(source, kp_source, list(features), small)
-        return model.generate_from_source(state, kp_driving, bg_param)
+        motion = model.motion_from_source(state, kp_driving, bg_param)
+        frames = model.generate_from_motion(state, motion)
+        return frames, motion["deformation"], motion["occlusion_maps"][-1]  # type: ignore[return-value]
+
+
+class RenderGraph(nn.Module):
+    """Frames at any resolution above the model's (:func:`tpsmm.highres.render`):
+
+    render_source (1, 3, Hs, Ws), source_box (4,), points (1, H, W, 2), source
+    (1, 3, S, S), frames (B, 3, S, S), deformation (B, S/4, S/4, 2), occlusion
+    (B, 1, S, S) -> rendered (B, 3, H, W) in [0, 1]. Hs, Ws, H and W are dynamic.
+    """
+
+    def __init__(self, model: TPSMM):
+        super().__init__()
+        self.model = model
+        self.eval()
+
+    def spec(self) -> GraphSpec:
+        inputs = ("render_source", "source_box", "points", "source", *FRAMES_OUTPUTS)
+        dynamic = batched(*FRAMES_OUTPUTS, "rendered")
+        dynamic["render_source"] = {2: "source_height", 3: "source_width"}
+        dynamic["points"] = {1: "height", 2: "width"}
+        dynamic["rendered"] |= {2: "height", 3: "width"}
+        return GraphSpec(inputs, ("rendered",), dynamic)
+
+    def forward(
+        self,
+        render_source: Tensor,
+        source_box: Tensor,
+        points: Tensor,
+        source: Tensor,
+        frames: Tensor,
+        deformation: Tensor,
+        occlusion: Tensor,
+    ) -> Tensor:
+        return highres.render(
+            render_source, source, frames, deformation, occlusion, points, source_box
+        )

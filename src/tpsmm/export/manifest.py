@@ -23,13 +23,18 @@ from tpsmm.errors import TPSMMError
 MANIFEST_NAME = "manifest.json"
 WEIGHTS_NAME = "weights.bin"
 FORMAT = "tpsmm-onnx"
-FORMAT_VERSION = 1
+#: 2: the frames graphs also give the deformation and the occlusion mask, and
+#: ``render.onnx`` renders above the model's size (``--resolution``); version 1 folders
+#: still animate at the model's size.
+FORMAT_VERSION = 2
+#: The outputs of a frames graph, in order (format version 1 had only ``frames``).
+FRAMES_OUTPUTS = ("frames", "deformation", "occlusion")
 
 
 @dataclass(frozen=True)
 class TensorInfo:
-    """One input or output: its name, shape (ints, ``"batch"`` for the dynamic
-    dimension) and element type (``float32``)."""
+    """One input or output: its name, shape (ints; for a dynamic dimension its label:
+    ``"batch"``, ``"height"``, ...) and element type (``float32``)."""
 
     name: str
     shape: list[int | str]
@@ -55,17 +60,17 @@ class GraphInfo:
         name: str,
         inputs: dict[str, Any],
         outputs: dict[str, Any],
-        batched: list[str],
+        dynamic: dict[str, dict[int, str]],
     ) -> GraphInfo:
         """The info of graph ``name`` from example inputs and outputs (name -> tensor,
-        in order); the first dimension of the ``batched`` ones is ``"batch"``."""
+        in order) and their dynamic dimensions (name -> {dimension: label})."""
 
         def tensors(values: dict[str, Any]) -> list[TensorInfo]:
             out = []
             for tensor_name, tensor in values.items():
                 shape: list[int | str] = list(tensor.shape)
-                if tensor_name in batched:
-                    shape[0] = "batch"
+                for dimension, label in dynamic.get(tensor_name, {}).items():
+                    shape[dimension] = label
                 out.append(TensorInfo(tensor_name, shape, str(tensor.dtype).split(".")[-1]))
             return out
 
@@ -129,6 +134,21 @@ class Manifest:
             "this ONNX export has no graphs with the background predictor "
             "(the model has none, or it was exported with --no-background)"
         )
+
+    def render_graph(self) -> GraphInfo:
+        """The render graph (frames above the model's size).
+
+        Raises:
+            TPSMMError: an export written before ``--resolution`` (format version 1).
+        """
+        graph = self.graphs.get("render")
+        frames = next((g for g in self.graphs.values() if g.mode is not None), None)
+        if graph is None or frames is None or frames.output_names != list(FRAMES_OUTPUTS):
+            raise TPSMMError(
+                "this ONNX export was written before --resolution (format version "
+                f"{self.format_version}: no render graph); export the model again"
+            )
+        return graph
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -1,7 +1,8 @@
 """Export a :class:`tpsmm.TPSMM` to self-describing ONNX graphs (``tpsmm export``).
 
 The folder holds the graphs of :mod:`tpsmm.export.graphs` (``source.onnx``,
-``reference.onnx``, ``frames_<mode>[_background].onnx``), one file of weights that they
+``reference.onnx``, ``frames_<mode>[_background].onnx``, ``render.onnx``), one file of
+weights that they
 share (``weights.bin``: every distinct tensor once, as ONNX external data, so that
 six frames graphs cost the weights of one), and ``manifest.json`` (see
 :mod:`tpsmm.export.manifest`). Every graph has a dynamic batch dimension, opset 17 or
@@ -23,12 +24,14 @@ from typing import Any
 
 import torch
 
+from tpsmm import highres
 from tpsmm.animation.keypoints import MODES, check_mode
 from tpsmm.errors import TPSMMError
 from tpsmm.export import manifest as manifest_module
 from tpsmm.export.graphs import (
     FramesGraph,
     ReferenceGraph,
+    RenderGraph,
     SourceGraph,
     frames_graph_name,
 )
@@ -162,6 +165,7 @@ def _graphs(
                 module,
                 lambda e, m=module: (e["driving"], *e["state"], *e["relative"][: _extra(m)]),
             )
+    graphs["render"] = (RenderGraph(model), lambda e: e["render"])
     return graphs
 
 
@@ -170,13 +174,19 @@ def _extra(module: FramesGraph) -> int:
 
 
 def _examples(model: TPSMM) -> dict[str, Any]:
-    """Example inputs at the model's size (random images, seeded)."""
+    """Example inputs at the model's size (random images, seeded); the render graph's at
+    other sizes, none of them square or equal to another (so that none is taken for a
+    constant)."""
     size = model.frame_size
     generator = torch.Generator().manual_seed(0)
     source = torch.rand(1, 3, size, size, generator=generator)
     driving = torch.rand(TRACE_BATCH, 3, size, size, generator=generator)
     state = SourceGraph(model)(source)
     reference, scale = ReferenceGraph(model)(driving[:1], state[0])
+    made = FramesGraph(model, "standard")(driving, source, *state)
+    render_source = torch.rand(1, 3, 2 * size + 3, 2 * size + 1, generator=generator)
+    box = torch.tensor([-1.0, -1.0, 1.0, 1.0])
+    points = highres.frame_grid(2 * size + 5, 2 * size + 7)
     return {
         "source": source,
         "reference": driving[:1],
@@ -184,6 +194,7 @@ def _examples(model: TPSMM) -> dict[str, Any]:
         "driving": driving,
         "state": (source, *state),
         "relative": (reference, scale),
+        "render": (render_source, box, points, source, *made),
     }
 
 
@@ -192,8 +203,6 @@ def _export_graph(
 ) -> GraphInfo:
     """Trace ``module`` on ``args`` into ``folder/name.onnx`` (weights inline for now)."""
     spec = module.spec()
-    batched = _batched_names(name, spec)
-    dynamic_axes = {tensor: {0: "batch"} for tensor in batched}
     path = folder / f"{name}.onnx"
     with warnings.catch_warnings():
         # The TorchScript exporter warns that it is deprecated and about shape checks
@@ -206,7 +215,7 @@ def _export_graph(
             dynamo=False,
             input_names=list(spec.inputs),
             output_names=list(spec.outputs),
-            dynamic_axes=dynamic_axes,
+            dynamic_axes=spec.dynamic,
             opset_version=opset,
             do_constant_folding=True,
         )
@@ -216,15 +225,8 @@ def _export_graph(
         name,
         dict(zip(spec.inputs, args, strict=True)),
         dict(zip(spec.outputs, outputs, strict=True)),
-        batched,
+        spec.dynamic,
     )
-
-
-def _batched_names(name: str, spec: Any) -> list[str]:
-    """The inputs and outputs whose first dimension is the dynamic batch."""
-    if name in ("source", "reference"):
-        return [*spec.inputs, *spec.outputs]
-    return ["driving", "frames"]
 
 
 def _share_weights(onnx: Any, folder: Path, names: Sequence[str]) -> int:

@@ -8,7 +8,7 @@
 streaming pipeline, the pairs job and ``tpsmm animate --backend onnxruntime`` run it
 exactly as they run PyTorch. Its animator runs ``source.onnx`` once per source,
 ``reference.onnx`` once per driving video (relative mode) and the mode's frames graph
-once per batch.
+once per batch; with a resolution above the model's size, ``render.onnx`` after it.
 """
 
 from __future__ import annotations
@@ -22,8 +22,14 @@ import numpy as np
 from tpsmm.animation.animator import check_frames_shape
 from tpsmm.animation.backend import FrameAnimator, default_batch_size, keypoints_need_torch
 from tpsmm.animation.keypoints import check_mode
+from tpsmm.animation.resolution import (
+    check_resolution,
+    model_source,
+    render_target,
+    resolve_resolution,
+)
 from tpsmm.errors import TPSMMError
-from tpsmm.export.manifest import Manifest
+from tpsmm.export.manifest import FRAMES_OUTPUTS, Manifest
 from tpsmm.export.requirements import require_onnxruntime
 
 #: onnxruntime's graph optimisation levels by name.
@@ -168,10 +174,11 @@ class OnnxModel:
         *,
         background: bool = False,
         motion_scale: float = 1.0,
+        resolution: int | str | None = None,
     ) -> OnnxAnimator:
         if motion_scale != 1.0:
             raise keypoints_need_torch("--motion-scale")
-        return OnnxAnimator(self, source, mode, background=background)
+        return OnnxAnimator(self, source, mode, background=background, resolution=resolution)
 
     def __repr__(self) -> str:
         return f"OnnxModel({str(self.folder)!r}, providers={self.providers})"
@@ -205,7 +212,9 @@ class OnnxAnimator(FrameAnimator):
 
     The first frame animated since :meth:`reset` is relative mode's reference unless
     :meth:`set_reference` chose one (``reference.onnx`` gives its keypoints and the
-    movement scale); standard and avd modes have no reference.
+    movement scale); standard and avd modes have no reference. With a ``resolution``
+    above the model's size (see :class:`tpsmm.Animator`), ``render.onnx`` renders the
+    frames graph's outputs at that size.
     """
 
     def __init__(
@@ -215,15 +224,36 @@ class OnnxAnimator(FrameAnimator):
         mode: str = "relative",
         *,
         background: bool = False,
+        resolution: int | str | None = None,
     ):
         self.mode = check_mode(mode)
         self.model = model
         self.graph = model.manifest.frames_graph(self.mode, background)
+        self.render_feeds: dict[str, np.ndarray] | None = None
+        if check_resolution(resolution) is not None:
+            size = model.frame_size
+            wanted = resolve_resolution(resolution, size, max(np.shape(source)[:2]))
+            target = render_target(np.asarray(source), wanted, size)
+            source = model_source(np.asarray(source), size)
+            if target is not None:
+                model.manifest.render_graph()
+                self.render_feeds = {
+                    "render_source": target.source,
+                    "source_box": target.source_box,
+                    "points": target.points,
+                }
         image = _nchw(source)
         outputs = model.run("source", {"source": image})
         names = model.manifest.graphs["source"].output_names
         self.state = {"source": image, **dict(zip(names, outputs, strict=True))}
         self.reset()
+
+    @property
+    def frame_size(self) -> int:
+        """The side of the frames this animator gives: the resolution, or the model's."""
+        if self.render_feeds is None:
+            return self.model.frame_size
+        return self.render_feeds["points"].shape[1]
 
     def reset(self) -> None:
         self.reference: dict[str, np.ndarray] | None = None
@@ -242,7 +272,14 @@ class OnnxAnimator(FrameAnimator):
             self.reference = self._reference(frames[:1])
         feeds = {"driving": _nchw(frames), **self.state, **(self.reference or {})}
         wanted = {name: feeds[name] for name in self.graph.input_names}
-        (out,) = self.model.run(self.graph.name, wanted)
+        session = self.model.session(self.graph.name)
+        if self.render_feeds is None:
+            (out,) = session.run(["frames"], wanted)
+        else:
+            made = session.run(list(FRAMES_OUTPUTS), wanted)
+            inputs = {**self.render_feeds, "source": self.state["source"]}
+            inputs |= dict(zip(FRAMES_OUTPUTS, made, strict=True))
+            (out,) = self.model.run("render", inputs)
         return np.ascontiguousarray(out.transpose(0, 2, 3, 1))
 
     def _reference(self, frame: np.ndarray) -> dict[str, np.ndarray]:
