@@ -66,6 +66,26 @@ def test_paste_back_has_the_source_size_and_keeps_it_outside_the_face(
     )
 
 
+def test_paste_back_renders_the_face_at_its_own_size_by_default(
+    run_cli, tiny_checkpoint, portrait, tmp_path
+):
+    """With --crop-face --paste-back, --resolution auto is the default: the face is
+    rendered at the crop's size in the photo, not pasted up from the model's size."""
+    photo, video = portrait
+    frames = {}
+    for name, extra in (("default", ()), ("auto", ("--resolution", "auto"))):
+        out = tmp_path / name
+        animate(run_cli, tiny_checkpoint, photo, video, out, "--crop-face", "--paste-back", *extra)
+        frames[name] = read_png_folder(out)
+    out = tmp_path / "model"
+    animate(
+        run_cli, tiny_checkpoint, photo, video, out, "--crop-face", "--paste-back",
+        "--resolution", "model",
+    )  # fmt: skip
+    np.testing.assert_array_equal(frames["default"], frames["auto"])
+    assert (frames["default"] != read_png_folder(out)).any()
+
+
 def test_portrait_mp4_keeps_size_rate_and_audio(run_cli, tiny_checkpoint, portrait, tmp_path):
     photo, video = portrait
     out = tmp_path / "out.mp4"

@@ -60,7 +60,8 @@ def test_run_folder_contents(readme):
 def test_options_and_defaults(readme):
     animate = help_text("animate")
     for option in ("--mode", "--config", "--fit", "--side-by-side", "--find-best-frame",
-                   "--batch-size", "--device", "--dtype", "--pairs", "--out-dir", "--fps"):  # fmt: skip
+                   "--batch-size", "--device", "--dtype", "--pairs", "--out-dir", "--fps",
+                   "--resolution"):  # fmt: skip
         assert option in readme, option
         assert option in animate, option
     assert re.search(r"--fps RATE .*\(default 25\)", animate)

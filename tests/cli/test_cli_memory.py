@@ -53,13 +53,15 @@ def peak_rss_mb(args: list[object]) -> float:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ru_maxrss in KB is Linux's")
 @pytest.mark.parametrize(
-    ("short", "long"),
+    ("short", "long", "extra"),
     [
-        pytest.param(30, 150, id="30-150"),
-        pytest.param(100, 600, id="100-600", marks=pytest.mark.slow),
+        pytest.param(30, 150, (), id="30-150"),
+        # Frames rendered at 256x256 from the source at its own resolution (--resolution).
+        pytest.param(30, 150, ("--resolution", 256), id="30-150-resolution"),
+        pytest.param(100, 600, (), id="100-600", marks=pytest.mark.slow),
     ],
 )
-def test_peak_memory_does_not_grow_with_video_length(tiny_checkpoint, tmp_path, short, long):
+def test_peak_memory_does_not_grow_with_video_length(tiny_checkpoint, tmp_path, short, long, extra):
     peaks = {}
     for count in (short, long):
         driving = write_video(
@@ -69,7 +71,7 @@ def test_peak_memory_does_not_grow_with_video_length(tiny_checkpoint, tmp_path, 
         )
         output = tmp_path / f"out-{count}.mp4"
         args = ["animate", "--source", SAMPLE_SOURCE, "--driving", driving, "-o", output]
-        args += ["--checkpoint", tiny_checkpoint, "--batch-size", 8, "--quiet"]
+        args += ["--checkpoint", tiny_checkpoint, "--batch-size", 8, "--quiet", *extra]
         peaks[count] = peak_rss_mb(args)
         assert output.is_file()
     growth = peaks[long] - peaks[short]

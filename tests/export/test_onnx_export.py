@@ -182,6 +182,12 @@ def test_the_onnxruntime_animator_runs_no_torch_operator(tiny_export):
             animator.animate(_frames(2, 7))
             animator.animate(_frames(1, 8)[0])
         assert recorder.calls == [], mode
+    # Above the model's size (render.onnx after the frames graph) too.
+    source = _frames(1, 9, size=100)[0]
+    animator = OnnxModel(folder, device="cpu").animator(source, "relative", resolution=96)
+    with Recorder() as recorder:
+        frames = animator.animate(_frames(2, 10))
+    assert recorder.calls == [] and frames.shape == (2, 96, 96, 3)
 
 
 def test_frames_reach_the_graphs_as_frames_to_tensor_makes_them():

@@ -142,6 +142,9 @@ def test_check_names_uploads_by_their_own_names(service: AnimationService, tmp_p
         ({"mode": "sideways"}, "sideways"),
         ({"fit": "zoom"}, "zoom"),
         ({"find_best_frame": True}, "needs the eval extra"),
+        ({"resolution": 2048}, "up to 1024 on this server"),
+        ({"resolution": "auto"}, "up to 1024 on this server"),
+        ({"resolution": 0}, "resolution must be a whole number"),
     ],
 )
 def test_bad_requests_are_refused_before_any_work(service: AnimationService, changes, message):
@@ -182,6 +185,14 @@ def test_request_runs_in_its_own_folder_with_progress_per_frame(
             assert sum(1 for _ in reader) == 5
     assert not folder.exists()
     assert updates == [("animate", done, 5) for done in range(6)]
+
+
+def test_request_at_a_resolution(service: AnimationService, tmp_path: Path):
+    driving = short_video(tmp_path / "talk.mp4", 2)
+    checked = service.check(AnimationRequest(SAMPLE_SOURCE, driving, "tiny", resolution=96))
+    with service.request_folder() as folder:
+        summary = service.animate(checked, folder)
+        assert summary.size == (96, 96)
 
 
 def test_request_folder_is_removed_when_the_request_fails(service: AnimationService):

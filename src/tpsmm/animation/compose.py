@@ -1,6 +1,7 @@
-"""What the animation job writes for each animated frame: the frame itself, pasted back
-into the full source image (``paste_back``), side by side with the source and the
-driving input (``side_by_side``).
+"""What the animation job writes for each animated frame: the frame itself (resized
+when the output is smaller than the model's frames), pasted back into the full source
+image (``paste_back``), side by side with the source and the driving input
+(``side_by_side``).
 
 A motion file has no driving frames: the side-by-side view shows its keypoints as dots
 (:func:`keypoint_pictures`).
@@ -12,7 +13,7 @@ import numpy as np
 
 from tpsmm.animation.driving import DrivingBatch
 from tpsmm.animation.paste import PasteBack
-from tpsmm.media.fit import resize_box
+from tpsmm.media.fit import fit_frames, resize_box
 
 
 def side_by_side_frames(source: np.ndarray, driving: np.ndarray, result: np.ndarray) -> np.ndarray:
@@ -32,10 +33,12 @@ class FrameComposer:
     """Turns animated frames into output frames for one source.
 
     Args:
-        source: (S, S, 3) uint8, the source as the model sees it.
+        source: (N, N, 3) uint8, the source as the output shows it (N: the output's
+            side; the model's size S unless a resolution was asked for).
         image: (H, W, 3) uint8, the full source image.
         paster: pastes animated frames back into ``image``; None: the output is the
-            animated frames themselves.
+            animated frames themselves, resized to N x N when they are larger (plain
+            anti-aliased downsampling, for a resolution below the model's size).
     """
 
     def __init__(self, source: np.ndarray, image: np.ndarray, paster: PasteBack | None):
@@ -53,17 +56,23 @@ class FrameComposer:
         return self.paster is not None
 
     def compose(self, batch: DrivingBatch, result: np.ndarray, side_by_side: bool) -> np.ndarray:
-        """The output frames for animated ``result`` (B, S, S, 3) uint8: pasted back into
-        the source when there is a paster, side by side with the source and the driving
-        input when asked (the driving frames, or the keypoints of a motion file)."""
+        """The output frames for animated ``result`` (B, N', N', 3) uint8: pasted back
+        into the source when there is a paster, else resized to N x N if needed; side by
+        side with the source and the driving input when asked (the driving frames as the
+        model sees them, resized to N x N, or the keypoints of a motion file)."""
         if self.paster is not None:
             result = self.paster.paste_batch(result)
+        elif result.shape[1] != self.size:
+            result = fit_frames(result, self.size, "stretch")
         if not side_by_side:
             return result
         if self.paster is None:
-            driving = (
-                batch.frames if batch.frames is not None else keypoint_pictures(batch, self.size)
-            )
+            if batch.frames is None:
+                driving = keypoint_pictures(batch, self.size)
+            elif batch.frames.shape[1] != self.size:
+                driving = fit_frames(batch.frames, self.size, "stretch")
+            else:
+                driving = batch.frames
             return side_by_side_frames(self.source, driving, result)
         height = self.image.shape[0]
         if batch.originals is not None:

@@ -56,7 +56,8 @@ from tpsmm.animation.motion_file import Motion
 from tpsmm.animation.output import AnimationSummary, refuse_overwriting_inputs, write_animation
 from tpsmm.animation.paste import PasteBack
 from tpsmm.animation.progress import FrameProgress, ProgressCallback, counted, expected_frames
-from tpsmm.animation.source import SourceInput, frame_source, read_source
+from tpsmm.animation.resolution import AUTO, Resolution, check_resolution, resolve_resolution
+from tpsmm.animation.source import SourceInput, read_source, source_framing
 from tpsmm.errors import TPSMMError
 from tpsmm.faces import LandmarkFunction
 from tpsmm.faces.tracking import SMOOTHING_SECONDS, FaceFinder, default_finder
@@ -100,11 +101,20 @@ class VideoAnimator:
         finder: the face detector for ``crop_face`` (a :class:`FaceFinder` by default).
         driving_cache: keeps the work done on driving videos (keypoints, face crops)
             for other sources they animate (many pairs); None: computed every time.
+        resolution: the side N of the animated square in the output (see
+            :mod:`tpsmm.animation.resolution`): above the model's size S, rendered from
+            the source at its own resolution (:mod:`tpsmm.highres`); below it, the
+            model's frames downsampled; ``"auto"``: the square's side in the source
+            image's pixels, at most :data:`~tpsmm.animation.resolution.AUTO_LIMIT`;
+            ``"model"`` or None: S, except with ``crop_face`` and ``paste_back`` both
+            on, where None means ``"auto"``. Driving frames reach the model at S
+            whatever N is; with ``paste_back`` the N x N frames are pasted into the
+            image (without passing through S).
 
     Attributes:
         size: the model's frame size S; source: the source as the model sees it,
             (S, S, 3) uint8; image: the full source image; source_rect: where
-            ``source`` lies in ``image`` (l, t, r, b pixels).
+            ``source`` lies in ``image`` (l, t, r, b pixels); resolution: N.
 
     Raises:
         TPSMMError: an unknown mode or fit, avd mode without an AVD network, a
@@ -127,6 +137,7 @@ class VideoAnimator:
         smoothing: float = SMOOTHING_SECONDS,
         finder: FaceFinder | None = None,
         driving_cache: DrivingCache | None = None,
+        resolution: Resolution = None,
     ):
         self.model = model
         self.driving_cache = driving_cache
@@ -141,23 +152,38 @@ class VideoAnimator:
         self.smoothing = float(smoothing)
         self.image, self.source_path, self.source_name = read_source(source)
         self.finder = finder if finder is not None or not crop_face else default_finder()
-        self.source, self.source_rect = frame_source(
+        framing = source_framing(
             self.image,
-            self.size,
             fit=self.fit,
             finder=self.finder if crop_face else None,
             name=self.source_name,
         )
-        self.paster = PasteBack(self.image, self.source_rect, self.size) if paste_back else None
-        self.composer = FrameComposer(self.source, self.image, self.paster)
+        self.source, self.source_rect = framing.cut(self.image, self.size), framing.rect
+        wanted = check_resolution(resolution)
+        if wanted is None and crop_face and paste_back:
+            wanted = AUTO
+        self.resolution = resolve_resolution(wanted, self.size, framing.native_side)
+        rendered, shown = self.source, self.source
+        if self.resolution > self.size:  # the source at its own resolution, up to N
+            side = min(self.resolution, max(self.size, round(framing.native_side)))
+            rendered = framing.cut(self.image, side)
+        if self.resolution != self.size:
+            shown = framing.cut(self.image, self.resolution)
         self.animator = self.backend.animator(
-            self.source, self.mode, background=background, motion_scale=motion_scale
+            rendered,
+            self.mode,
+            background=background,
+            motion_scale=motion_scale,
+            resolution=self.resolution if self.resolution > self.size else None,
         )
+        frame_side = self.animator.frame_size
+        self.paster = PasteBack(self.image, self.source_rect, frame_side) if paste_back else None
+        self.composer = FrameComposer(shown, self.image, self.paster)
 
     @property
     def output_size(self) -> tuple[int, int] | None:
         """(width, height) of the animated frames: the source's with ``paste_back``,
-        else (S, S); side by side is wider."""
+        else (N, N); side by side is wider."""
         return self.composer.output_size
 
     # Driving input ---------------------------------------------------------------------
@@ -205,8 +231,8 @@ class VideoAnimator:
     def animate_batch(
         self, frames: np.ndarray | DrivingBatch, keypoints: torch.Tensor | None = None
     ) -> np.ndarray:
-        """Driving frames (B, S, S, 3) uint8, or a :class:`DrivingBatch` -> (B, S, S, 3)
-        uint8 animated frames.
+        """Driving frames (B, S, S, 3) uint8, or a :class:`DrivingBatch` -> (B, N', N', 3)
+        uint8 animated frames (N' = N above the model's size, else S).
 
         The first frame since :meth:`reset` is the reference unless :meth:`reset` was
         given one. ``keypoints``: the frames' detected keypoints (B, K*5, 2) when already
@@ -231,7 +257,7 @@ class VideoAnimator:
             self.animator.set_reference_keypoints(kp)
 
     def compose(self, batch: DrivingBatch, result: np.ndarray, side_by_side: bool) -> np.ndarray:
-        """The output frames for animated ``result`` (B, S, S, 3) (see
+        """The output frames for animated ``result`` (B, N', N', 3) (see
         :meth:`FrameComposer.compose`)."""
         return self.composer.compose(batch, result, side_by_side)
 
@@ -261,7 +287,7 @@ class VideoAnimator:
             folder_fps: the frame rate of a folder of frames (default 25).
 
         Yields:
-            (B, S, S, 3) uint8 batches, (B, H, W, 3) with ``paste_back``; side by side
+            (B, N, N, 3) uint8 batches, (B, H, W, 3) with ``paste_back``; side by side
             three panels wide.
         """
         for frames, _ in self.timed_stream(
@@ -514,6 +540,7 @@ def animate_video(
     smoothing: float = SMOOTHING_SECONDS,
     finder: FaceFinder | None = None,
     folder_fps: float | Fraction | None = None,
+    resolution: Resolution = None,
 ) -> AnimationSummary:
     """Animate ``source`` by ``driving`` into ``output``, streaming, in constant memory.
 
@@ -533,6 +560,7 @@ def animate_video(
         paste_back=paste_back,
         smoothing=smoothing,
         finder=finder,
+        resolution=resolution,
     )
     return animator.write(
         driving,

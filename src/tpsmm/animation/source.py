@@ -1,11 +1,13 @@
 """The source image of the animation job, brought to the model's square size: fitted
 (``crop`` | ``pad`` | ``stretch``) or cut around its face (``crop_face``), with where
-that square lies in the full image (for paste-back).
+that square lies in the full image (for paste-back) and how many of the image's pixels
+it spans (what ``--resolution auto`` renders at).
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,25 +38,51 @@ def read_source(source: SourceInput) -> tuple[np.ndarray, Path | None, str]:
     return image, path, name
 
 
-def frame_source(
+@dataclass(frozen=True)
+class SourceFraming:
+    """Where the square the model animates lies in the source image.
+
+    Attributes:
+        rect: (l, t, r, b) pixels of the image (may reach outside it with ``pad``).
+        fit: the fit mode, used when there is no ``box``.
+        box: the face crop (``crop_face``), or None.
+    """
+
+    rect: tuple[float, float, float, float]
+    fit: str
+    box: CropBox | None = None
+
+    @property
+    def native_side(self) -> float:
+        """The square's side in the image's pixels (the longer side of a stretched
+        non-square image)."""
+        left, top, right, bottom = self.rect
+        return max(right - left, bottom - top)
+
+    def cut(self, image: np.ndarray, size: int) -> np.ndarray:
+        """The square cut from ``image`` (H, W, 3) uint8 at ``size`` x ``size`` uint8."""
+        if self.box is not None:
+            return crop_frame(image, self.box, size)
+        return fit_frame(image, size, self.fit)
+
+
+def source_framing(
     image: np.ndarray,
-    size: int,
     *,
     fit: str,
     finder: FaceFinder | None = None,
     name: str = "source image",
-) -> tuple[np.ndarray, tuple[float, float, float, float]]:
-    """The source as the model sees it, (S, S, 3) uint8 for S = ``size``, and where it
-    lies in ``image`` (l, t, r, b pixels): cut around the face found by ``finder``
-    when given (``crop_face``), else fitted with ``fit``.
+) -> SourceFraming:
+    """The :class:`SourceFraming` of ``image``: around the face found by ``finder`` when
+    given (``crop_face``), else the square of ``fit``.
 
     Raises:
         TPSMMError: no face found.
     """
     if finder is not None:
         box = source_face_box(image, finder, name)
-        return crop_frame(image, box, size), box.bounds
-    return fit_frame(image, size, fit), fit_rect(image.shape[1], image.shape[0], fit)
+        return SourceFraming(box.bounds, fit, box)
+    return SourceFraming(fit_rect(image.shape[1], image.shape[0], fit), fit)
 
 
 def fit_rect(width: int, height: int, fit: str) -> tuple[float, float, float, float]:

@@ -22,6 +22,7 @@ from tpsmm.animation.keypoints import MODES, check_mode, check_motion_scale
 from tpsmm.animation.motion_file import is_motion_file, load_motion
 from tpsmm.animation.output import AnimationSummary, check_inputs
 from tpsmm.animation.pipeline import animate_video
+from tpsmm.animation.resolution import AUTO_LIMIT, check_resolution
 from tpsmm.cli.options import add_device_argument, add_dtype_argument
 from tpsmm.errors import TPSMMError
 from tpsmm.faces.tracking import SMOOTHING_SECONDS
@@ -71,6 +72,15 @@ PASTE_BACK_HELP = (
     "edge, colours matched at the seam): the output has the source image's size (made "
     "even for H.264 by repeating the last row or column); with --crop-face the face is "
     "animated inside the whole photo"
+)
+RESOLUTION_HELP = (
+    "the side in pixels of the animated square in the output: above the model's size, "
+    "each frame is rendered at N x N from the source image at its own resolution, moved "
+    "by the model's motion, with the model's own pixels where the source does not show "
+    "what is needed (the model still runs at its size; the result is as sharp as the "
+    "source, not sharper); below it, the model's frames are downsampled. auto: the "
+    f"square's side in the source image's pixels, at most {AUTO_LIMIT} (the default with "
+    "--crop-face --paste-back); model: the model's size (the default otherwise)"
 )
 EPILOG = """\
 output types (by the --output name):
@@ -219,6 +229,7 @@ def add_job_arguments(parser: argparse.ArgumentParser, *, side_by_side: bool = F
     group = add_framing_arguments(parser)
     group.add_argument("--mode", default="relative", metavar="|".join(MODES), help=MODE_HELP)
     group.add_argument("--paste-back", action="store_true", help=PASTE_BACK_HELP)
+    group.add_argument("--resolution", metavar="N|auto|model", help=RESOLUTION_HELP)
     group.add_argument(
         "--motion-scale",
         type=float,
@@ -231,8 +242,9 @@ def add_job_arguments(parser: argparse.ArgumentParser, *, side_by_side: bool = F
         "--side-by-side",
         action=argparse.BooleanOptionalAction,
         default=side_by_side,
-        help="write source | driving | result, each at the model's size (at the source "
-        f"image's height with --paste-back) (default: {'on' if side_by_side else 'off'})",
+        help="write source | driving | result, each at the output's size (the model's, or "
+        "--resolution; at the source image's height with --paste-back) (default: "
+        f"{'on' if side_by_side else 'off'})",
     )
     group.add_argument(
         "--background",
@@ -278,6 +290,7 @@ def job_options(args: argparse.Namespace) -> dict[str, Any]:
         "side_by_side": args.side_by_side,
         "find_best_frame": args.find_best_frame,
         "paste_back": args.paste_back,
+        "resolution": check_resolution(args.resolution),
         "motion_scale": args.motion_scale,
         "background": args.background,
         "folder_fps": getattr(args, "fps", None),

@@ -39,6 +39,13 @@ INTRO = (
 )
 INPUT_HEIGHT, RESULT_HEIGHT = 320, 420  # pixels
 STAGES = {"best frame": "finding the best frame", "animate": "animating"}
+#: The page's resolution choices: (label, value); None is the model's own size.
+RESOLUTIONS = [
+    ("the model's size", None),
+    ("256 x 256", 256),
+    ("512 x 512", 512),
+    ("1024 x 1024", 1024),
+]
 
 
 def check_web_extra() -> None:
@@ -134,6 +141,14 @@ def build_app(service: AnimationService, sample: tuple[Path, Path] | None = None
                     elem_id="fit",
                 )
             with gr.Row():
+                resolution = gr.Dropdown(
+                    choices=RESOLUTIONS,
+                    value=None,
+                    label="Resolution",
+                    info="the result's side in pixels: above the model's size, rendered from "
+                    "the source image at its own resolution, moved by the model's motion",
+                    elem_id="resolution",
+                )
                 side_by_side = gr.Checkbox(
                     label="Side by side (source | driving | result)", elem_id="side-by-side"
                 )
@@ -170,6 +185,7 @@ def build_app(service: AnimationService, sample: tuple[Path, Path] | None = None
             fit_name: str,
             side: bool,
             best: bool,
+            size: int | None,
             progress: Any = tracker,
         ) -> Iterator[tuple[Any, Any, Any]]:
             request = AnimationRequest(
@@ -180,6 +196,7 @@ def build_app(service: AnimationService, sample: tuple[Path, Path] | None = None
                 fit=fit_name,
                 side_by_side=bool(side),
                 find_best_frame=bool(best),
+                resolution=size,
             )
             try:
                 checked = service.check(request)
@@ -204,7 +221,7 @@ def build_app(service: AnimationService, sample: tuple[Path, Path] | None = None
                     gr.update(value=path, visible=True),
                 )
 
-        inputs = [image, video, model, mode, fit, side_by_side, best_frame]
+        inputs = [image, video, model, mode, fit, side_by_side, best_frame, resolution]
         animate.click(
             run,
             inputs=inputs,

@@ -33,6 +33,7 @@ from tpsmm.animation.keypoints import MODES, check_mode
 from tpsmm.animation.output import AnimationSummary
 from tpsmm.animation.pipeline import VideoAnimator
 from tpsmm.animation.progress import ProgressCallback
+from tpsmm.animation.resolution import AUTO_LIMIT, check_resolution
 from tpsmm.errors import MediaError, TPSMMError, first_line
 from tpsmm.media import DEFAULT_FIT_MODE, check_fit_mode
 from tpsmm.serve.limits import Limits, check_driving_video, check_source_image
@@ -88,6 +89,8 @@ class AnimationRequest:
             None when nothing was uploaded).
         model: a model name of the server; mode, fit: see ``tpsmm animate``.
         side_by_side: write source | driving | result; find_best_frame: faces only.
+        resolution: the output's side (``tpsmm animate --resolution``, at most
+            :data:`~tpsmm.animation.resolution.AUTO_LIMIT`); None: the model's size.
     """
 
     source: Path | None
@@ -97,6 +100,7 @@ class AnimationRequest:
     fit: str = DEFAULT_FIT_MODE
     side_by_side: bool = False
     find_best_frame: bool = False
+    resolution: int | None = None
 
 
 @dataclass(frozen=True)
@@ -160,6 +164,12 @@ class AnimationService:
         served = self.models[request.model]
         check_mode(request.mode)
         check_fit_mode(request.fit)
+        resolution = check_resolution(request.resolution)
+        if isinstance(resolution, str) or (resolution or 0) > AUTO_LIMIT:
+            raise TPSMMError(
+                f"resolution must be a whole number of pixels up to {AUTO_LIMIT} on this "
+                f"server, got {request.resolution!r}"
+            )
         if request.mode not in self.modes_for(request.model):
             raise TPSMMError(
                 f"model {served.name} has no AVD network; choose the relative or standard mode"
@@ -223,7 +233,11 @@ class AnimationService:
         request = checked.request
         with _named(checked.driving, upload_name(checked.driving)):
             animator = VideoAnimator(
-                checked.model.model, checked.source, mode=request.mode, fit=request.fit
+                checked.model.model,
+                checked.source,
+                mode=request.mode,
+                fit=request.fit,
+                resolution=request.resolution,
             )
             return animator.write(
                 checked.driving,
