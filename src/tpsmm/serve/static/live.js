@@ -26,6 +26,7 @@
     lastPair: null,
     timer: null,
     sendCanvas: null,
+    maxInFlight: null, // null: the server's setting
   };
 
   const byId = (id) => document.getElementById(id);
@@ -168,7 +169,7 @@
   function capture(video) {
     const ready = state.ready;
     if (!ready || !video.videoWidth) return;
-    if (state.inFlight.size >= settings().maxInFlight) {
+    if (state.inFlight.size >= (state.maxInFlight || settings().maxInFlight)) {
       state.counts.skipped += 1;
       return;
     }
@@ -305,5 +306,19 @@
     };
   }
 
-  window.tpsmmLive = { configure, setMotionScale, start, stop, reset, stats, snapshot };
+  // Frames sent and not yet answered, at most (benchmarks compare 1 and 2).
+  function setMaxInFlight(count) {
+    state.maxInFlight = Math.max(1, Number(count) || 1);
+  }
+
+  window.tpsmmLive = {
+    configure,
+    setMotionScale,
+    start,
+    stop,
+    reset,
+    stats,
+    snapshot,
+    setMaxInFlight,
+  };
 })();
