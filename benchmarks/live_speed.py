@@ -59,6 +59,7 @@ def main() -> int:
     parser.add_argument("--checkpoint", help="a checkpoint (default the demo model); "
                         "vox-reference: the reference weights (vox-256)")  # fmt: skip
     parser.add_argument("--dtype", default="auto")
+    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, ...")
     parser.add_argument("--seconds", type=float, default=20, help="measured, after warm-up")
     parser.add_argument("--warmup", type=float, default=5)
     parser.add_argument("--setting", action="append", choices=list(SETTINGS))
@@ -91,7 +92,7 @@ def browser(checkpoint: str | None, args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="live-bench-") as folder:
         root = Path(folder)
         y4m = write_y4m(root / "camera.y4m", camera_frames(100, CAMERA))
-        server_args = ["--dtype", args.dtype, "--live-idle", "600"]
+        server_args = ["--dtype", args.dtype, "--device", args.device, "--live-idle", "600"]
         if checkpoint:
             server_args += ["--checkpoint", f"bench={checkpoint}"]
         server = Server(root / "server", server_args).start()
@@ -162,7 +163,7 @@ def gradio_stream(checkpoint: str | None, args: argparse.Namespace) -> int:
     from tpsmm.live import LiveAnimator
     from tpsmm.media import load_image
 
-    model = load_animation_model(checkpoint or "demo", device="cpu", dtype=args.dtype)
+    model = load_animation_model(checkpoint or "demo", device=args.device, dtype=args.dtype)
     live = LiveAnimator(model, load_image(REPO / "src" / "tpsmm" / "assets" / "source.png"))
     calls: list[float] = []
 
@@ -200,7 +201,7 @@ def engine(checkpoint: str | None, args: argparse.Namespace) -> int:
     from tpsmm.live import LiveAnimator
     from tpsmm.media import load_image
 
-    model = load_animation_model(checkpoint or "demo", device="cpu", dtype=args.dtype)
+    model = load_animation_model(checkpoint or "demo", device=args.device, dtype=args.dtype)
     source = load_image(REPO / "src" / "tpsmm" / "assets" / "source.png")
     live = LiveAnimator(model, source, follow_face=args.face)
     pictures = camera_frames(min(args.frames, 160), CAMERA)
@@ -221,7 +222,8 @@ def engine(checkpoint: str | None, args: argparse.Namespace) -> int:
     median = statistics.median(totals)
     parts = ", ".join(f"{s} {statistics.median(v) * 1000:.1f}" for s, v in stages.items())
     print(
-        f"engine, {checkpoint or 'demo'} ({live.size}x{live.size}, {args.dtype}, face "
+        f"engine, {checkpoint or 'demo'} ({live.size}x{live.size}, {args.dtype} on "
+        f"{args.device}, face "
         f"{'followed' if args.face else 'not followed'}): median {median * 1000:.1f} ms per "
         f"frame ({1 / median:.1f} frames per second); stages in ms: {parts}"
     )

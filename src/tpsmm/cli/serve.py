@@ -46,6 +46,12 @@ limits (a request over one is refused with a message in the page, before any wor
   --max-image-pixels the source image, width x height (default {DEFAULT_MAX_IMAGE_PIXELS:,})
   One animation runs at a time; up to 16 more requests wait in the queue.
 
+live (the Live tab):
+  The browser's camera animates the photo in real time, over a WebSocket on the same
+  port (/live/ws). --live-sessions tabs at once (default {DEFAULT_LIVE_SESSIONS}; 0: no Live tab), each
+  closed after --live-idle seconds without frames (default {DEFAULT_LIVE_IDLE_SECONDS:g}). Browsers give a page
+  the camera only over https or on this machine's own address (127.0.0.1, localhost).
+
 files:
   Uploads, results and each request's folder live under one temporary folder
   (tpsmm-serve-*), removed when the server stops; a request's folder is removed as
@@ -63,7 +69,8 @@ def register(subparsers: Any) -> None:
         description=(
             "Serve a web page where people upload a still image and a driving video (or\n"
             "pick the bundled sample), choose the model, mode and fit, follow the progress\n"
-            "and watch or download the result with its sound. Needs the web extra:\n"
+            "and watch or download the result with its sound; and a Live tab where their\n"
+            "camera animates the image in real time. Needs the web extra:\n"
             "pip install 'tpsmm[web]'."
         ),
         epilog=EPILOG,

@@ -1,7 +1,11 @@
 // The Live tab of `tpsmm serve`: the camera's frames to the server over a WebSocket, the
 // animated frames back, drawn beside the camera's picture (see tpsmm/serve/live.py for
 // the protocol). Newest frame wins: a camera frame is sent only while fewer than
-// maxInFlight are unanswered; the others are skipped, so latency cannot grow.
+// maxInFlight are unanswered; the others are skipped, so latency cannot grow. A second
+// frame in flight is taken only when the server's time per frame has passed since the
+// server started on the first (when the first was taken, or the answer before it came
+// back, whichever is later): it reaches the server about when the server is free, so
+// the server does not idle while the page encodes, and no frame waits a whole turn.
 // window.tpsmmLive is what the Gradio components call, and what tests read.
 (() => {
   "use strict";
@@ -27,6 +31,9 @@
     timer: null,
     sendCanvas: null,
     maxInFlight: null, // null: the server's setting
+    busy: 0, // the server's time per frame (ms), smoothed
+    lastTaken: 0, // when the newest frame in flight was taken
+    lastAnswer: 0, // when the last answer came back
   };
 
   const byId = (id) => document.getElementById(id);
@@ -169,11 +176,15 @@
   function capture(video) {
     const ready = state.ready;
     if (!ready || !video.videoWidth) return;
-    if (state.inFlight.size >= (state.maxInFlight || settings().maxInFlight)) {
+    const captured = performance.now();
+    const full = state.inFlight.size >= (state.maxInFlight || settings().maxInFlight);
+    const serverStarted = Math.max(state.lastTaken, state.lastAnswer);
+    const early = state.inFlight.size > 0 && captured - serverStarted < state.busy;
+    if (full || early) {
       state.counts.skipped += 1;
       return;
     }
-    const captured = performance.now();
+    state.lastTaken = captured;
     const canvas = state.sendCanvas || (state.sendCanvas = document.createElement("canvas"));
     const [vw, vh] = [video.videoWidth, video.videoHeight];
     if (ready.follow_face) {
@@ -226,12 +237,17 @@
     canvas.getContext("2d").drawImage(bitmap, 0, 0);
     bitmap.close();
     const now = performance.now();
+    state.lastAnswer = now;
     const latency = now - entry.captured;
     drawBox(header, entry);
     state.shown.push({ at: now, latency });
     remember(state.latencies, latency);
     remember(state.times, header.times);
     state.counts.shown += 1;
+    const busy = Object.entries(header.times)
+      .filter(([stage]) => stage !== "wait")
+      .reduce((sum, [, ms]) => sum + ms, 0);
+    state.busy = state.busy ? 0.8 * state.busy + 0.2 * busy : busy;
     state.dropped = header.dropped;
     state.lastHeader = header;
     if (header.reference) {
