@@ -26,10 +26,10 @@ _EXPORTS: dict[str, str] = {
     "MODES": "tpsmm.animation",
     "Animator": "tpsmm.animation",
     "animate": "tpsmm.animation",
-    "AnimationSummary": "tpsmm.animation.pipeline",
+    "AnimationSummary": "tpsmm.animation.output",
     "VideoAnimator": "tpsmm.animation.pipeline",
     "animate_video": "tpsmm.animation.pipeline",
-    "load_animation_model": "tpsmm.animation.pipeline",
+    "load_animation_model": "tpsmm.animation.animator",
     "load_model": "tpsmm.checkpoint",
     "save_checkpoint": "tpsmm.checkpoint",
     "PRESETS": "tpsmm.config",
@@ -71,12 +71,9 @@ __all__ = [
 
 if TYPE_CHECKING:
     from tpsmm.animation import MODES, Animator, animate
-    from tpsmm.animation.pipeline import (
-        AnimationSummary,
-        VideoAnimator,
-        animate_video,
-        load_animation_model,
-    )
+    from tpsmm.animation.animator import load_animation_model
+    from tpsmm.animation.output import AnimationSummary
+    from tpsmm.animation.pipeline import VideoAnimator, animate_video
     from tpsmm.checkpoint import load_model, save_checkpoint
     from tpsmm.config import PRESETS, Config, load_config, preset
     from tpsmm.errors import CheckpointError, ConfigError, TPSMMError

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from tpsmm.bundled import bundled_path, is_bundled
 from tpsmm.config import Config, config_from_dict, load_config, preset
 from tpsmm.errors import CheckpointError, TPSMMWarning, describe_os_error
 from tpsmm.files import atomic_path
@@ -48,15 +49,13 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 
     ``.safetensors`` files give ``{"<network>.<key>": tensor, ..., "tpsmm_config": dict}``;
     other files are read with ``torch.load(weights_only=True)``. The name of a bundled
-    model (``demo``, see :mod:`tpsmm.pretrained`) reads the bundled file, unless a file
+    model (``demo``, see :mod:`tpsmm.bundled`) reads the bundled file, unless a file
     of that name exists.
 
     Raises:
         CheckpointError: missing, truncated or foreign file, or one holding objects
             other than tensors (refused, never executed).
     """
-    from tpsmm.pretrained import bundled_path, is_bundled
-
     path = bundled_path(str(path)) if is_bundled(path) else Path(path)
     if not path.exists():
         raise CheckpointError(f"checkpoint {path} does not exist")

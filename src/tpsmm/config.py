@@ -149,6 +149,11 @@ class LossWeights:
     the true deformation, on its source keypoint (:mod:`tpsmm.losses`).
     ``camera_squared`` (ours, default 0 = off) is the camera loss with the squared
     distance, the form the background predictor learns from at small camera motions.
+    ``landmark_keypoints`` and ``landmark_flow`` (ours, default 0 = off) supervise faces
+    by the 68 landmarks of the training frames (``dataset_params.landmarks``): the
+    keypoints of the first TPS transforms on the face's parts, and the deformation at each
+    driving landmark towards the same landmark in the source
+    (:mod:`tpsmm.landmark_losses`).
     With only ``camera``, ``camera_squared`` and ``bg`` weighted, the stage trains the
     background predictor alone: the other networks are neither run nor changed.
 
@@ -166,6 +171,8 @@ class LossWeights:
     camera: float = 0.0
     keypoint_motion: float = 0.0
     camera_squared: float = 0.0
+    landmark_keypoints: float = 0.0
+    landmark_flow: float = 0.0
 
     def background_only(self) -> bool:
         """Whether only the background predictor's terms (``bg``, ``camera``,
@@ -177,6 +184,8 @@ class LossWeights:
             self.pixel_deformed,
             self.flow,
             self.keypoint_motion,
+            self.landmark_keypoints,
+            self.landmark_flow,
         )
         return sum(self.perceptual) == 0 and all(weight == 0 for weight in motion)
 
@@ -267,6 +276,12 @@ class DatasetParams:
     ``ground_truth_motion`` (ours, default off): training pairs of videos that carry a
     ground-truth file (``tpsmm synth``) take frame 0 as the source and carry its true
     deformation, for ``train_params.loss_weights.flow`` (see :mod:`tpsmm.data.datasets`).
+    ``landmarks`` (ours, default off): training pairs of videos with a landmark file
+    (``tpsmm dataset landmarks``) carry both frames' 68 facial landmarks, for the
+    ``landmark_keypoints`` and ``landmark_flow`` losses. ``pseudo_flow`` (ours, default
+    off): pairs of videos without ground truth carry an optical flow measured between the
+    two frames (OpenCV's DIS, forward and backward, kept where the two agree) in its place,
+    for the ``flow`` loss (:mod:`tpsmm.data.pseudo_flow`).
     """
 
     root_dir: str | None = None
@@ -275,6 +290,8 @@ class DatasetParams:
     pairs_list: str | None = None
     augmentation_params: dict[str, Any] = field(default_factory=dict)
     ground_truth_motion: bool = False
+    landmarks: bool = False
+    pseudo_flow: bool = False
 
     def validate(self, where: str) -> None:
         if self.frame_shape is not None and (

@@ -4,7 +4,7 @@
 preset, 128x128) trained on synthetic videos and the bundled sample video by
 ``make demo-model`` (see the README), stored in float16 and loaded as float32. A name in
 :data:`BUNDLED_MODELS` means the bundled file wherever a checkpoint path is accepted,
-unless a file of that name exists.
+unless a file of that name exists (:mod:`tpsmm.bundled`).
 
 ``python -m tpsmm.pretrained pack RUN/checkpoint.pth.tar OUT.pth.tar`` writes a trained
 checkpoint as a bundle: the networks only (no optimizer states), floating-point weights
@@ -18,12 +18,12 @@ import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from tpsmm.bundled import BUNDLED_MODELS, bundled_path, is_bundled
 from tpsmm.checkpoint import CONFIG_KEY, NETWORKS, TRAINING_KEY, read_checkpoint
 from tpsmm.config import config_from_dict, load_config
 from tpsmm.errors import CheckpointError, ConfigError
@@ -31,36 +31,10 @@ from tpsmm.files import atomic_path
 
 __all__ = ["BUNDLED_MODELS", "INFO_KEY", "bundled_path", "is_bundled", "pack_checkpoint"]
 
-#: Bundled model names -> their file in ``tpsmm/assets``.
-BUNDLED_MODELS: dict[str, str] = {"demo": "demo.pth.tar"}
 #: Entry of a packed checkpoint recording how it was made (a JSON-able dict).
 INFO_KEY = "tpsmm_info"
 #: What a bundle keeps of the last training stage's record (not its random states).
 TRAINING_SUMMARY = ("stage", "epoch", "global_step", "elapsed", "seed", "world_size", "batch_size")
-
-
-def is_bundled(name: str | os.PathLike) -> bool:
-    """Whether ``name`` names a bundled model (and no file of that name exists)."""
-    return str(name) in BUNDLED_MODELS and not Path(name).exists()
-
-
-def bundled_path(name: str) -> Path:
-    """The file of bundled model ``name``.
-
-    Raises:
-        CheckpointError: an unknown name, or a package installed without the file.
-    """
-    if name not in BUNDLED_MODELS:
-        raise CheckpointError(
-            f"unknown bundled model {name!r}; bundled: {', '.join(BUNDLED_MODELS)}"
-        )
-    path = Path(str(resources.files("tpsmm") / "assets" / BUNDLED_MODELS[name]))
-    if not path.is_file():
-        raise CheckpointError(
-            f"the bundled {name} model is missing from this installation ({path}); "
-            "reinstall tpsmm, or rebuild it with `make demo-model`"
-        )
-    return path
 
 
 def pack_checkpoint(

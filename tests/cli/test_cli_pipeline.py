@@ -19,14 +19,10 @@ from cli_helpers import (
 from PIL import Image
 
 import tpsmm
-from tpsmm.animation.pipeline import (
-    AnimationSummary,
-    VideoAnimator,
-    animate_video,
-    check_inputs,
-    load_animation_model,
-    side_by_side_frames,
-)
+from tpsmm.animation.animator import load_animation_model
+from tpsmm.animation.compose import side_by_side_frames
+from tpsmm.animation.output import AnimationSummary, check_inputs
+from tpsmm.animation.pipeline import VideoAnimator, animate_video
 from tpsmm.errors import MediaError, TPSMMError
 from tpsmm.media import VideoReader, fit_frame, fit_frames, load_image, read_video
 from tpsmm.media._common import to_uint8

@@ -15,7 +15,7 @@ from trainer_helpers import make_dataset, one_thread, random_vgg, tiny_training_
 import tpsmm
 from tpsmm.checkpoint import read_checkpoint
 from tpsmm.errors import CheckpointError, ConfigError, DatasetError
-from tpsmm.training import loop as loop_module
+from tpsmm.training import checkpointing
 from tpsmm.training.distributed import DistContext
 from tpsmm.training.generator import GeneratorTrainer, train_generator
 from tpsmm.training.loop import RunOptions, TrainingDiverged
@@ -176,7 +176,7 @@ def test_non_finite_weights_are_never_saved(data_root, tmp_path, monkeypatch):
     config = tiny_training_config(
         data_root, train_params__num_repeats=1, train_params__batch_size=4
     )
-    monkeypatch.setattr(loop_module, "weights_finite", lambda model: False)
+    monkeypatch.setattr(checkpointing, "weights_finite", lambda model: False)
     with pytest.raises(TrainingDiverged, match="weights are not finite"):
         train_generator(config, RunOptions(tmp_path / "run", progress=False), vgg=random_vgg())
     assert not (tmp_path / "run" / "checkpoint.pth.tar").exists()

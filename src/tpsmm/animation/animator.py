@@ -1,17 +1,22 @@
-"""Animating one source image by a stream of driving frames.
+"""Animating one source image by a stream of driving frames, with PyTorch.
 
 :class:`Animator` does the per-source work once (keypoints, encoder features, the
 downsampled source) and then animates driving frames batch by batch, so a video of any
-length runs in constant memory.
+length runs in constant memory. :class:`TorchBackend` makes a :class:`tpsmm.TPSMM` an
+:class:`~tpsmm.animation.backend.AnimationBackend`; :func:`load_animation_model` loads
+one for animation.
 """
 
 from __future__ import annotations
+
+import os
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from tpsmm.animation.backend import AnimationBackend, FrameAnimator, as_backend
+from tpsmm.animation.backend import AnimationBackend, FrameAnimator, default_batch_size
 from tpsmm.animation.keypoints import (
     check_mode,
     check_motion_scale,
@@ -19,40 +24,16 @@ from tpsmm.animation.keypoints import (
     relative_keypoints,
     scale_motion,
 )
+from tpsmm.checkpoint import load_model
 from tpsmm.errors import TPSMMError
+from tpsmm.media.tensors import frames_to_tensor, tensor_to_frames
 from tpsmm.model import TPSMM
+from tpsmm.runtime import describe, resolve_device, resolve_precision, warn_if_slow
 
 BACKGROUND_MISSING = (
     "--background needs a model with a background predictor "
     "(model_params.common_params.bg is false in its config)"
 )
-
-
-def check_frames_shape(shape: tuple[int, ...]) -> None:
-    """Raise :class:`TPSMMError` unless ``shape`` is that of (T, H, W, 3) frames."""
-    if len(shape) != 4 or shape[-1] != 3:
-        raise TPSMMError(f"frames must be (T, H, W, 3), got shape {tuple(shape)}")
-
-
-def frames_to_tensor(
-    frames: np.ndarray | Tensor, device: torch.device | str = "cpu", dtype=torch.float32
-) -> Tensor:
-    """(T, H, W, 3) uint8 (or float in [0, 1]) frames -> (T, 3, H, W) float in [0, 1]."""
-    if isinstance(frames, np.ndarray) and any(stride < 0 for stride in frames.strides):
-        frames = frames.copy()  # torch cannot view arrays with negative strides
-    tensor = torch.as_tensor(frames)
-    if tensor.dim() == 3:
-        tensor = tensor.unsqueeze(0)
-    check_frames_shape(tuple(tensor.shape))
-    tensor = tensor.to(device).permute(0, 3, 1, 2)
-    if tensor.dtype == torch.uint8:
-        return tensor.to(dtype) / 255
-    return tensor.to(dtype)
-
-
-def tensor_to_frames(images: Tensor) -> np.ndarray:
-    """(T, 3, H, W) float in [0, 1] -> (T, H, W, 3) float32 numpy."""
-    return images.float().permute(0, 2, 3, 1).cpu().numpy()
 
 
 class Animator(FrameAnimator):
@@ -197,3 +178,84 @@ def animate(
         for start in range(0, len(driving), batch_size)
     ]
     return np.concatenate(outputs) if outputs else np.zeros((0, *np.shape(source)), np.float32)
+
+
+class TorchBackend:
+    """A :class:`tpsmm.TPSMM` as an :class:`AnimationBackend` (its device and dtype)."""
+
+    backend_name = "torch"
+
+    def __init__(self, model: Any):
+        self.model = model
+
+    @property
+    def frame_size(self) -> int:
+        return self.model.frame_size
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def default_batch_size(self) -> int:
+        return default_batch_size(self.device)
+
+    def describe(self) -> str:
+        return describe(self.device, self.model.compute_dtype)
+
+    def animator(
+        self,
+        source: np.ndarray,
+        mode: str = "relative",
+        *,
+        background: bool = False,
+        motion_scale: float = 1.0,
+    ) -> FrameAnimator:
+        return Animator(self.model, source, mode, background=background, motion_scale=motion_scale)
+
+
+def as_backend(model: Any) -> AnimationBackend:
+    """``model`` as an :class:`AnimationBackend`: a :class:`tpsmm.TPSMM` is wrapped in a
+    :class:`TorchBackend`, a backend is returned as it is.
+
+    Raises:
+        TypeError: anything else.
+    """
+    if isinstance(model, AnimationBackend):
+        return model
+    if isinstance(model, TPSMM):
+        return TorchBackend(model)
+    raise TypeError(
+        f"expected a tpsmm.TPSMM or an animation backend (tpsmm.export.OnnxModel), "
+        f"got {type(model).__name__}"
+    )
+
+
+def load_animation_model(
+    checkpoint: str | os.PathLike,
+    config: Any = None,
+    *,
+    device: str | torch.device = "auto",
+    dtype: str | torch.dtype | None = "auto",
+) -> TPSMM:
+    """Load a checkpoint for animation on ``device`` in ``dtype``, in eval mode: the
+    policy of :mod:`tpsmm.runtime`, the same for the command line and the API.
+
+    Args:
+        checkpoint: the authors' ``.pth.tar`` or a tpsmm checkpoint.
+        config: preset name, YAML path or Config; None for the file's own.
+        device: ``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps`` or a torch device
+            (:func:`tpsmm.runtime.resolve_device`).
+        dtype: ``auto``, ``float32``, ``bfloat16``, ``float16`` or a torch dtype
+            (:func:`tpsmm.runtime.resolve_precision`); reduced precision goes through
+            :meth:`TPSMM.set_compute_dtype` (keypoints, background, AVD and geometry stay
+            float32). An explicit reduced precision that the device only emulates issues
+            a :class:`tpsmm.runtime.SlowPrecisionWarning` before the weights load.
+
+    Raises:
+        TPSMMError: bad device or dtype; CheckpointError / ConfigError for the files.
+    """
+    target = resolve_device(device)
+    precision = resolve_precision(dtype, target)
+    warn_if_slow(precision, target)
+    model = load_model(checkpoint, config, device=target)
+    return model.set_compute_dtype(precision.dtype).eval()

@@ -5,8 +5,10 @@ pairs job talk to an :class:`AnimationBackend`: it knows its square frame size, 
 default batch size and where it runs, and makes a :class:`FrameAnimator` for a source
 image, which animates driving frames batch by batch. Two backends implement it:
 
-* PyTorch: a :class:`tpsmm.TPSMM` (wrapped by :func:`as_backend` in a
-  :class:`TorchBackend`; its animator is :class:`tpsmm.Animator`);
+* PyTorch: a :class:`tpsmm.TPSMM` (wrapped by
+  :func:`tpsmm.animation.animator.as_backend` in a
+  :class:`~tpsmm.animation.animator.TorchBackend`; its animator is
+  :class:`tpsmm.Animator`);
 * onnxruntime: :class:`tpsmm.export.OnnxModel`, graphs written by ``tpsmm export``.
 
 Everything else (decoding, fitting, face crops, paste-back, audio and timing, side by
@@ -19,14 +21,13 @@ graphs take images.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from tpsmm.errors import TPSMMError
-from tpsmm.runtime import describe
 
 
 def keypoints_need_torch(what: str) -> TPSMMError:
@@ -110,63 +111,9 @@ class AnimationBackend(Protocol):
         ...
 
 
-class TorchBackend:
-    """A :class:`tpsmm.TPSMM` as an :class:`AnimationBackend` (its device and dtype)."""
-
-    backend_name = "torch"
-
-    def __init__(self, model: Any):
-        self.model = model
-
-    @property
-    def frame_size(self) -> int:
-        return self.model.frame_size
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
-
-    def default_batch_size(self) -> int:
-        return default_batch_size(self.device)
-
-    def describe(self) -> str:
-        return describe(self.device, self.model.compute_dtype)
-
-    def animator(
-        self,
-        source: np.ndarray,
-        mode: str = "relative",
-        *,
-        background: bool = False,
-        motion_scale: float = 1.0,
-    ) -> FrameAnimator:
-        from tpsmm.animation.animator import Animator
-
-        return Animator(self.model, source, mode, background=background, motion_scale=motion_scale)
-
-
 def default_batch_size(device: torch.device | str) -> int:
     """Driving frames per forward pass when not told, for a device (a torch.device or
     its name): 1 on a CPU (measured fastest per frame on a 2-core machine: larger
     batches leave the caches), 8 on a GPU."""
     kind = device if isinstance(device, str) else device.type
     return 1 if kind.split(":", 1)[0] == "cpu" else 8
-
-
-def as_backend(model: Any) -> AnimationBackend:
-    """``model`` as an :class:`AnimationBackend`: a :class:`tpsmm.TPSMM` is wrapped in a
-    :class:`TorchBackend`, a backend is returned as it is.
-
-    Raises:
-        TypeError: anything else.
-    """
-    if isinstance(model, AnimationBackend):
-        return model
-    from tpsmm.model import TPSMM
-
-    if isinstance(model, TPSMM):
-        return TorchBackend(model)
-    raise TypeError(
-        f"expected a tpsmm.TPSMM or an animation backend (tpsmm.export.OnnxModel), "
-        f"got {type(model).__name__}"
-    )

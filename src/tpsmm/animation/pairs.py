@@ -30,7 +30,9 @@ import numpy as np
 from tpsmm import signals
 from tpsmm.animation.backend import AnimationBackend
 from tpsmm.animation.best_frame import default_landmarks
-from tpsmm.animation.pipeline import AnimationSummary, DrivingCache, VideoAnimator
+from tpsmm.animation.driving import DrivingCache
+from tpsmm.animation.output import AnimationSummary
+from tpsmm.animation.pipeline import VideoAnimator
 from tpsmm.errors import TPSMMError, describe_os_error
 from tpsmm.faces import LandmarkFunction
 from tpsmm.model import TPSMM

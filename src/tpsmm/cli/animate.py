@@ -15,16 +15,13 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from tpsmm.animation.animator import load_animation_model
 from tpsmm.animation.backend import AnimationBackend
+from tpsmm.animation.driving import check_positive
 from tpsmm.animation.keypoints import MODES, check_mode, check_motion_scale
 from tpsmm.animation.motion_file import is_motion_file, load_motion
-from tpsmm.animation.pipeline import (
-    AnimationSummary,
-    animate_video,
-    check_inputs,
-    check_positive,
-    load_animation_model,
-)
+from tpsmm.animation.output import AnimationSummary, check_inputs
+from tpsmm.animation.pipeline import animate_video
 from tpsmm.cli.options import add_device_argument, add_dtype_argument
 from tpsmm.errors import TPSMMError
 from tpsmm.faces.tracking import SMOOTHING_SECONDS

@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from tpsmm.animation.extract import extract_motion
 from tpsmm.animation.motion_file import MOTION_SUFFIX, save_motion
-from tpsmm.animation.pipeline import extract_motion, refuse_overwriting_inputs
+from tpsmm.animation.output import refuse_overwriting_inputs
 from tpsmm.cli.animate import (
     add_framing_arguments,
     add_model_arguments,

@@ -77,7 +77,7 @@ def register(subparsers: Any) -> None:
 
 def run_reconstruct(args: argparse.Namespace) -> int:
     """Run ``tpsmm reconstruct``; returns the exit status."""
-    from tpsmm.animation.pipeline import load_animation_model
+    from tpsmm.animation.animator import load_animation_model
     from tpsmm.data import evaluation_dataset
     from tpsmm.evaluation import REPORT_NAME, reconstruct
 

@@ -66,6 +66,9 @@ class PrepareOptions:
         size: side of the output frames; min_frames: shortest clip kept.
         format: ``mp4`` (H.264, crf ``crf``) or ``png`` (a folder of frames per clip).
         test_fraction: share of the raw videos that go to ``test``; seed: of that split.
+        test_videos: the raw videos (by name: the clip-name prefix, see :func:`video_name`)
+            that go to ``test``, all others to ``train``, instead of the seeded split (to
+            keep chosen identities out of training).
     """
 
     kind: str = "face"
@@ -76,6 +79,7 @@ class PrepareOptions:
     crf: int = 12
     test_fraction: float = DEFAULT_TEST_FRACTION
     seed: int = 0
+    test_videos: tuple[str, ...] = ()
 
     def check(self) -> None:
         """Raise TPSMMError for options that cannot work."""
@@ -403,6 +407,12 @@ def prepare_videos(
             f"{raw_dir}: no video files found (looked for {', '.join(sorted(VIDEO_SUFFIXES)[:6])}, ...)"
         )
     names = {path: video_name(raw_dir, path) for path in videos}
+    unknown = sorted(set(options.test_videos) - set(names.values()))
+    if unknown:
+        raise DatasetError(
+            f"{raw_dir}: --test-videos names no video here: {', '.join(unknown)} "
+            f"(names are paths under the folder without suffix, e.g. {min(names.values())})"
+        )
     for split in ("train", "test"):
         (out_root / split).mkdir(parents=True, exist_ok=True)
     existing = {
@@ -442,8 +452,11 @@ def prepare_videos(
 
 
 def _assign_splits(names: list[str], options: PrepareOptions) -> dict[str, str]:
-    """train or test per raw video name; at least one test video when there are two or
-    more videos and the test fraction is not 0."""
+    """train or test per raw video name: the named test videos, or else a seeded split
+    with at least one test video when there are two or more videos and the test fraction
+    is not 0."""
+    if options.test_videos:
+        return {name: "test" if name in options.test_videos else "train" for name in names}
     keys = {name: split_of(name, options.seed, options.test_fraction) for name in names}
     splits = {
         name: "test" if key < options.test_fraction else "train" for name, key in keys.items()

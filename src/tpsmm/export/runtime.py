@@ -19,12 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from tpsmm.animation.animator import check_frames_shape
 from tpsmm.animation.backend import FrameAnimator, default_batch_size, keypoints_need_torch
 from tpsmm.animation.keypoints import check_mode
 from tpsmm.errors import TPSMMError
 from tpsmm.export.manifest import Manifest
 from tpsmm.export.requirements import require_onnxruntime
+from tpsmm.media.tensors import check_frames_shape
 
 #: onnxruntime's graph optimisation levels by name.
 OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "all")

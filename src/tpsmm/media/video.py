@@ -2,8 +2,7 @@
 
 Frames are (H, W, 3) uint8 RGB arrays, decoded one at a time, each with its timestamp
 (:meth:`VideoReader.timed_frames`): variable-frame-rate videos (phones, screen recorders)
-keep their timing through :class:`VideoWriter` (from :mod:`tpsmm.media.writer`,
-re-exported here).
+keep their timing through :class:`tpsmm.media.writer.VideoWriter`.
 """
 
 from __future__ import annotations
@@ -32,9 +31,8 @@ from tpsmm.media._common import (
 )
 from tpsmm.media.image import load_image
 from tpsmm.media.probe import is_cover_art, is_image_demuxer, pillow_frame_count
-from tpsmm.media.writer import VideoWriter
 
-__all__ = ["VideoReader", "VideoWriter", "list_frame_files", "rate_from_timestamps", "read_video"]
+__all__ = ["VideoReader", "list_frame_files", "rate_from_timestamps", "read_video"]
 
 # Frame rate assumed when a video file states none and has fewer than two timestamps.
 FALLBACK_FPS: Fraction = Fraction(25)

@@ -9,12 +9,8 @@ folder and renamed onto the final path only by a successful :meth:`VideoWriter.c
 
 from __future__ import annotations
 
-import contextlib
 import os
-import re
-import secrets
-import shutil
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
@@ -22,7 +18,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import av
 import numpy as np
-from PIL import Image
 
 from tpsmm import signals
 from tpsmm.files import check_writable_folder, partial_path
@@ -35,7 +30,14 @@ from tpsmm.media._common import (
     to_frame_rate,
     to_uint8,
 )
-from tpsmm.media.probe import is_cover_art
+from tpsmm.media.audio import AudioSource
+from tpsmm.media.sinks import (
+    EncodedVideoSink,
+    GifSink,
+    PngFolderSink,
+    Sink,
+    holds_only_frames,
+)
 
 if TYPE_CHECKING:
     from tpsmm.media.video import VideoReader
@@ -44,14 +46,6 @@ OutputKind = Literal["video", "gif", "frames"]
 
 # Container format by suffix for H.264 outputs.
 VIDEO_FORMATS: dict[str, str] = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
-# Audio codecs copied without re-encoding, per container; others are transcoded to AAC.
-# (MP4/MOV keep to what common players accept; Matroska takes what FFmpeg can mux.)
-REMUX_AUDIO: dict[str, frozenset[str] | None] = {
-    "mp4": frozenset({"aac", "mp3", "alac"}),
-    "mov": frozenset({"aac", "mp3", "alac", "pcm_s16le", "pcm_s24le"}),
-    "matroska": None,
-}
-FRAME_NAME = re.compile(r"\d{6,}\.png")
 
 
 class VideoWriter:
@@ -148,7 +142,7 @@ class VideoWriter:
     @property
     def has_audio(self) -> bool:
         """Whether the output will carry audio from ``audio_from``."""
-        return isinstance(self._sink, _EncodedVideoSink) and self._sink.audio is not None
+        return isinstance(self._sink, EncodedVideoSink) and self._sink.audio is not None
 
     @property
     def temporary_path(self) -> Path:
@@ -162,17 +156,17 @@ class VideoWriter:
         variable_rate: bool,
         crf: int,
         preset: str,
-    ) -> _Sink:
+    ) -> Sink:
         temporary = partial_path(os.path.abspath(self.path), folder=self.kind == "frames")
         if self.kind == "frames":
-            return _PngFolderSink(temporary)
+            return PngFolderSink(temporary)
         if self.kind == "gif":
-            return _GifSink(temporary)
+            return GifSink(temporary)
         audio = None
         if audio_from is not None:
-            audio = _AudioSource.open(Path(audio_from), start_time)
+            audio = AudioSource.open(Path(audio_from), start_time)
         container_format = VIDEO_FORMATS[self.path.suffix.lower()]
-        return _EncodedVideoSink(
+        return EncodedVideoSink(
             temporary,
             container_format,
             self.frame_rate,
@@ -400,379 +394,6 @@ def _check_destination(path: Path, kind: OutputKind) -> None:
             raise media_error(path, "is a folder; give a file name for the output")
     elif path.exists() and not path.is_dir():
         raise media_error(path, "exists and is not a folder")
-    elif path.is_dir() and not _holds_only_frames(path):
+    elif path.is_dir() and not holds_only_frames(path):
         raise media_error(path, "folder holds other files; give a new or empty folder")
     check_writable_folder(parent, path)
-
-
-def _holds_only_frames(folder: Path) -> bool:
-    """Whether a folder is empty or holds only files named like ``000123.png``."""
-    return all(FRAME_NAME.fullmatch(entry.name) and entry.is_file() for entry in folder.iterdir())
-
-
-class _Sink:
-    """Where encoded frames go; subclasses implement one output type."""
-
-    temporary: Path
-
-    def start(self, width: int, height: int) -> None:
-        """Prepare for frames of this size (called once, before the first frame): create
-        the temporary output."""
-
-    def write(self, frame: np.ndarray, time: Fraction) -> None:
-        """Write the next frame, (H, W, 3) uint8 contiguous, shown at ``time`` seconds
-        (later than the previous frame's)."""
-        raise NotImplementedError
-
-    def finish(self, end: Fraction) -> None:
-        """Flush and close the temporary output; the last frame ends at ``end``."""
-
-    def commit(self, path: Path) -> None:
-        """Move the finished temporary output onto ``path``."""
-        os.replace(self.temporary, path)
-
-    def discard(self) -> None:
-        """Close everything and remove the temporary output."""
-        self.temporary.unlink(missing_ok=True)
-
-
-class _PngFolderSink(_Sink):
-    """A folder of ``000000.png``, ``000001.png``, ..."""
-
-    def __init__(self, temporary: Path) -> None:
-        self.temporary = temporary
-        self.count = 0
-
-    def start(self, width: int, height: int) -> None:
-        self.temporary.mkdir()
-
-    def write(self, frame: np.ndarray, time: Fraction) -> None:
-        Image.fromarray(frame).save(self.temporary / f"{self.count:06d}.png")
-        self.count += 1
-
-    def commit(self, path: Path) -> None:
-        if not path.exists():
-            os.replace(self.temporary, path)
-            return
-        if not _holds_only_frames(path):  # something appeared meanwhile: keep it
-            raise OSError(f"folder {path} now holds other files")
-        previous = path.with_name(f".{path.name}.old-{secrets.token_hex(4)}")
-        os.replace(path, previous)
-        os.replace(self.temporary, path)
-        shutil.rmtree(previous, ignore_errors=True)
-
-    def discard(self) -> None:
-        shutil.rmtree(self.temporary, ignore_errors=True)
-
-
-class _ContainerSink(_Sink):
-    """An output written by an FFmpeg container: one video stream whose frames carry
-    their times in ticks of ``time_base`` and last until the next frame's time.
-
-    A frame is encoded once the next one (or the end) is known, so that each packet
-    carries its frame's own duration; subclasses set up the stream and make the
-    :class:`av.VideoFrame`.
-    """
-
-    def __init__(self, temporary: Path, time_base: Fraction) -> None:
-        self.temporary = temporary
-        self.time_base = time_base
-        self.container: av.container.OutputContainer | None = None
-        self.stream: Any = None
-        self.held: tuple[np.ndarray, int] | None = None  # (frame, pts) not yet encoded
-        self.durations: dict[int, int] = {}  # pts -> duration, of frames in the encoder
-
-    def write(self, frame: np.ndarray, time: Fraction) -> None:
-        pts = round(time / self.time_base)
-        if self.held is not None:
-            pts = max(pts, self.held[1] + 1)  # a coarser time base than the writer's
-            self._encode(*self.held, pts)
-        self.held = (frame, pts)
-
-    def _video_frame(self, frame: np.ndarray) -> av.VideoFrame:
-        """The frame to encode, (H, W, 3) uint8 RGB in."""
-        raise NotImplementedError
-
-    def _encode(self, frame: np.ndarray, pts: int, next_pts: int) -> None:
-        """Encode a frame shown from ``pts`` until ``next_pts``."""
-        video_frame = self._video_frame(frame)
-        video_frame.pts = pts
-        video_frame.duration = next_pts - pts
-        video_frame.time_base = self.time_base
-        self.durations[pts] = next_pts - pts
-        self._mux(self.stream.encode(video_frame))
-
-    def _mux(self, packets: list[av.Packet]) -> None:
-        """Mux encoded packets, each with its frame's duration."""
-        assert self.container is not None
-        for packet in packets:
-            if packet.pts is not None and packet.pts in self.durations:
-                packet.duration = self.durations.pop(packet.pts)
-        self.container.mux(packets)
-
-    def finish(self, end: Fraction) -> None:
-        if self.held is not None:
-            frame, pts = self.held
-            self.held = None
-            self._encode(frame, pts, max(round(end / self.time_base), pts + 1))
-        self._mux(self.stream.encode(None))
-        self._close()
-
-    def _close(self) -> None:
-        assert self.container is not None
-        container, self.container = self.container, None
-        container.close()
-
-    def discard(self) -> None:
-        if self.container is not None:
-            container, self.container = self.container, None
-            with contextlib.suppress(av.error.FFmpegError, OSError):
-                container.close()
-        super().discard()
-
-
-class _GifSink(_ContainerSink):
-    """An animated GIF, looping forever, with a 256-colour palette made for each frame.
-
-    Each frame is quantised on its own (Pillow's fast octree, no dithering), so fades and
-    cuts keep their colours; FFmpeg stores a palette per frame where it differs. Each
-    frame's delay comes from the frames' times, in the hundredths of a second GIF
-    counts (rounded from the start, so the total stays right).
-    """
-
-    def __init__(self, temporary: Path) -> None:
-        super().__init__(temporary, Fraction(1, 100))
-
-    def start(self, width: int, height: int) -> None:
-        self.container = av.open(str(self.temporary), "w", format="gif")
-        self.stream = self.container.add_stream("gif", time_base=self.time_base)
-        self.stream.codec_context.time_base = self.time_base
-        self.stream.width, self.stream.height = width, height
-        self.stream.pix_fmt = "pal8"
-        self.container.start_encoding()
-
-    def _video_frame(self, frame: np.ndarray) -> av.VideoFrame:
-        indexed = Image.fromarray(frame).quantize(
-            256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE
-        )
-        return av.VideoFrame.from_ndarray(
-            (np.asarray(indexed), _argb_palette(indexed)), format="pal8"
-        )
-
-
-def _argb_palette(image: Image.Image) -> np.ndarray:
-    """The palette of a "P" image as a (256, 4) uint8 ARGB array (opaque)."""
-    rgb = np.asarray(image.getpalette("RGB") or [], dtype=np.uint8).reshape(-1, 3)[:256]
-    argb = np.zeros((256, 4), dtype=np.uint8)
-    argb[:, 0] = 255
-    argb[: len(rgb), 1:] = rgb
-    return argb
-
-
-class _EncodedVideoSink(_ContainerSink):
-    """H.264 (libx264, yuv420p) in MP4, MOV or Matroska, with optional carried audio.
-
-    Frames keep their times in ticks of ``time_base`` (Matroska rounds them to
-    milliseconds) and their durations, so a variable frame rate survives (Matroska
-    stores durations per block). MP4 and MOV store decoding-time intervals instead,
-    which B-frames (decoded out of display order) make disagree with the display times
-    when the rate varies: with ``variable_rate`` they are written without B-frames, so
-    that the length every reader computes is the video's.
-    """
-
-    def __init__(
-        self,
-        temporary: Path,
-        container_format: str,
-        frame_rate: Fraction,
-        time_base: Fraction,
-        crf: int,
-        preset: str,
-        audio: _AudioSource | None,
-        variable_rate: bool = False,
-    ) -> None:
-        super().__init__(temporary, time_base)
-        self.container_format = container_format
-        self.frame_rate = frame_rate
-        self.codec_options = {"crf": str(crf), "preset": preset}
-        self.b_frames = not (variable_rate and container_format in ("mp4", "mov"))
-        self.audio = audio
-        self.pad = (0, 0)
-
-    def start(self, width: int, height: int) -> None:
-        options = {"movflags": "+faststart"} if self.container_format in ("mp4", "mov") else {}
-        self.container = av.open(
-            str(self.temporary), "w", format=self.container_format, options=options
-        )
-        self.stream = self.container.add_stream(
-            "libx264", rate=self.frame_rate, time_base=self.time_base, options=self.codec_options
-        )
-        self.stream.codec_context.time_base = self.time_base
-        if not self.b_frames:
-            self.stream.codec_context.max_b_frames = 0
-        self.pad = (height % 2, width % 2)
-        self.stream.width, self.stream.height = width + self.pad[1], height + self.pad[0]
-        self.stream.pix_fmt = "yuv420p"
-        if self.audio is not None:
-            self.audio.add_output_stream(self.container)
-        self.container.start_encoding()  # creates the file: fail now, not at frame 40
-
-    def _video_frame(self, frame: np.ndarray) -> av.VideoFrame:
-        if any(self.pad):
-            frame = np.pad(frame, ((0, self.pad[0]), (0, self.pad[1]), (0, 0)), mode="edge")
-        return av.VideoFrame.from_ndarray(frame, format="rgb24")
-
-    def _encode(self, frame: np.ndarray, pts: int, next_pts: int) -> None:
-        """Encode the frame, then the audio that starts before the next one."""
-        super()._encode(frame, pts, next_pts)
-        if self.audio is not None:
-            assert self.container is not None
-            self.audio.mux_until(self.container, float(next_pts * self.time_base))
-
-    def _close(self) -> None:
-        if self.audio is not None:
-            assert self.container is not None
-            self.audio.finish(self.container)
-        super()._close()
-
-    def discard(self) -> None:
-        if self.audio is not None:
-            self.audio.close()
-        super().discard()
-
-
-class _AudioSource:
-    """The first audio stream of a media file, muxed into an output in step with video.
-
-    Timestamps are shifted so that the audio keeps its offset to the source's first video
-    frame, at ``start_time`` seconds in the source's clock (default: the start of its
-    first video stream), which is the output's time 0; audio past the output video's end
-    is dropped (at packet or frame granularity).
-    """
-
-    def __init__(
-        self,
-        path: Path,
-        container: av.container.InputContainer,
-        start_time: float | Fraction | None = None,
-    ) -> None:
-        self.path = path
-        self.input = container
-        self.stream = container.streams.audio[0]
-        self.shift = (
-            float(start_time) if start_time is not None else _video_start_seconds(container)
-        )
-        self.output_stream: Any = None
-        self.transcode = False
-        self._items: Iterator[tuple[float, Any]] | None = None
-        self._held: tuple[float, Any] | None = None
-
-    @classmethod
-    def open(cls, path: Path, start_time: float | Fraction | None = None) -> _AudioSource | None:
-        """The audio of ``path``, or None when it has no audio stream (or is a folder of
-        frames); ``start_time``: see the class."""
-        if path.is_dir():
-            return None
-        if not path.is_file():
-            raise media_error(path, "no such file (given for the audio)")
-        try:
-            container = av.open(str(path))
-        except (av.error.FFmpegError, OSError, UnicodeDecodeError) as error:
-            problem = f"cannot read audio ({describe_error(error)})"
-            raise media_error(path, problem) from None
-        if not container.streams.audio:
-            container.close()
-            return None
-        return cls(path, container, start_time)
-
-    def add_output_stream(self, output: av.container.OutputContainer) -> None:
-        """Add the matching audio stream to ``output`` (before anything is muxed)."""
-        codec = self.stream.codec_context.name
-        allowed = REMUX_AUDIO.get(output.format.name.split(",")[0])
-        if allowed is None:
-            allowed = frozenset(output.supported_codecs)
-        if codec in allowed:
-            self.output_stream = output.add_stream_from_template(self.stream)
-        else:
-            self.transcode = True
-            rate = self.stream.codec_context.sample_rate or 48000
-            self.output_stream = output.add_stream("aac", rate=rate, time_base=Fraction(1, rate))
-            channels = self.stream.codec_context.channels
-            self.output_stream.layout = "mono" if channels == 1 else "stereo"
-        self._items = self._timed_frames() if self.transcode else self._timed_packets()
-
-    def _timed_packets(self) -> Iterator[tuple[float, Any]]:
-        """(start seconds in output time, packet) for each packet, timestamps shifted."""
-        time_base = self.stream.time_base
-        offset = round(self.shift / time_base) if time_base else 0
-        for packet in self._demux():
-            timestamp = packet.pts if packet.pts is not None else packet.dts
-            if timestamp is None or packet.size == 0:
-                continue
-            packet.pts = None if packet.pts is None else packet.pts - offset
-            packet.dts = None if packet.dts is None else packet.dts - offset
-            packet.stream = self.output_stream
-            yield float((timestamp - offset) * time_base), packet
-
-    def _timed_frames(self) -> Iterator[tuple[float, Any]]:
-        """(start seconds in output time, decoded frame) for audio to transcode; frames
-        that begin before the output's start are dropped."""
-        for packet in self._demux():
-            for frame in self._decode(packet):
-                if frame.pts is None or frame.time_base is None:
-                    continue
-                offset = round(self.shift / frame.time_base)
-                frame.pts -= offset
-                start = float(frame.pts * frame.time_base)
-                if start >= 0:
-                    yield start, frame
-
-    def _demux(self) -> Iterator[Any]:
-        try:
-            yield from self.input.demux(self.stream)
-        except (av.error.FFmpegError, OSError) as error:
-            raise media_error(self.path, f"corrupt audio ({describe_error(error)})") from None
-
-    def _decode(self, packet: Any) -> list[Any]:
-        try:
-            return packet.decode()
-        except (av.error.FFmpegError, OSError) as error:
-            raise media_error(self.path, f"corrupt audio ({describe_error(error)})") from None
-
-    def mux_until(self, output: av.container.OutputContainer, seconds: float) -> None:
-        """Mux the audio that starts before ``seconds`` (output time)."""
-        assert self._items is not None
-        while True:
-            item = self._held if self._held is not None else next(self._items, None)
-            self._held = None
-            if item is None:
-                return
-            if item[0] >= seconds:
-                self._held = item
-                return
-            self._emit(output, item[1])
-
-    def _emit(self, output: av.container.OutputContainer, item: Any) -> None:
-        if self.transcode:
-            output.mux(self.output_stream.encode(item))
-        else:
-            output.mux(item)
-
-    def finish(self, output: av.container.OutputContainer) -> None:
-        """Everything left is past the video's end: drop it, flush, close the input."""
-        if self.transcode:
-            output.mux(self.output_stream.encode(None))
-        self.close()
-
-    def close(self) -> None:
-        with contextlib.suppress(av.error.FFmpegError, OSError):
-            self.input.close()
-
-
-def _video_start_seconds(container: av.container.InputContainer) -> float:
-    """Start time in seconds of the container's first video stream (0 if none)."""
-    for stream in container.streams.video:
-        if is_cover_art(stream) or stream.start_time is None or stream.time_base is None:
-            continue
-        return float(stream.start_time * stream.time_base)
-    return 0.0

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from tpsmm.animation.pipeline import load_animation_model
+from tpsmm.animation.animator import load_animation_model
 from tpsmm.errors import CheckpointError, TPSMMError
 from tpsmm.model import TPSMM
 

@@ -30,7 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from tpsmm.animation.keypoints import MODES, check_mode
-from tpsmm.animation.pipeline import AnimationSummary, ProgressCallback, VideoAnimator
+from tpsmm.animation.output import AnimationSummary
+from tpsmm.animation.pipeline import VideoAnimator
+from tpsmm.animation.progress import ProgressCallback
 from tpsmm.errors import MediaError, TPSMMError, first_line
 from tpsmm.media import DEFAULT_FIT_MODE, check_fit_mode
 from tpsmm.serve.limits import Limits, check_driving_video, check_source_image

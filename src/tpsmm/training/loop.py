@@ -32,18 +32,15 @@ Mixed precision
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import time
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
-import yaml
 from torch import Tensor, nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import MultiStepLR
@@ -54,19 +51,17 @@ from tpsmm.checkpoint import (
     convert_checkpoint,
     load_state,
     read_checkpoint,
-    save_checkpoint,
 )
 from tpsmm.config import Config, TrainAVDParams, TrainParams
 from tpsmm.data import DatasetRepeater, build_dataset, collate_items, loader_workers
 from tpsmm.errors import CheckpointError, ConfigError, TPSMMError
-from tpsmm.files import atomic_path, stale_partials
 from tpsmm.model import TPSMM
 from tpsmm.runtime import resolve_precision, warn_if_slow
 from tpsmm.signals import ignore_in_worker, signal_of
+from tpsmm.training.checkpointing import RunCheckpointing
 from tpsmm.training.distributed import (
     DistContext,
     GlobalBatchSampler,
-    all_gather_objects,
     all_reduce_sum,
     barrier,
     cleanup_distributed,
@@ -75,17 +70,21 @@ from tpsmm.training.distributed import (
     wrap_ddp,
 )
 from tpsmm.training.logging import LossLog
-from tpsmm.training.optim import load_scheduler, scheduler_state, weights_finite
+from tpsmm.training.options import (
+    PRECISIONS,
+    Progress,
+    RunOptions,
+    TrainingDiverged,
+    TrainSummary,
+)
 from tpsmm.training.random_state import (
     derived_seed,
-    restore_rng,
-    rng_snapshot,
     run_seed,
     seed_process,
 )
-from tpsmm.training.run_files import CHECKPOINT_NAME, STATE_KEY, load_resume
+from tpsmm.training.run_files import CHECKPOINT_NAME, load_resume
 from tpsmm.training.stopping import StopGuard, TrainingInterrupted
-from tpsmm.training.visualize import Row, visualize
+from tpsmm.training.visualize import Row
 
 __all__ = [
     "PRECISIONS",
@@ -96,100 +95,11 @@ __all__ = [
     "run_stage",
 ]
 
-PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
 #: Seed of the 80/20 split, fixed (as the authors' 0) so that ``--seed`` never moves
 #: videos between the training and the test set; ``--seed`` seeds the items' choices.
 DATASET_SEED = 0
 #: Loss dicts kept for :attr:`TrainSummary.losses` (the most recent steps).
 HISTORY_LENGTH = 10_000
-
-
-class TrainingDiverged(TPSMMError):
-    """A loss or a weight became NaN or infinite; the run stopped without saving."""
-
-
-@dataclass
-class RunOptions:
-    """How to run a training stage (the command-line options that are not config values).
-
-    Attributes:
-        out_dir: the run folder (created).
-        seed: seeds the initial weights, the data order and the random transforms;
-            None: 0 for a new run, the run's own seed when resuming (a resumed run
-            refuses another seed).
-        max_steps: stop (and save) once this many steps were done since the run began.
-        precision: ``fp32``, ``bf16`` or ``fp16`` (autocast; fp16 needs CUDA).
-        device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``
-            (:func:`tpsmm.runtime.resolve_device`); None: auto.
-        workers: DataLoader workers; None: the config's ``dataloader_workers``.
-        sync_bn: SyncBatchNorm when distributed (CUDA only).
-        compile: run the generator's forward through ``torch.compile`` (the same losses
-            up to float rounding, about a third faster per step on a CPU; compiling takes
-            minutes at the start and again when the background predictor or TPS dropout
-            switches on or off).
-        progress: show a tqdm progress bar (rank 0).
-        tensorboard: write TensorBoard events when tensorboard is installed.
-        shuffle: shuffle the items of each epoch (off only for tests).
-        checkpoint_minutes: also save ``RUN/checkpoint.pth.tar`` after the first step
-            that ends this many minutes after the last save (mid-epoch too), so that a
-            ``kill -9`` loses at most that much; None: only the epoch checkpoints.
-    """
-
-    out_dir: Path
-    seed: int | None = None
-    max_steps: int | None = None
-    precision: str = "fp32"
-    device: str | None = None
-    workers: int | None = None
-    sync_bn: bool = False
-    compile: bool = False
-    progress: bool = True
-    tensorboard: bool = True
-    shuffle: bool = True
-    checkpoint_minutes: float | None = None
-
-    def __post_init__(self) -> None:
-        self.out_dir = Path(self.out_dir)
-        if self.checkpoint_minutes is not None and not self.checkpoint_minutes > 0:
-            raise ConfigError(
-                f"--checkpoint-minutes must be positive, got {self.checkpoint_minutes}"
-            )
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}")
-        if self.max_steps is not None and self.max_steps < 0:
-            raise ConfigError(f"--max-steps must not be negative, got {self.max_steps}")
-
-
-@dataclass
-class Progress:
-    """Where a run stands: ``epoch`` is the epoch in progress (or next to run),
-    ``step_in_epoch`` the global batches of it already done, ``global_step`` the steps
-    since the run began, ``elapsed`` the training seconds so far."""
-
-    epoch: int = 0
-    step_in_epoch: int = 0
-    global_step: int = 0
-    elapsed: float = 0.0
-
-
-@dataclass
-class TrainSummary:
-    """The outcome of :meth:`Trainer.run`.
-
-    Attributes:
-        checkpoint: the run's checkpoint file (None when nothing was written).
-        epoch, step_in_epoch, global_step: where the run stopped (see :class:`Progress`).
-        finished: all ``num_epochs`` epochs are done.
-        losses: the terms of the steps run by this call, in order (floats, rank means;
-            the last :data:`HISTORY_LENGTH`).
-    """
-
-    checkpoint: Path | None
-    epoch: int
-    step_in_epoch: int
-    global_step: int
-    finished: bool
-    losses: list[dict[str, float]]
 
 
 def _detach(value: Any) -> Any:
@@ -215,7 +125,7 @@ def _one_line(error: BaseException) -> str:
     return last.split(marker, 1)[1] if marker in last else last
 
 
-class Trainer:
+class Trainer(RunCheckpointing):
     """One training stage's loop: data, optimisation, logging, checkpoints, resume.
 
     Subclasses say what is trained: :meth:`prepare_model`, :meth:`build_module`,
@@ -460,10 +370,6 @@ class Trainer:
 
     # ------------------------------------------------------------------ the loop
 
-    @property
-    def checkpoint_path(self) -> Path:
-        return self.options.out_dir / CHECKPOINT_NAME
-
     def _reached_max_steps(self) -> bool:
         limit = self.options.max_steps
         return limit is not None and self.progress.global_step >= limit
@@ -628,101 +534,6 @@ class Trainer:
     def learning_rate(self) -> float:
         first = next(iter(self.optimizers.values()))
         return float(first.param_groups[0]["lr"])
-
-    # ------------------------------------------------------------------ outputs
-
-    def _remove_stale_partials(self) -> None:
-        """Remove the temporary files a killed run (``kill -9``) left in the run folder."""
-        out = self.options.out_dir
-        for stale in [*stale_partials(out), *stale_partials(out / "checkpoints")]:
-            if stale.is_file():
-                stale.unlink(missing_ok=True)
-
-    def _write_config(self) -> None:
-        path = self.options.out_dir / "config.yaml"
-        with atomic_path(path) as tmp:
-            tmp.write_text(yaml.safe_dump(self.config.to_dict(), sort_keys=False))
-
-    def _write_visualisation(self, epoch: int) -> None:
-        if not self.ctx.is_main or self._visual is None:
-            return
-        batch, generated = self._visual
-        self._visual = None
-        with torch.no_grad():
-            rows = self.visual_rows(self.to_device(batch), generated)
-        visualize(
-            rows,
-            self.config.visualizer_params,
-            self.options.out_dir / "vis" / f"epoch_{epoch:04d}.png",
-        )
-
-    def training_state(self, rng: list[dict[str, Any]]) -> dict[str, Any]:
-        """The ``tpsmm_training`` entry of a checkpoint."""
-        progress = self.progress
-        return {
-            "stage": self.stage,
-            "epoch": progress.epoch,
-            "step_in_epoch": progress.step_in_epoch,
-            "global_step": progress.global_step,
-            "elapsed": progress.elapsed,
-            "seed": self.options.seed,
-            "world_size": self.ctx.world_size,
-            "batch_size": self.params.batch_size,
-            "schedulers": {name: scheduler_state(s) for name, s in self.schedulers.items()},
-            "scaler": self.scaler.state_dict(),
-            "rng": {"shared": self.shared_generator.get_state(), "ranks": rng},
-        }
-
-    def _save(self, *, copy: bool) -> None:
-        """Write the checkpoint (rank 0) after gathering every rank's random state; the
-        clock of ``--checkpoint-minutes`` restarts."""
-        if not weights_finite(self.model):
-            raise TrainingDiverged(
-                f"weights are not finite at epoch {self.progress.epoch}, step "
-                f"{self.progress.global_step}; stopped without saving"
-            )
-        rng = all_gather_objects(rng_snapshot(self.rank_generator, self.device), self.ctx)
-        if self.ctx.is_main:
-            extra: dict[str, Any] = {"epoch": self.progress.epoch - 1}
-            extra.update({name: opt.state_dict() for name, opt in self.optimizers.items()})
-            extra[STATE_KEY] = self.training_state(rng)
-            save_checkpoint(self.checkpoint_path, self.model, extra)
-            if copy:
-                target = self.options.out_dir / "checkpoints" / f"{self.progress.epoch:08d}.pth.tar"
-                with atomic_path(target) as tmp:
-                    shutil.copyfile(self.checkpoint_path, tmp)
-        barrier(self.ctx)
-        self._last_save = time.monotonic()
-
-    def _restore(self, raw: Mapping[str, Any]) -> None:
-        """Optimizers, schedulers, scaler, progress and random states from a checkpoint."""
-        state = raw[STATE_KEY]
-        if state.get("stage") != self.stage:
-            raise CheckpointError(f"cannot resume a {state.get('stage')!r} run as {self.stage!r}")
-        for name, optimizer in self.optimizers.items():
-            if name not in raw:
-                raise CheckpointError(f"the resumed checkpoint has no {name} state")
-            optimizer.load_state_dict(raw[name])
-        for name, scheduler in self.schedulers.items():
-            load_scheduler(scheduler, state["schedulers"][name])
-        if state.get("scaler"):
-            self.scaler.load_state_dict(state["scaler"])
-        self.progress = Progress(
-            int(state["epoch"]),
-            int(state["step_in_epoch"]),
-            int(state["global_step"]),
-            float(state.get("elapsed", 0.0)),
-        )
-        if self.progress.step_in_epoch and int(state["batch_size"]) != self.params.batch_size:
-            raise ConfigError(
-                f"the run stopped in the middle of epoch {self.progress.epoch} with batch_size "
-                f"{state['batch_size']}; resume it with that batch size"
-            )
-        rng = state["rng"]
-        self.shared_generator.set_state(rng["shared"])
-        ranks = rng["ranks"]
-        if self.ctx.rank < len(ranks):
-            restore_rng(ranks[self.ctx.rank], self.rank_generator, self.device)
 
 
 def run_stage(

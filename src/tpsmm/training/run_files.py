@@ -4,8 +4,8 @@
 (:func:`tpsmm.checkpoint.save_checkpoint`), ``epoch`` (the last completed epoch, as the
 authors store it), the optimizer states under the authors' names (``optimizer``,
 ``optimizer_bg_predictor``; ``optimizer_avd``) and, under :data:`STATE_KEY`, what
-resuming needs (see :meth:`tpsmm.training.loop.Trainer.training_state`). Everything
-loads with ``torch.load(weights_only=True)``.
+resuming needs (see :mod:`tpsmm.training.checkpointing`). Everything loads with
+``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations

@@ -19,10 +19,10 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw
 from torch import Tensor
 
-from tpsmm.animation.animator import tensor_to_frames
 from tpsmm.config import VisualizerParams
 from tpsmm.media import save_image
 from tpsmm.media import to_uint8 as media_to_uint8
+from tpsmm.media.tensors import tensor_to_frames
 
 __all__ = [
     "Row",
