@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tpsmm.animation.backend import AnimationBackend, as_backend
+from tpsmm.animation.animator import as_backend
+from tpsmm.animation.backend import AnimationBackend
 from tpsmm.animation.keypoints import check_motion_scale
 from tpsmm.errors import TPSMMError
 from tpsmm.faces.crop import CropBox, crop_frame

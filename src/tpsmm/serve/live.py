@@ -51,7 +51,7 @@ from PIL import Image
 
 from tpsmm.errors import TPSMMError, first_line
 from tpsmm.serve.limits import LiveLimits, check_source_image
-from tpsmm.serve.service import AnimationService, log, upload_name
+from tpsmm.serve.service import AnimationService, best_frame_available, log, upload_name
 
 #: The WebSocket's path on the server.
 LIVE_PATH = "/live/ws"
@@ -96,8 +96,6 @@ class LiveServer:
         sample: Path | None = None,
         follow_face: bool | None = None,
     ):
-        from tpsmm.serve.service import best_frame_available
-
         self.service = service
         self.limits = limits or LiveLimits()
         self.sample = sample.resolve() if sample is not None else None
