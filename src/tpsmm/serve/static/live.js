@@ -34,6 +34,7 @@
     busy: 0, // the server's time per frame (ms), smoothed
     lastTaken: 0, // when the newest frame in flight was taken
     lastAnswer: 0, // when the last answer came back
+    lastDrawn: 0, // the seq of the frame drawn last
   };
 
   const byId = (id) => document.getElementById(id);
@@ -232,6 +233,11 @@
     if (!entry) return;
     const result = new Blob([new Uint8Array(buffer, 4 + length)], { type: "image/jpeg" });
     const bitmap = await createImageBitmap(result);
+    if (header.seq < state.lastDrawn) {
+      bitmap.close(); // a newer answer was drawn while this one was decoded
+      return;
+    }
+    state.lastDrawn = header.seq;
     const canvas = byId("live-result");
     if (canvas.width !== bitmap.width) [canvas.width, canvas.height] = [bitmap.width, bitmap.height];
     canvas.getContext("2d").drawImage(bitmap, 0, 0);
