@@ -41,7 +41,7 @@ FOLLOW = importlib.util.find_spec("dlib") is not None
 #: (another thread count) may round a few pixels the other way; a frame animated
 #: against another reference or by another driving frame is off by several levels.
 SAME_PICTURE = 1.0
-WAIT_MS = 120_000  # a shared 2-core machine under load
+WAIT_MS = 120_000  # a shared 2-core machine under load (Playwright's default is 30 s)
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +53,12 @@ def server(tmp_path_factory: pytest.TempPathFactory, serve_checkpoint: Path):
     ).start()
     yield started
     started.stop()
+
+
+def new_page(browser):
+    context = browser.new_context()
+    context.set_default_timeout(WAIT_MS)
+    return context.new_page()
 
 
 def start_live(page, url: str, *, follow: bool) -> None:
@@ -97,7 +103,7 @@ def test_live_tab_animates_the_camera_in_sessions_of_their_own(
     with sync_api.sync_playwright() as playwright:
         browser = open_camera_browser(playwright, camera_y4m(tmp_path / "camera.y4m"))
         try:
-            first = browser.new_context().new_page()
+            first = new_page(browser)
             start_live(first, server.url, follow=False)
             wait_shown(first, 10)
             # The figures, every second: numbers (frames per second, milliseconds).
@@ -132,7 +138,7 @@ def test_live_tab_animates_the_camera_in_sessions_of_their_own(
 
             # A second browser at the same time: a session of its own (face followed
             # where the eval extra is installed), while the first goes on.
-            second = browser.new_context().new_page()
+            second = new_page(browser)
             start_live(second, server.url, follow=FOLLOW)
             wait_shown(second, 5)
             assert stats(second)["session"] != stats(first)["session"]
