@@ -30,6 +30,9 @@ import yaml
 
 from tpsmm.errors import ConfigError, first_line
 
+#: The keypoint detector's heads (``model_params.common_params.keypoint_head``).
+KEYPOINT_HEADS = ("regression", "heatmap")
+
 #: The authors' configurations.
 AUTHOR_PRESETS: tuple[str, ...] = ("vox-256", "taichi-256", "ted-384", "mgif-256")
 #: Every bundled preset: the authors' and ``demo`` (the bundled demo model's).
@@ -43,16 +46,25 @@ class CommonParams:
     """Shared by every network. ``bg``: background predictor on; ``multi_mask``: the four
     occlusion masks (else one). ``resnet_width`` (ours; not in the authors' files): the
     first-stage width of the keypoint detector's and background predictor's ResNet-18,
-    64 in the authors' model; the bundled ``demo`` model uses a narrower one."""
+    64 in the authors' model; the bundled ``demo`` model uses a narrower one.
+    ``keypoint_head`` (ours): ``regression`` (the authors' keypoint detector: the pooled
+    ResNet features through a linear layer) or ``heatmap`` (a heatmap per keypoint on the
+    ResNet's stride-4 features, its soft-argmax; :mod:`tpsmm.networks.keypoint_detector`)."""
 
     num_tps: int = 10
     num_channels: int = 3
     bg: bool = True
     multi_mask: bool = True
     resnet_width: int = 64
+    keypoint_head: str = "regression"
 
     def validate(self, where: str) -> None:
         _positive(self, where, "num_tps", "num_channels", "resnet_width")
+        if self.keypoint_head not in KEYPOINT_HEADS:
+            raise ConfigError(
+                f"{where}.keypoint_head must be one of {', '.join(KEYPOINT_HEADS)}, "
+                f"got {self.keypoint_head!r}"
+            )
 
 
 @dataclass(frozen=True)

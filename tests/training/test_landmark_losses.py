@@ -184,3 +184,33 @@ def test_objective_terms(tiny_model, with_landmarks):
     else:
         assert float(losses["landmark_keypoints"].detach()) == 0
         assert float(losses["landmark_flow"].detach()) == 0
+
+
+def test_keypoint_stage_runs_and_changes_only_the_detector(tiny_model):
+    """With only keypoint-level terms weighted, the dense motion and inpainting networks
+    neither run nor get gradients."""
+    import dataclasses
+
+    from tpsmm.config import LossWeights
+    from tpsmm.training import GeneratorObjective
+
+    weights = LossWeights(
+        perceptual=[0.0] * 5, equivariance_value=1.0, warp_loss=0.0, bg=0.0, landmark_keypoints=5.0
+    )
+    params = dataclasses.replace(tiny_model.config.train_params, loss_weights=weights)
+    objective = GeneratorObjective(tiny_model, params)
+    assert not objective.uses_dense_motion() and not objective.uses_inpainting()
+    size = tiny_model.frame_size
+    generator = torch.Generator().manual_seed(1)
+    images = torch.rand(4, 3, size, size, generator=generator)
+    landmarks = torch.rand(2, 2, 68, 2, generator=generator) - 0.5
+    tiny_model.zero_grad(set_to_none=True)
+    losses, generated = objective(
+        images[:2], images[2:], 100, landmarks=landmarks, landmarks_found=torch.ones(2, 2).bool()
+    )
+    assert set(losses) == {"equivariance_value", "landmark_keypoints"}
+    assert generated["deformation"] is None and generated["prediction"] is None
+    sum(losses.values()).backward()
+    assert any(p.grad is not None for p in tiny_model.kp_detector.parameters())
+    for network in (tiny_model.dense_motion_network, tiny_model.inpainting_network):
+        assert all(p.grad is None for p in network.parameters())

@@ -43,6 +43,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "synth",
     "benchmark_motion",
     "serve",
+    "live",
     "export",
 )
 

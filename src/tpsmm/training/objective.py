@@ -146,6 +146,16 @@ class GeneratorObjective(nn.Module):
         weights = self.train_params.loss_weights
         return self.perceptual is not None or self.pixel is not None or weights.warp_loss != 0
 
+    def uses_dense_motion(self) -> bool:
+        """Whether a loss needs the dense motion network's flow or masks (perceptual, warp,
+        pixel, pixel_deformed, flow, landmark_flow). Without one (a keypoint stage: the
+        equivariance, keypoint motion and landmark keypoint losses, and the background
+        predictor's), only the keypoint detector and the background predictor run and
+        change: the deformation and masks in the generated dict are then None."""
+        weights = self.train_params.loss_weights
+        dense = (weights.pixel_deformed, weights.flow, weights.landmark_flow)
+        return self.uses_inpainting() or any(weight != 0 for weight in dense)
+
     def uses_motion(self) -> bool:
         """Whether a loss needs the keypoints and the dense motion (every one but
         ``camera``, ``camera_squared`` and ``bg``). Without one (a background-only stage,
@@ -292,9 +302,13 @@ class GeneratorObjective(nn.Module):
         kp_source = model.kp_detector(source_cl)
         kp_driving = model.kp_detector(driving_cl)
         bg_param = model.bg_predictor(source_cl, driving_cl) if use_bg else None
-        motion = model.dense_motion_network(
-            source, kp_source, kp_driving, bg_param, dropout_p=dropout_p, generator=generator
+        motion: dict[str, Any] = dict.fromkeys(
+            ("deformation", "occlusion_maps", "contribution_maps", "deformed_source")
         )
+        if self.uses_dense_motion():
+            motion = model.dense_motion_network(
+                source, kp_source, kp_driving, bg_param, dropout_p=dropout_p, generator=generator
+            )
         inpainting = model.inpainting_network
         decoded = None
         if self.uses_inpainting():
@@ -372,7 +386,7 @@ class GeneratorObjective(nn.Module):
         self,
         kp_source: Tensor,
         kp_driving: Tensor,
-        deformation: Tensor,
+        deformation: Tensor | None,
         landmarks: Tensor | None,
         found: Tensor | None,
     ) -> dict[str, Tensor]:
@@ -404,6 +418,7 @@ class GeneratorObjective(nn.Module):
                 )
             )
         if weights.landmark_flow != 0:
+            assert deformation is not None
             losses["landmark_flow"] = landmark_flow_loss(
                 deformation,
                 landmarks[:, 0],
