@@ -45,7 +45,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from tpsmm.animation import Animator, frames_to_tensor, tensor_to_frames
+from tpsmm.animation.animator import Animator
 from tpsmm.evaluation.compare import Evaluator
 from tpsmm.evaluation.face_inputs import DrivingVideo, SourceImage
 from tpsmm.evaluation.face_signals import (
@@ -58,6 +58,7 @@ from tpsmm.evaluation.face_signals import (
 from tpsmm.evaluation.folding import folded_share, hull_mask, jacobian_determinant
 from tpsmm.evaluation.metrics import FramePoints, MetricTotals, embedding_distance, l1_distance
 from tpsmm.media import fit_frame, to_uint8
+from tpsmm.media.tensors import frames_to_tensor, tensor_to_frames
 from tpsmm.model import TPSMM
 
 __all__ = [

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from tpsmm.animation import Animator
+from tpsmm.animation.animator import Animator
 from tpsmm.errors import TPSMMError
 from tpsmm.evaluation.compare import Evaluator
 from tpsmm.evaluation.face_benchmark import (
