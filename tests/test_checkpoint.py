@@ -290,7 +290,6 @@ def test_partial_load_copies_what_fits_and_says_what_did_not():
     every network but the detector's head is copied; the head keeps its initialisation,
     the regression layers are left out, and one line says so. Strict loading refuses."""
     from tiny_model import tiny_config_dict
-
     from tpsmm.checkpoint import load_state
     from tpsmm.config import config_from_dict
 

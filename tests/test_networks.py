@@ -203,4 +203,3 @@ def test_heatmap_soft_argmax_finds_a_peak_at_its_cell_centre():
     keypoint = head(fine, coarse, (48, 64))[0, 0]
     expected = torch.tensor([2 * 21.5 / 63 - 1, 2 * 9.5 / 47 - 1])
     torch.testing.assert_close(keypoint, expected)
-

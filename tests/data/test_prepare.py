@@ -196,3 +196,23 @@ def test_named_test_videos(raw, tmp_path):
         "cut#000000.mp4",
         "cut#000016.mp4",
     ]
+
+
+@needs_dlib
+def test_stills_become_one_frame_clips(tmp_path):
+    """--stills: a portrait becomes a clip of one frame cut around its face (kept although
+    it is shorter than --min-frames); an image without a face is skipped with the reason;
+    without --stills images are not looked at."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    Image.fromarray(load_image(SAMPLE_SOURCE)).save(raw / "portrait.jpg")
+    Image.fromarray(np.full((90, 120, 3), 120, np.uint8)).save(raw / "wall.png")
+    out = tmp_path / "out"
+    options = PrepareOptions(size=48, min_frames=10, format="png", stills=True, test_fraction=0)
+    report = prepare_videos(raw, out, options, jobs=1)
+    assert [(e.clip, e.start, e.end) for e in report.written] == [("portrait#000000", 0, 1)]
+    assert [e.reason for e in report.skipped] == ["no face found"]
+    frames = sorted((out / "train" / "portrait#000000").iterdir())
+    assert len(frames) == 1 and load_image(frames[0]).shape == (48, 48, 3)
+    with pytest.raises(TPSMMError, match="no video files"):
+        prepare_videos(raw, tmp_path / "none", PrepareOptions(size=48))

@@ -42,6 +42,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "prepare_videos",
     "synth",
     "benchmark_motion",
+    "benchmark_faces",
     "serve",
     "live",
     "export",

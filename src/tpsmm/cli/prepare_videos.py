@@ -83,6 +83,12 @@ def register(subparsers: Any) -> None:
         ),
     )
     parser.add_argument(
+        "--stills",
+        action="store_true",
+        help="also cut still images (portraits) into clips of one frame, around their face "
+        "with --kind face: more identities for training the keypoint detector",
+    )
+    parser.add_argument(
         "--jobs", "-j", type=int, metavar="N", help="worker processes (default: the CPU count)"
     )
     parser.set_defaults(func=run)
@@ -99,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
         test_fraction=args.test_fraction,
         seed=args.seed,
         test_videos=args.test_videos,
+        stills=args.stills,
     )
     bar = None
     if sys.stderr.isatty():

@@ -42,8 +42,8 @@ import numpy as np
 
 from tpsmm.errors import DatasetError, TPSMMError, first_line
 from tpsmm.faces.crop import CropBox, box_iou, crop_for_pose, fit_inside
-from tpsmm.faces.tracking import frame_histogram, is_shot_change, track_faces
-from tpsmm.media import VIDEO_SUFFIXES, VideoReader, VideoWriter
+from tpsmm.faces.tracking import find_face, frame_histogram, is_shot_change, track_faces
+from tpsmm.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, VideoReader, VideoWriter, load_image
 from tpsmm.media.fit import resize_box
 
 KINDS = ("face", "box")
@@ -55,6 +55,8 @@ MIN_IOU = 0.25
 DEFAULT_MIN_FRAMES = 64
 DEFAULT_TEST_FRACTION = 0.2
 REPORT_NAME = "prepare-report.csv"
+#: The frame rate given to the one-frame clips of still images.
+STILL_FRAME_RATE = 25
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,10 @@ class PrepareOptions:
         test_videos: the raw videos (by name: the clip-name prefix, see :func:`video_name`)
             that go to ``test``, all others to ``train``, instead of the seeded split (to
             keep chosen identities out of training).
+        stills: still images under the raw folder become clips of one frame, cut around
+            their face (``face``) or to the box, which ``min_frames`` does not drop: more
+            identities for training the keypoint detector (a pair of such a clip is the
+            frame twice, which ``motion_param`` moves).
     """
 
     kind: str = "face"
@@ -80,6 +86,7 @@ class PrepareOptions:
     test_fraction: float = DEFAULT_TEST_FRACTION
     seed: int = 0
     test_videos: tuple[str, ...] = ()
+    stills: bool = False
 
     def check(self) -> None:
         """Raise TPSMMError for options that cannot work."""
@@ -163,15 +170,17 @@ class PrepareReport:
         return path
 
 
-def find_raw_videos(raw_dir: Path) -> list[Path]:
-    """Video files under ``raw_dir`` (any depth, hidden ones skipped), sorted."""
+def find_raw_videos(raw_dir: Path, *, stills: bool = False) -> list[Path]:
+    """Video files (and, with ``stills``, image files) under ``raw_dir`` (any depth,
+    hidden ones skipped), sorted."""
     if not raw_dir.is_dir():
         raise DatasetError(f"{raw_dir}: not a folder of raw videos")
+    suffixes = VIDEO_SUFFIXES | IMAGE_SUFFIXES if stills else VIDEO_SUFFIXES
     found = [
         path
         for path in raw_dir.rglob("*")
         if path.is_file()
-        and path.suffix.lower() in VIDEO_SUFFIXES
+        and path.suffix.lower() in suffixes
         and not any(part.startswith(".") for part in path.relative_to(raw_dir).parts)
     ]
     return sorted(found)
@@ -274,6 +283,8 @@ def _process_video(task: _Task) -> list[Entry]:
     """Plan and write the clips of one raw video into the staging folder (a worker)."""
     options = task.options
     label = str(task.path)
+    if task.path.suffix.lower() in IMAGE_SUFFIXES:
+        return _process_still(task)
     try:
         with VideoReader(task.path, check=True) as reader:
             width, height = reader.size
@@ -331,6 +342,43 @@ def _process_video(task: _Task) -> list[Entry]:
             return entries
     except TPSMMError as error:
         return [Entry(label, "skipped", first_line(error))]
+
+
+def _process_still(task: _Task) -> list[Entry]:
+    """A still image as a clip of one frame, cut around its face or to the box."""
+    options = task.options
+    label = str(task.path)
+    clip = f"{task.name}#{0:06d}{_suffix(options)}"
+    if clip in task.existing:
+        return [Entry(label, "skipped", "exists", clip=clip, start=0, end=1)]
+    try:
+        image = load_image(task.path)
+        height, width = image.shape[:2]
+        if options.kind == "face":
+            pose = find_face(image)
+            if pose is None:
+                return [Entry(label, "skipped", "no face found")]
+            box = fit_inside(crop_for_pose(pose), width, height).bounds
+        else:
+            assert options.box is not None
+            x, y, w, h = options.box
+            if x + w > width or y + h > height:
+                return [
+                    Entry(label, "skipped", f"--box reaches outside the {width}x{height} image")
+                ]
+            box = (float(x), float(y), float(x + w), float(y + h))
+        writer = VideoWriter(task.staging / clip, STILL_FRAME_RATE, crf=options.crf)
+        try:
+            writer.write(resize_box(image, box, (options.size, options.size)))
+        except BaseException:
+            writer.abort()
+            raise
+        writer.close()
+    except TPSMMError as error:
+        return [Entry(label, "skipped", first_line(error))]
+    left, top, right, bottom = box
+    size = f"{left:.1f},{top:.1f},{right - left:.1f},{bottom - top:.1f}"
+    return [Entry(label, "written", clip=clip, start=0, end=1, box=size)]
 
 
 def _suffix(options: PrepareOptions) -> str:
@@ -401,7 +449,7 @@ def prepare_videos(
     options = options or PrepareOptions()
     options.check()
     raw_dir, out_root = Path(raw_dir), Path(out_root)
-    videos = find_raw_videos(raw_dir)
+    videos = find_raw_videos(raw_dir, stills=options.stills)
     if not videos:
         raise DatasetError(
             f"{raw_dir}: no video files found (looked for {', '.join(sorted(VIDEO_SUFFIXES)[:6])}, ...)"
