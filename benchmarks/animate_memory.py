@@ -6,6 +6,7 @@ reads the child's peak resident memory (``os.wait4``'s ``ru_maxrss``).
 
     python benchmarks/animate_memory.py                       # 100 and 1000 frames, float32
     python benchmarks/animate_memory.py --frames 100 1000 --dtype bfloat16
+    python benchmarks/animate_memory.py --checkpoint demo --size 128 --resolution 512
 
 Weights: --checkpoint, else the reference weights (see animate_speed.py).
 """
@@ -47,16 +48,18 @@ def run_animate(arguments: list[str]) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", type=Path)
+    parser.add_argument("--checkpoint", help="a file or a bundled name (default: reference)")
     parser.add_argument("--frames", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--size", type=int, default=256, help="the driving video's size")
+    parser.add_argument("--resolution", help="tpsmm animate --resolution (default: none)")
     args = parser.parse_args()
 
     checkpoint = args.checkpoint or reference_checkpoint()
     print(
-        f"| driving frames | peak RSS (MiB) | seconds | dtype {args.dtype}, batch {args.batch_size} |"
+        f"| driving frames | peak RSS (MiB) | seconds | dtype {args.dtype}, batch {args.batch_size}"
+        f"{f', resolution {args.resolution}' if args.resolution else ''} |"
     )
     print("|---|---|---|---|")
     with tempfile.TemporaryDirectory() as folder:
@@ -76,6 +79,7 @@ def main() -> None:
                     "--batch-size", str(args.batch_size),
                     "--device", "cpu",
                     "--quiet",
+                    *(["--resolution", args.resolution] if args.resolution else []),
                 ]
             )  # fmt: skip
             print(f"| {count} | {peak:.0f} | {seconds:.0f} | |", flush=True)
