@@ -147,26 +147,51 @@ def test_mask_chooses_source_detail_only_where_visible():
     )
 
 
-@pytest.mark.parametrize(("shift_x", "shift_y"), [(3, 0), (-5, 2), (0, -7)])
-def test_translation_moves_every_pixel_by_it_at_the_output_size(shift_x, shift_y):
-    size, model_size = 64, 16
-    source = random_image(size, size, seed=2)
+@pytest.mark.parametrize(
+    ("shift_x", "shift_y", "height", "width"),
+    [(3, 0, 64, 64), (-5, 2, 64, 64), (0, -7, 64, 64), (4, -3, 45, 61)],
+)
+def test_translation_moves_every_pixel_by_it_at_the_output_size(shift_x, shift_y, height, width):
+    model_size = 16
+    source = random_image(height, width, seed=2)
     # A translation of (shift_x, shift_y) output pixels, in the model's coordinates: the
-    # output pixel at c samples the source at c + 2 * shift / size.
-    shift = torch.tensor([shift_x, shift_y]) * 2 / size * model_size / (model_size - 1)
+    # output pixel at c samples the source at c + 2 * shift / size (each axis its own
+    # size: an odd, non-square output has pixels of another width than height).
+    shift = torch.tensor([shift_x / width, shift_y / height]) * 2 * model_size / (model_size - 1)
     deformation = identity_deformation(model_size) + shift
     model_source, prediction = model_inputs(source, deformation, model_size)
     visible = torch.ones(1, 1, model_size, model_size)
-    out = render(source, model_source, prediction, deformation, visible, frame_grid(size, size))
-    rows = slice(max(0, -shift_y), size - max(0, shift_y))
-    cols = slice(max(0, -shift_x), size - max(0, shift_x))
+    out = render(source, model_source, prediction, deformation, visible, frame_grid(height, width))
+    assert out.shape == (1, 3, height, width)
+    rows = slice(max(0, -shift_y), height - max(0, shift_y))
+    cols = slice(max(0, -shift_x), width - max(0, shift_x))
     moved_rows = slice(rows.start + shift_y, rows.stop + shift_y)
     moved_cols = slice(cols.start + shift_x, cols.stop + shift_x)
     torch.testing.assert_close(
         out[..., rows, cols],
         source[..., moved_rows, moved_cols],
         rtol=0,
-        atol=value_tolerance(size),
+        atol=value_tolerance(max(height, width)),
+    )
+
+
+def test_above_the_sources_resolution_no_motion_gives_the_source_interpolated():
+    """N above the source's own resolution: the source is interpolated bicubically (as
+    Pillow or ``F.interpolate`` would resize it), nothing sharper; in the output's outer
+    pixel, beyond the centres of the source's outermost pixels, the source's detail fades
+    out to the model's frame (``sample_source``'s coverage)."""
+    size, source_size, model_size = 64, 24, 16
+    source = random_image(source_size, source_size, seed=6)
+    deformation = identity_deformation(model_size)
+    model_source, prediction = model_inputs(source, deformation, model_size)
+    visible = torch.ones(1, 1, model_size, model_size)
+    out = render(source, model_source, prediction, deformation, visible, frame_grid(size, size))
+    expected = torch.nn.functional.interpolate(
+        source, size=(size, size), mode="bicubic", align_corners=False
+    )
+    inner = (..., slice(1, -1), slice(1, -1))
+    torch.testing.assert_close(
+        out[inner], expected.clamp(0, 1)[inner], rtol=0, atol=value_tolerance(size)
     )
 
 
