@@ -15,7 +15,7 @@ import tpsmm
 from tpsmm.checkpoint import read_checkpoint, save_checkpoint
 from tpsmm.errors import ConfigError
 from tpsmm.model import TPSMM
-from tpsmm.training.avd import AVDObjective, random_scale, train_avd
+from tpsmm.training.avd import AVDObjective, AVDTrainer, random_scale, train_avd
 from tpsmm.training.loop import RunOptions
 from tpsmm.training.run_files import load_resume
 
@@ -93,6 +93,25 @@ def test_train_avd_keeps_the_keypoint_detector(trained, tmp_path):
         rows = list(csv.DictReader(handle))
     assert [row["step"] for row in rows] == ["1", "2"] and float(rows[0]["rec_kp"]) > 0
     assert (out / "vis" / "epoch_0001.png").exists()
+
+
+def test_avd_takes_frames_only(trained):
+    """A generator config that asks for landmarks, pseudo flow and ground-truth motion
+    (the demo preset asks for the first two) gives the AVD stage frame pairs only: its
+    loss reads nothing else, and the pseudo flow would cost a classical optical flow per
+    item."""
+    root, _ = trained
+    config = _config(
+        root,
+        dataset_params__landmarks=True,
+        dataset_params__pseudo_flow=True,
+        dataset_params__ground_truth_motion=True,
+    )
+    trainer = AVDTrainer.__new__(AVDTrainer)
+    trainer.config = config
+    params = trainer.dataset_params()
+    assert not (params["landmarks"] or params["pseudo_flow"] or params["ground_truth_motion"])
+    assert params["root_dir"] == config.dataset_params.root_dir
 
 
 def test_avd_loss_falls(trained, tmp_path):

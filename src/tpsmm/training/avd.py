@@ -103,6 +103,14 @@ class AVDTrainer(Trainer):
         self.model.avd_network.requires_grad_(True)
         self.model.avd_available = True
 
+    def dataset_params(self) -> dict[str, Any]:
+        """Frame pairs only: the AVD loss reads neither ground-truth motion nor landmarks
+        nor pseudo flow, so a generator config that asks for them (the demo preset) does
+        not make every item compute them."""
+        params = super().dataset_params()
+        params.update(ground_truth_motion=False, landmarks=False, pseudo_flow=False)
+        return params
+
     def build_module(self) -> nn.Module:
         return AVDObjective(self.model, self.config.train_avd_params)
 

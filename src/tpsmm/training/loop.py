@@ -275,8 +275,13 @@ class Trainer(RunCheckpointing):
         if self.options.precision == "bf16" and self.ctx.is_main:
             warn_if_slow(resolve_precision(torch.bfloat16, self.device), self.device)
 
+    def dataset_params(self) -> dict[str, Any]:
+        """``dataset_params`` as the stage's dataset takes them (a stage overrides it to
+        leave out targets its losses never read)."""
+        return dataclasses.asdict(self.config.dataset_params)
+
     def _build_dataset(self) -> DatasetRepeater:
-        params = dataclasses.asdict(self.config.dataset_params)
+        params = self.dataset_params()
         if not params.get("root_dir"):
             raise ConfigError("no dataset: pass --data ROOT (or set dataset_params.root_dir)")
         dataset = build_dataset(
