@@ -144,7 +144,10 @@ def test_regression_heads_keep_float32_under_autocast():
     """Training's --precision bf16 autocasts the forward; the keypoint detector's and the
     background predictor's final layers still run in float32, so an output bfloat16
     cannot hold (1 + 1e-3, 2 * sigmoid(0.3) - 1) comes out exactly as without autocast."""
-    model = tpsmm.TPSMM("demo").eval()
+    regression = tpsmm.preset("demo").replace(
+        **{"model_params.common_params.keypoint_head": "regression"}
+    )
+    model = tpsmm.TPSMM(regression).eval()
     bias = torch.tensor([1 + 1e-3, 2e-4, 3e-4, -1e-4, 1 - 1e-3, 5e-4])
     with torch.no_grad():
         model.bg_predictor.bg_encoder.fc.weight.zero_()

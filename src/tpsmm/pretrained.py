@@ -1,9 +1,9 @@
 """Models that ship inside the package, and packing a trained run into one.
 
 ``tpsmm.load_model("demo")`` loads the bundled demo model: a small TPSMM (the ``demo``
-preset, 128x128) trained on synthetic videos and the bundled sample video by
-``make demo-model`` (see the README), stored in float16 and loaded as float32. A name in
-:data:`BUNDLED_MODELS` means the bundled file wherever a checkpoint path is accepted,
+preset, 128x128, with the heatmap keypoint head) trained on synthetic videos, then on
+real faces with their landmarks, by ``make demo-model`` (see the README), stored in
+float16 and loaded as float32. A name in :data:`BUNDLED_MODELS` means the bundled file wherever a checkpoint path is accepted,
 unless a file of that name exists (:mod:`tpsmm.bundled`).
 
 ``python -m tpsmm.pretrained pack RUN/checkpoint.pth.tar OUT.pth.tar`` writes a trained

@@ -355,8 +355,8 @@ def say_if_bundled(args: argparse.Namespace, checkpoint: str) -> None:
     if given_checkpoint(args) or checkpoint != DEFAULT_CHECKPOINT or getattr(args, "quiet", False):
         return
     print(
-        f"using the bundled {DEFAULT_CHECKPOINT} model (128x128, trained on synthetic "
-        f"videos); for the authors' quality give --checkpoint vox.pth.tar from "
+        f"using the bundled {DEFAULT_CHECKPOINT} model (128x128, faces, trained on a small "
+        f"set); for the authors' quality give --checkpoint vox.pth.tar from "
         f"{CHECKPOINT_SOURCE}",
         file=sys.stderr,
     )
