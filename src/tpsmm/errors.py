@@ -8,6 +8,10 @@ traceback; programming errors keep their tracebacks.
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
+
 
 class TPSMMError(Exception):
     """A problem with the user's input, stated in one line."""
@@ -61,3 +65,17 @@ def describe_os_error(error: OSError, path: object = None) -> str:
         path = " -> ".join(map(str, names)) if names else None
     reason = error.strerror or first_line(error)
     return f"{path}: {reason}" if path is not None else reason
+
+
+@contextlib.contextmanager
+def named_in_errors(path: str | os.PathLike, name: str) -> Iterator[None]:
+    """Messages of the :class:`TPSMMError` raised in the block name ``path`` as ``name``
+    (a file the user knows by another name: an upload by the uploader's file name, a
+    temporary copy by what it was copied from)."""
+    try:
+        yield
+    except TPSMMError as error:
+        message = str(error).replace(os.fspath(path), name)
+        if message == str(error):
+            raise
+        raise type(error)(message) from None

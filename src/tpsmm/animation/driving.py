@@ -24,7 +24,7 @@ import torch
 
 from tpsmm.animation.motion_file import Motion, is_motion_file, load_motion
 from tpsmm.animation.progress import FrameProgress, ProgressCallback, expected_frames
-from tpsmm.errors import TPSMMError
+from tpsmm.errors import TPSMMError, named_in_errors
 from tpsmm.faces.crop import CropBox, crop_frame
 from tpsmm.faces.tracking import SMOOTHING_SECONDS, FaceFinder, track_faces
 from tpsmm.media import DEFAULT_FIT_MODE, FrameFitter, VideoReader, check_fit_mode
@@ -62,15 +62,17 @@ def motion_of(driving: object) -> Motion | None:
 
 
 @contextlib.contextmanager
-def motion_audio(motion: Motion) -> Iterator[Path | None]:
-    """A temporary file holding a motion file's audio (None when it has none)."""
+def motion_audio(motion: Motion, name: str = "the motion file") -> Iterator[Path | None]:
+    """A temporary file holding a motion file's audio (None when it has none); errors
+    raised in the block name it as ``name``'s audio, not by its temporary path."""
     if motion.audio is None:
         yield None
         return
     with tempfile.TemporaryDirectory(prefix="tpsmm-audio-") as folder:
         path = Path(folder) / "audio.mka"
         path.write_bytes(motion.audio)
-        yield path
+        with named_in_errors(path, f"{name} (its audio)"):
+            yield path
 
 
 @dataclass(frozen=True)

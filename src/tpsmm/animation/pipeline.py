@@ -415,7 +415,8 @@ class VideoAnimator:
                 )
             driving_path = None if isinstance(driving, Motion) else Path(os.fspath(driving))
             refuse_overwriting_inputs(output, self.source_path, driving_path)
-            with motion_audio(motion) as audio_from:
+            name = str(driving_path) if driving_path is not None else "the motion file"
+            with motion_audio(motion, name) as audio_from:
                 writer = VideoWriter(
                     output,
                     motion.frame_rate,

@@ -33,7 +33,7 @@ from tpsmm.animation.keypoints import MODES, check_mode
 from tpsmm.animation.output import AnimationSummary
 from tpsmm.animation.pipeline import VideoAnimator
 from tpsmm.animation.progress import ProgressCallback
-from tpsmm.errors import MediaError, TPSMMError, first_line
+from tpsmm.errors import MediaError, TPSMMError, first_line, named_in_errors
 from tpsmm.media import DEFAULT_FIT_MODE, check_fit_mode
 from tpsmm.serve.limits import Limits, check_driving_video, check_source_image
 from tpsmm.serve.models import ModelRegistry, ServedModel
@@ -173,9 +173,9 @@ class AnimationService:
         if request.driving is None:
             raise MediaError("upload a driving video (or pick the sample)")
         source_name, driving_name = upload_name(request.source), upload_name(request.driving)
-        with _named(request.source, source_name):
+        with named_in_errors(request.source, source_name):
             source = check_source_image(request.source, self.limits, source_name)
-        with _named(request.driving, driving_name):
+        with named_in_errors(request.driving, driving_name):
             frames = check_driving_video(request.driving, self.limits, driving_name)
         return CheckedRequest(request, source, request.driving, frames, served)
 
@@ -221,7 +221,7 @@ class AnimationService:
         self, checked: CheckedRequest, output: Path, on_progress: ProgressCallback | None
     ) -> AnimationSummary:
         request = checked.request
-        with _named(checked.driving, upload_name(checked.driving)):
+        with named_in_errors(checked.driving, upload_name(checked.driving)):
             animator = VideoAnimator(
                 checked.model.model, checked.source, mode=request.mode, fit=request.fit
             )
@@ -267,16 +267,3 @@ def result_name(source: Path | None, driving: Path | None) -> str:
 def _safe_stem(path: Path) -> str:
     stem = re.sub(r"[^A-Za-z0-9_-]+", "_", Path(path.name).stem).strip("_")
     return stem[:40] or "upload"
-
-
-@contextmanager
-def _named(path: Path, name: str) -> Iterator[None]:
-    """Messages of errors raised in the block name ``path`` as ``name`` (the uploader's
-    file name, not the server's path)."""
-    try:
-        yield
-    except TPSMMError as error:
-        message = str(error).replace(str(path), name)
-        if message == str(error):
-            raise
-        raise type(error)(message) from None
