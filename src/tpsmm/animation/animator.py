@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from tpsmm.animation.backend import AnimationBackend, FrameAnimator, default_batch_size
+from tpsmm.animation.driving import check_positive
 from tpsmm.animation.keypoints import (
     check_mode,
     check_motion_scale,
@@ -26,7 +27,7 @@ from tpsmm.animation.keypoints import (
 )
 from tpsmm.checkpoint import load_model
 from tpsmm.errors import TPSMMError
-from tpsmm.media.tensors import frames_to_tensor, tensor_to_frames
+from tpsmm.media.tensors import check_batch, check_frames, frames_to_tensor, tensor_to_frames
 from tpsmm.model import TPSMM
 from tpsmm.runtime import describe, resolve_device, resolve_precision, warn_if_slow
 
@@ -41,7 +42,9 @@ class Animator(FrameAnimator):
 
     Args:
         model: a :class:`TPSMM` (its device and dtype are used).
-        source: (H, W, 3) uint8 or float in [0, 1], at the model's frame size.
+        source: (S, S, 3) uint8 or float in [0, 1] at the model's frame size S (numpy
+            or torch; :meth:`animate` takes (B, S, S, 3) frames alike and refuses
+            others with a :class:`TPSMMError`, see :func:`animate`).
         mode: ``relative`` (motion relative to the first driving frame, scaled by the
             keypoint hull areas), ``standard`` (driving keypoints as they are) or ``avd``.
         background: place the background by the background predictor's matrices of
@@ -77,6 +80,7 @@ class Animator(FrameAnimator):
         self.background = background
         parameter = next(model.parameters())
         self.device, self.dtype = parameter.device, parameter.dtype
+        source = check_frames(source, "source", size=model.frame_size, single=True)
         with torch.inference_mode():
             self.state = model.prepare_source(frames_to_tensor(source, self.device, self.dtype))
         self.reset()
@@ -88,6 +92,7 @@ class Animator(FrameAnimator):
 
     def set_reference(self, frame: np.ndarray | Tensor) -> None:
         """Use ``frame`` (H, W, 3) as the reference (the first driving frame by default)."""
+        frame = check_frames(frame, "reference frame", size=self.model.frame_size, single=True)
         with torch.inference_mode():
             kp = self.model.keypoints(frames_to_tensor(frame, self.device, self.dtype))
         self.set_reference_keypoints(kp)
@@ -130,6 +135,7 @@ class Animator(FrameAnimator):
 
     def detect(self, frames: np.ndarray | Tensor) -> Tensor:
         """The keypoints (B, K*5, 2) of (B, H, W, 3) driving frames."""
+        frames = check_batch(frames, "driving", self.model.frame_size)
         with torch.inference_mode():
             return self.model.keypoints(frames_to_tensor(frames, self.device, self.dtype))
 
@@ -142,9 +148,11 @@ class Animator(FrameAnimator):
             return self.animate_keypoints(kp, driving)
 
     def animate(self, frames: np.ndarray | Tensor, keypoints: Tensor | None = None) -> np.ndarray:
-        """(B, H, W, 3) uint8 driving frames -> (B, H, W, 3) float32 in [0, 1];
+        """(B, H, W, 3) driving frames, uint8 or float in [0, 1] (one (H, W, 3) frame is
+        a batch of one) -> (B, H, W, 3) float32 in [0, 1];
         ``keypoints`` (B, K*5, 2): the frames' detected keypoints when already known
         (:meth:`detect`)."""
+        frames = check_batch(frames, "driving", self.model.frame_size)
         driving = frames_to_tensor(frames, self.device)
         return tensor_to_frames(self.animate_tensor(driving, keypoints))
 
@@ -163,21 +171,32 @@ def animate(
     Args:
         model: a loaded :class:`TPSMM`, or another backend (e.g. the onnxruntime one,
             :func:`tpsmm.load_onnx`).
-        source: (H, W, 3) uint8 at the model's frame size.
-        driving: (T, H, W, 3) uint8 at the same size.
+        source: one (S, S, 3) frame at the model's frame size S; driving: (T, S, S, 3)
+            frames, T >= 1 (one frame: ``frame[None]``). Frames are numpy arrays or
+            torch tensors, ``uint8`` (0-255) or floating point in [0, 1]; anything else
+            (another size, 0-255 as floats, a path, None) is refused.
+            :func:`tpsmm.media.fit_frames` brings frames of another size to S;
+            :func:`tpsmm.animate_video` reads and fits files itself.
         mode: ``relative`` | ``standard`` | ``avd`` (as the authors' demo).
         batch_size: driving frames per forward pass.
         background: use the background predictor (see :class:`Animator`).
 
     Returns:
-        (T, H, W, 3) float32 in [0, 1].
+        (T, S, S, 3) float32 in [0, 1].
+
+    Raises:
+        TPSMMError: frames the model cannot take, naming them and what is wrong.
     """
-    animator = as_backend(model).animator(source, mode, background=background)
+    backend = as_backend(model)
+    check_frames(source, "source", size=backend.frame_size, single=True)
+    check_frames(driving, "driving", size=backend.frame_size)
+    check_positive(batch_size, "batch size")
+    animator = backend.animator(source, mode, background=background)
     outputs = [
         animator.animate(driving[start : start + batch_size])
         for start in range(0, len(driving), batch_size)
     ]
-    return np.concatenate(outputs) if outputs else np.zeros((0, *np.shape(source)), np.float32)
+    return np.concatenate(outputs)
 
 
 class TorchBackend:
