@@ -22,6 +22,7 @@ import pytest
 from cli_helpers import SAMPLE_SOURCE, pattern_frame, write_video
 
 NOBODY = 65534
+NOBODY_PREFIX = ("setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups")
 # Runs several `tpsmm` commands in one process (one start-up) and prints, as JSON, each
 # one's exit status and stderr, then what the folders named after them hold.
 RUNNER = """
@@ -119,19 +120,55 @@ def check_one_line_each(results: list[list], expected: dict[str, list[str]], rea
         assert lines[0].endswith(f"({reason})"), err
 
 
+def unprivileged_problem(prefix: tuple[str, ...], python: str, cwd: Path) -> str | None:
+    """Why ``python`` run through ``prefix`` (as another user) cannot import tpsmm, or
+    None when it can: a checkout in a private folder (a root shell's home, mktemp -d;
+    mode 0700) is out of another user's reach."""
+    try:
+        result = subprocess.run(
+            [*prefix, python, "-c", "import tpsmm.cli"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=cwd,
+        )
+    except OSError as error:
+        return f"{python}: {error.strerror or error}"
+    if result.returncode == 0:
+        return None
+    lines = result.stderr.strip().splitlines()
+    return lines[-1] if lines else f"status {result.returncode}"
+
+
+def test_a_checkout_out_of_another_users_reach_is_found(tmp_path):
+    """The case of a clone in a private folder (pytest's own temporary folder is mode
+    0700): the check above finds it, so the test skips instead of failing."""
+    if shutil.which("setpriv") is None or os.geteuid() != 0:
+        pytest.skip("cannot run as another user (needs root and setpriv)")
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    python = private / "python"
+    python.symlink_to(sys.executable)
+    assert unprivileged_problem(NOBODY_PREFIX, str(python), Path("/")) is not None
+
+
 def test_folder_without_write_permission(world):
-    """Run as an unprivileged user (uid 65534) in a folder owned by root, mode 0755."""
+    """Run as an unprivileged user (uid 65534) in a folder owned by root, mode 0755.
+    Skipped with the reason where that user cannot run this checkout's tpsmm (a clone
+    in a private folder)."""
     if shutil.which("setpriv") is None:
         pytest.skip("cannot run as another user: setpriv (util-linux) is missing")
     if os.geteuid() != 0:
         pytest.skip("cannot run as another user: the tests do not run as root")
+    problem = unprivileged_problem(NOBODY_PREFIX, sys.executable, world)
+    if problem is not None:
+        pytest.skip(f"uid {NOBODY} cannot run this checkout's tpsmm ({problem})")
     locked = world / "locked"
     locked.mkdir()
     locked.chmod(0o755)
     expected = commands(world, locked)
     home = {**os.environ, "HOME": str(locked)}
-    nobody = ("setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups")
-    results, _ = run_commands(list(expected.values()), nobody, env=home, cwd=world)
+    results, _ = run_commands(list(expected.values()), NOBODY_PREFIX, env=home, cwd=world)
     check_one_line_each(results, expected, "Permission denied")
     assert list(locked.iterdir()) == []
 
