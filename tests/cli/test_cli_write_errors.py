@@ -9,6 +9,7 @@ the machine does not allow that, those cases are skipped with the reason.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -38,6 +39,7 @@ for argv in json.loads(sys.argv[1]):
 print(json.dumps([results, {folder: sorted(os.listdir(folder)) for folder in sys.argv[2:]}]))
 """
 MISSING_CHECKPOINT = "/nonexistent/model.pth.tar"  # found after the output check
+HAS_ONNX = importlib.util.find_spec("onnx") is not None
 
 
 @pytest.fixture(scope="module")
@@ -50,9 +52,12 @@ def world(tiny_checkpoint: Path) -> Iterator[Path]:
     shutil.copy(tiny_checkpoint, folder / "tiny.pth.tar")
     write_video(folder / "short.mp4", (pattern_frame(i) for i in range(4)))
     write_video(folder / "long.mp4", (pattern_frame(i) for i in range(40)))
+    (folder / "raw").mkdir()
+    for number in range(2):  # raw videos for prepare-videos
+        write_video(folder / "raw" / f"v{number}.mp4", (pattern_frame(i) for i in range(40)))
     (folder / "pairs.csv").write_text(f"{folder / 'face.png'},{folder / 'short.mp4'}\n")
-    for entry in folder.iterdir():
-        entry.chmod(0o644)
+    for entry in folder.rglob("*"):
+        entry.chmod(0o755 if entry.is_dir() else 0o644)
     yield folder
     shutil.rmtree(folder, ignore_errors=True)
 
@@ -61,7 +66,7 @@ def commands(world: Path, target: Path) -> dict[str, list[str]]:
     """Each command, writing into the folder ``target``; the path each must name."""
     animate = ["animate", "--source", str(world / "face.png"), "--driving",
                str(world / "short.mp4"), "--checkpoint", MISSING_CHECKPOINT, "--output"]  # fmt: skip
-    return {
+    expected = {
         str(target / "out.mp4"): [*animate, str(target / "out.mp4")],
         str(target / "out.gif"): [*animate, str(target / "out.gif")],
         str(target / "frames"): [*animate, str(target / "frames") + "/"],
@@ -93,7 +98,23 @@ def commands(world: Path, target: Path) -> dict[str, list[str]]:
             "--out",
             str(target / "eval"),
         ],
+        str(target / "dataset"): [
+            "prepare-videos",
+            str(world / "raw"),
+            str(target / "dataset"),
+            "--kind",
+            "box",
+            "--box",
+            "0,0,32,32",
+            "--min-frames",
+            "2",
+        ],
     }
+    if HAS_ONNX:
+        expected[str(target / "onnx")] = [
+            "export", "--checkpoint", MISSING_CHECKPOINT, "--out", str(target / "onnx"),
+        ]  # fmt: skip
+    return expected
 
 
 def run_commands(
@@ -229,6 +250,29 @@ def test_file_system_filling_up_during_the_job(world, output):
     assert status == 2, err
     assert err == f"tpsmm animate: error: {name}: cannot write (No space left on device)\n"
     assert left == []  # nothing of the output, no hidden partial file
+
+
+@pytest.mark.usefixtures("can_mount")
+@pytest.mark.parametrize("command", ["prepare-videos", "export"])
+def test_file_system_filling_up_during_the_job_of_workers_or_export(world, command):
+    """prepare-videos (two worker processes writing clips) and export (graphs and
+    weights): the write fails in the middle, one line naming the output, status 2,
+    nothing of it left."""
+    if command == "export" and not HAS_ONNX:
+        pytest.skip("needs the onnx extra")
+    mounted = world / f"small-{command}"
+    mounted.mkdir()
+    target = mounted / ("dataset" if command == "prepare-videos" else "onnx")
+    if command == "prepare-videos":
+        argv = ["prepare-videos", str(world / "raw"), str(target), "--kind", "box", "--box",
+                "0,0,64,64", "--size", "64", "--min-frames", "2", "--jobs", "2"]  # fmt: skip
+    else:
+        argv = ["export", "--checkpoint", str(world / "tiny.pth.tar"), "--out", str(target),
+                "--modes", "standard"]  # fmt: skip
+    [[status, err]], left = run_commands([argv], mount_prefix(mounted, "size=24k"), mounted)
+    assert status == 2, err
+    assert err == f"tpsmm {command}: error: {target}: cannot write (No space left on device)\n"
+    assert left == []
 
 
 def test_path_that_is_a_file(run_cli, world, tmp_path):

@@ -28,10 +28,10 @@ clip or stretch skipped, with the reason; it is also saved as
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import hashlib
 import itertools
-import multiprocessing
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -40,11 +40,13 @@ from pathlib import Path
 
 import numpy as np
 
-from tpsmm.errors import DatasetError, TPSMMError, first_line
+from tpsmm.errors import DatasetError, MediaError, OutputError, TPSMMError, first_line
 from tpsmm.faces.crop import CropBox, box_iou, crop_for_pose, fit_inside
 from tpsmm.faces.tracking import frame_histogram, is_shot_change, track_faces
+from tpsmm.files import check_writable_folder
 from tpsmm.media import VIDEO_SUFFIXES, VideoReader, VideoWriter
 from tpsmm.media.fit import resize_box
+from tpsmm.workers import run_in_processes
 
 KINDS = ("face", "box")
 FORMATS = ("mp4", "png")
@@ -55,6 +57,8 @@ MIN_IOU = 0.25
 DEFAULT_MIN_FRAMES = 64
 DEFAULT_TEST_FRACTION = 0.2
 REPORT_NAME = "prepare-report.csv"
+#: Clips are written in OUT_ROOT/<prefix><pid> and moved into place at the end.
+STAGING_PREFIX = ".prepare-partial-"
 
 
 @dataclass(frozen=True)
@@ -325,6 +329,8 @@ def _process_video(task: _Task) -> list[Entry]:
                     )
                 )
             return entries
+    except OutputError:
+        raise
     except TPSMMError as error:
         return [Entry(label, "skipped", first_line(error))]
 
@@ -364,16 +370,31 @@ def _write_clips(
                 continue
             if writer is None:
                 name = f"{task.name}#{plan.start:06d}{_suffix(options)}"
-                writer = VideoWriter(
-                    task.staging / name, reader.frame_rate, crf=options.crf, preset="medium"
-                )
-            writer.write(resize_box(frame, plan.box, (options.size, options.size)))
+                with _writing(task):
+                    writer = VideoWriter(
+                        task.staging / name, reader.frame_rate, crf=options.crf, preset="medium"
+                    )
+            pixels = resize_box(frame, plan.box, (options.size, options.size))
+            with _writing(task):
+                writer.write(pixels)
         if writer is not None:
-            writer.close()
+            with _writing(task):
+                writer.close()
     except BaseException:
         if writer is not None:
             writer.abort()
         raise
+
+
+@contextlib.contextmanager
+def _writing(task: _Task) -> Iterator[None]:
+    """A clip that cannot be written (a full disk) stops the whole job with an
+    OutputError naming the dataset folder; reading errors only skip their video."""
+    try:
+        yield
+    except MediaError as error:
+        reason = str(error).split(": ", 1)[-1]
+        raise OutputError(f"{task.staging.parent}: {reason}") from None
 
 
 # The whole job -------------------------------------------------------------------------
@@ -403,12 +424,13 @@ def prepare_videos(
             f"{raw_dir}: no video files found (looked for {', '.join(sorted(VIDEO_SUFFIXES)[:6])}, ...)"
         )
     names = {path: video_name(raw_dir, path) for path in videos}
-    for split in ("train", "test"):
-        (out_root / split).mkdir(parents=True, exist_ok=True)
+    check_writable_folder(out_root)
+    created = _new_folders([out_root / "train", out_root / "test"])
     existing = {
         entry.name: split for split in ("train", "test") for entry in (out_root / split).iterdir()
     }
-    staging = out_root / f".prepare-partial-{os.getpid()}"
+    _remove_stale_staging(out_root)
+    staging = out_root / f"{STAGING_PREFIX}{os.getpid()}"
     staging.mkdir(parents=True, exist_ok=True)
     tasks = [_Task(path, names[path], staging, options, frozenset(existing)) for path in videos]
     entries: list[Entry] = []
@@ -434,11 +456,45 @@ def prepare_videos(
             elif entry.reason == "exists":
                 entry = Entry(**{**entry.__dict__, "split": existing[entry.clip]})
             report.entries.append(entry)
-    finally:
+    except BaseException:  # stopped or failed: nothing of this run is left
         shutil.rmtree(staging, ignore_errors=True)
+        for folder in reversed(created):
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only if still empty
+        raise
+    shutil.rmtree(staging, ignore_errors=True)
     report.entries.sort(key=lambda e: (e.video, e.start, e.clip))
     report.save()
     return report
+
+
+def _new_folders(folders: list[Path]) -> list[Path]:
+    """Make ``folders`` (and their parents); the ones made here, parents first."""
+    created: list[Path] = []
+    for folder in folders:
+        missing = [p for p in (folder, *folder.parents) if not p.exists()]
+        folder.mkdir(parents=True, exist_ok=True)
+        created.extend(p for p in reversed(missing) if p not in created)
+    return created
+
+
+def _remove_stale_staging(out_root: Path) -> None:
+    """Remove the staging folders of runs that were killed (``kill -9``, a power cut):
+    those of processes that no longer run."""
+    for folder in out_root.glob(f"{STAGING_PREFIX}*"):
+        pid = folder.name.removeprefix(STAGING_PREFIX)
+        if pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # someone else's process
+        return True
+    return True
 
 
 def _assign_splits(names: list[str], options: PrepareOptions) -> dict[str, str]:
@@ -456,15 +512,15 @@ def _assign_splits(names: list[str], options: PrepareOptions) -> dict[str, str]:
 
 
 def _run(tasks: list[_Task], jobs: int | None) -> Iterator[list[Entry]]:
-    """Entries per video, from ``jobs`` worker processes (in this process for one)."""
+    """Entries per video, from ``jobs`` worker processes (in this process for one);
+    a signal to the command, or to its whole process group, stops the workers
+    (:mod:`tpsmm.workers`)."""
     jobs = min(jobs or os.cpu_count() or 1, len(tasks))
     if jobs <= 1:
         for task in tasks:
             yield _process_video(task)
         return
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(jobs) as pool:
-        yield from pool.imap_unordered(_process_video, tasks)
+    yield from run_in_processes(_process_video, tasks, jobs, describe=lambda task: str(task.path))
 
 
 def parse_box(text: str) -> tuple[int, int, int, int]:
