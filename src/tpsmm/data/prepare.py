@@ -43,7 +43,7 @@ import numpy as np
 from tpsmm.errors import DatasetError, MediaError, OutputError, TPSMMError, first_line
 from tpsmm.faces.crop import CropBox, box_iou, crop_for_pose, fit_inside
 from tpsmm.faces.tracking import frame_histogram, is_shot_change, track_faces
-from tpsmm.files import check_writable_folder
+from tpsmm.files import check_writable_folder, write_error
 from tpsmm.media import VIDEO_SUFFIXES, VideoReader, VideoWriter
 from tpsmm.media.fit import resize_box
 from tpsmm.workers import run_in_processes
@@ -395,6 +395,8 @@ def _writing(task: _Task) -> Iterator[None]:
     except MediaError as error:
         reason = str(error).split(": ", 1)[-1]
         raise OutputError(f"{task.staging.parent}: {reason}") from None
+    except OSError as error:
+        raise write_error(task.staging.parent, error) from None
 
 
 # The whole job -------------------------------------------------------------------------
@@ -431,10 +433,12 @@ def prepare_videos(
     }
     _remove_stale_staging(out_root)
     staging = out_root / f"{STAGING_PREFIX}{os.getpid()}"
-    staging.mkdir(parents=True, exist_ok=True)
     tasks = [_Task(path, names[path], staging, options, frozenset(existing)) for path in videos]
     entries: list[Entry] = []
+    moved: list[Path] = []  # the clips of this run in train/ and test/
+    report = PrepareReport(out_root)
     try:
+        staging.mkdir(parents=True, exist_ok=True)
         for done, video_entries in enumerate(_run(tasks, jobs), start=1):
             entries.extend(video_entries)
             if on_video is not None:
@@ -447,25 +451,38 @@ def prepare_videos(
         for entry in entries:  # a video already in the dataset stays in its split
             if entry.reason == "exists":
                 splits[names[Path(entry.video)]] = existing[entry.clip]
-        report = PrepareReport(out_root)
         for entry in entries:
             if entry.status == "written":
                 split = splits[names[Path(entry.video)]]
                 os.replace(staging / entry.clip, out_root / split / entry.clip)
+                moved.append(out_root / split / entry.clip)
                 entry = Entry(**{**entry.__dict__, "split": split})
             elif entry.reason == "exists":
                 entry = Entry(**{**entry.__dict__, "split": existing[entry.clip]})
             report.entries.append(entry)
-    except BaseException:  # stopped or failed: nothing of this run is left
-        shutil.rmtree(staging, ignore_errors=True)
-        for folder in reversed(created):
-            with contextlib.suppress(OSError):
-                folder.rmdir()  # only if still empty
+        report.entries.sort(key=lambda e: (e.video, e.start, e.clip))
+        report.save()
+    except BaseException as error:  # stopped or failed: nothing of this run is left
+        _undo(staging, moved, created, out_root / REPORT_NAME if not existing else None)
+        if isinstance(error, OSError):  # a full disk: one line naming the dataset
+            raise write_error(out_root, error) from None
         raise
     shutil.rmtree(staging, ignore_errors=True)
-    report.entries.sort(key=lambda e: (e.video, e.start, e.clip))
-    report.save()
     return report
+
+
+def _undo(staging: Path, moved: list[Path], created: list[Path], report: Path | None) -> None:
+    """Remove what a stopped or failed run wrote: its staging folder, the clips it moved
+    into place, the report of a new dataset, and the folders it made (if empty)."""
+    shutil.rmtree(staging, ignore_errors=True)
+    for path in [*moved, *([report] if report is not None else [])]:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    for folder in reversed(created):
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only if still empty
 
 
 def _new_folders(folders: list[Path]) -> list[Path]:
