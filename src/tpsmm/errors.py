@@ -46,6 +46,13 @@ class TPSMMWarning(UserWarning):
     label = "warning"
 
 
+class TPSMMNotice(TPSMMWarning):
+    """A choice tpsmm made that users may want to know of (which face it animates, a
+    split left empty); the command line shows it as ``tpsmm COMMAND: note: ...``."""
+
+    label = "note"
+
+
 def first_line(error: BaseException, limit: int | None = 200) -> str:
     """The first line of an error's message (at most ``limit`` characters; None: all of
     it), or its class name when the message is empty: the reason in a one-line error."""
