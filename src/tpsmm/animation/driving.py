@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -24,13 +25,37 @@ import torch
 
 from tpsmm.animation.motion_file import Motion, is_motion_file, load_motion
 from tpsmm.animation.progress import FrameProgress, ProgressCallback, expected_frames
-from tpsmm.errors import TPSMMError, named_in_errors
+from tpsmm.errors import TPSMMError, TPSMMWarning, named_in_errors
 from tpsmm.faces.crop import CropBox, crop_frame
 from tpsmm.faces.tracking import SMOOTHING_SECONDS, FaceFinder, track_faces
 from tpsmm.media import DEFAULT_FIT_MODE, FrameFitter, VideoReader, check_fit_mode
 
 #: What the job takes as a driving video: a path (file or folder of frames) or a reader.
 DrivingInput = str | os.PathLike | VideoReader
+
+
+#: A reference frame whose pixel values (0-255) have a standard deviation below this is
+#: nearly uniform: black, white or blank.
+UNIFORM_STD = 4.0
+
+
+class UniformReferenceWarning(TPSMMWarning):
+    """The relative mode's reference (the first driving frame) is nearly uniform."""
+
+
+def warn_if_uniform_reference(frame: np.ndarray, name: str) -> None:
+    """Warn when ``frame`` ((S, S, 3) uint8, the relative mode's reference) is nearly
+    uniform (a black first frame): its keypoints say nothing of the face, and every
+    frame's motion is measured from them."""
+    if float(np.std(frame)) < UNIFORM_STD:
+        warnings.warn(
+            f"{name}: the first driving frame, the relative mode's reference, is nearly "
+            f"uniform (mean level {float(np.mean(frame)):.0f} of 255: a black or blank "
+            "frame); the motion is measured from it and will be wrong: --find-best-frame "
+            "takes the frame most like the source as the reference, or cut the video",
+            UniformReferenceWarning,
+            stacklevel=2,
+        )
 
 
 def check_positive(value: int | None, what: str) -> int | None:

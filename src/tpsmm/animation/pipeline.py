@@ -50,6 +50,7 @@ from tpsmm.animation.driving import (
     motion_batches,
     motion_of,
     open_driving,
+    warn_if_uniform_reference,
 )
 from tpsmm.animation.keypoints import check_mode
 from tpsmm.animation.motion_file import Motion
@@ -305,6 +306,8 @@ class VideoAnimator:
             work = self._driving_work(reader) if self.animator.takes_keypoints else None
             batches = self.driving_batches(reader, max_frames, boxes=boxes, keep_originals=keep)
             for index, batch in enumerate(batches):
+                if index == 0 and reference is None and self.mode == "relative":
+                    warn_if_uniform_reference(batch.frames[0], str(reader.path))
                 keypoints = None
                 if work is not None:  # the frames' keypoints, found once for every source
                     if index == len(work.keypoints):
