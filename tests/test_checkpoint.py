@@ -283,3 +283,28 @@ def test_files_are_written_with_the_usual_mode(tmp_path, tiny_bg_model):
         "model.pth.tar",
         "shared.pth.tar",
     ]
+
+
+def test_partial_load_copies_what_fits_and_says_what_did_not():
+    """A model with a heatmap keypoint head started from a regression model's weights:
+    every network but the detector's head is copied; the head keeps its initialisation,
+    the regression layers are left out, and one line says so. Strict loading refuses."""
+    from tiny_model import tiny_config_dict
+    from tpsmm.checkpoint import load_state
+    from tpsmm.config import config_from_dict
+
+    source = tiny_model()
+    data = tiny_config_dict()
+    data["model_params"]["common_params"]["keypoint_head"] = "heatmap"
+    target = tpsmm.TPSMM(config_from_dict(data))
+    fresh_head = {k: v.clone() for k, v in target.state_dict().items() if "heatmap_head" in k}
+    with pytest.raises(CheckpointError):
+        load_state(target, source.state_dict())
+    note = load_state(target, source.state_dict(), partial=True)
+    assert note is not None
+    assert "kp_detector.heatmap_head" in note and "kp_detector.fg_encoder.layer4" in note
+    assert same_weights(target.inpainting_network, source.inpainting_network)
+    assert same_weights(target.kp_detector.fg_encoder.layer1, source.kp_detector.fg_encoder.layer1)
+    for key, value in fresh_head.items():
+        assert torch.equal(target.state_dict()[key], value)
+    assert load_state(source, source.state_dict(), partial=True) is None

@@ -160,3 +160,46 @@ def test_regression_heads_keep_float32_under_autocast():
     assert torch.equal(
         keypoints, torch.full_like(keypoints, 2 * torch.sigmoid(torch.tensor(0.3)) - 1)
     )
+
+
+def _heatmap_detector(num_tps: int = 2, width: int = 8):
+    from tpsmm.networks import KeypointDetector
+
+    return KeypointDetector(num_tps, 3, width=width, head="heatmap").eval()
+
+
+def test_heatmap_head_has_no_regression_layers_and_stays_in_the_frame():
+    detector = _heatmap_detector()
+    names = {name.split(".")[1] for name, _ in detector.named_parameters() if "fg_encoder" in name}
+    assert "layer4" not in names and "fc" not in names
+    assert any(name.startswith("heatmap_head.") for name, _ in detector.named_parameters())
+    with torch.no_grad():
+        keypoints = detector(torch.rand(3, 3, 64, 48))
+    assert keypoints.shape == (3, 10, 2) and keypoints.dtype == torch.float32
+    assert float(keypoints.abs().max()) < 1
+
+
+def test_heatmap_soft_argmax_finds_a_peak_at_its_cell_centre():
+    """A heatmap peaked on one cell gives that cell's centre in the image's normalised
+    coordinates: cell (row 2, column 5) of a 16x12 map over a 64x48 image spans pixels
+    x 20..23, y 8..11, centre (21.5, 9.5)."""
+    from tpsmm.networks.keypoint_detector import HeatmapHead
+
+    head = HeatmapHead(width=4, num_keypoints=1)
+    with torch.no_grad():
+        for module in (head.lateral, head.out):
+            module.weight.zero_()
+            module.bias.zero_()
+        head.out.bias.fill_(0.0)
+    fine = torch.zeros(1, 4, 12, 16)
+    coarse = torch.zeros(1, 16, 3, 4)
+
+    def forced(features):  # the fused features replaced by a peaked logit map
+        logits = torch.full((1, 1, 12, 16), -60.0)
+        logits[0, 0, 2, 5] = 60.0
+        return logits
+
+    head.out.forward = forced  # type: ignore[method-assign]
+    keypoint = head(fine, coarse, (48, 64))[0, 0]
+    expected = torch.tensor([2 * 21.5 / 63 - 1, 2 * 9.5 / 47 - 1])
+    torch.testing.assert_close(keypoint, expected)

@@ -289,14 +289,24 @@ def infer_config(state: Mapping[str, Tensor]) -> Config:
     return config.replace(**changes)
 
 
-def load_state(model: TPSMM, state: Mapping[str, Tensor], *, source: str = "checkpoint") -> None:
+def load_state(
+    model: TPSMM, state: Mapping[str, Tensor], *, source: str = "checkpoint", partial: bool = False
+) -> str | None:
     """Copy a flat state dict into ``model``, strictly.
 
     A missing, unexpected or wrongly shaped entry raises :class:`CheckpointError` naming
     it. A state without any ``avd_network.*`` entry loads; the model's ``avd_available``
     is then False and avd mode refuses.
+
+    With ``partial`` (starting a training run on a changed architecture: a new head,
+    another width), only the entries of the same name and shape are copied; the model's
+    other entries keep their initialisation and the state's others are ignored. Returns
+    a one-line account of what was not copied (None when everything was, and without
+    ``partial``).
     """
     expected = model.state_dict()
+    if partial:
+        return _load_partial(model, state, expected, source)
     present = {key.split(".", 1)[0] for key in state}
     has_avd = "avd_network" in present
     absent = [
@@ -333,6 +343,33 @@ def load_state(model: TPSMM, state: Mapping[str, Tensor], *, source: str = "chec
             )
     model.load_state_dict(state, strict=has_avd)
     model.avd_available = has_avd
+
+
+def _load_partial(
+    model: TPSMM, state: Mapping[str, Tensor], expected: Mapping[str, Tensor], source: str
+) -> str | None:
+    """:func:`load_state` with ``partial``."""
+    fits = {
+        key: value
+        for key, value in state.items()
+        if key in expected and tuple(value.shape) == tuple(expected[key].shape)
+    }
+    model.load_state_dict(fits, strict=False)
+    fresh = sorted(key for key in expected if key not in fits)
+    ignored = sorted(key for key in state if key not in fits)
+    if not fresh and not ignored:
+        return None
+    return (
+        f"{source}: {len(fits)} entries copied; {len(fresh)} keep their initialisation "
+        f"({_prefixes(fresh)}); {len(ignored)} not used ({_prefixes(ignored)})"
+    )
+
+
+def _prefixes(keys: list[str]) -> str:
+    """The distinct parameter groups of ``keys`` (their names without the last two parts)."""
+    groups = sorted({key.rsplit(".", 2)[0] for key in keys})
+    shown = ", ".join(groups[:6])
+    return shown + (f" and {len(groups) - 6} more" if len(groups) > 6 else "") if groups else "none"
 
 
 def _describe(config: Config) -> str:

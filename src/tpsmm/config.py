@@ -30,6 +30,9 @@ import yaml
 
 from tpsmm.errors import ConfigError, first_line
 
+#: The keypoint detector's heads (``model_params.common_params.keypoint_head``).
+KEYPOINT_HEADS = ("regression", "heatmap")
+
 #: The authors' configurations.
 AUTHOR_PRESETS: tuple[str, ...] = ("vox-256", "taichi-256", "ted-384", "mgif-256")
 #: Every bundled preset: the authors' and ``demo`` (the bundled demo model's).
@@ -43,16 +46,25 @@ class CommonParams:
     """Shared by every network. ``bg``: background predictor on; ``multi_mask``: the four
     occlusion masks (else one). ``resnet_width`` (ours; not in the authors' files): the
     first-stage width of the keypoint detector's and background predictor's ResNet-18,
-    64 in the authors' model; the bundled ``demo`` model uses a narrower one."""
+    64 in the authors' model; the bundled ``demo`` model uses a narrower one.
+    ``keypoint_head`` (ours): ``regression`` (the authors' keypoint detector: the pooled
+    ResNet features through a linear layer) or ``heatmap`` (a heatmap per keypoint on the
+    ResNet's stride-4 features, its soft-argmax; :mod:`tpsmm.networks.keypoint_detector`)."""
 
     num_tps: int = 10
     num_channels: int = 3
     bg: bool = True
     multi_mask: bool = True
     resnet_width: int = 64
+    keypoint_head: str = "regression"
 
     def validate(self, where: str) -> None:
         _positive(self, where, "num_tps", "num_channels", "resnet_width")
+        if self.keypoint_head not in KEYPOINT_HEADS:
+            raise ConfigError(
+                f"{where}.keypoint_head must be one of {', '.join(KEYPOINT_HEADS)}, "
+                f"got {self.keypoint_head!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -149,6 +161,11 @@ class LossWeights:
     the true deformation, on its source keypoint (:mod:`tpsmm.losses`).
     ``camera_squared`` (ours, default 0 = off) is the camera loss with the squared
     distance, the form the background predictor learns from at small camera motions.
+    ``landmark_keypoints`` and ``landmark_flow`` (ours, default 0 = off) supervise faces
+    by the 68 landmarks of the training frames (``dataset_params.landmarks``): the
+    keypoints of the first TPS transforms on the face's parts, and the deformation at each
+    driving landmark towards the same landmark in the source
+    (:mod:`tpsmm.landmark_losses`).
     With only ``camera``, ``camera_squared`` and ``bg`` weighted, the stage trains the
     background predictor alone: the other networks are neither run nor changed.
 
@@ -166,6 +183,8 @@ class LossWeights:
     camera: float = 0.0
     keypoint_motion: float = 0.0
     camera_squared: float = 0.0
+    landmark_keypoints: float = 0.0
+    landmark_flow: float = 0.0
 
     def background_only(self) -> bool:
         """Whether only the background predictor's terms (``bg``, ``camera``,
@@ -177,6 +196,8 @@ class LossWeights:
             self.pixel_deformed,
             self.flow,
             self.keypoint_motion,
+            self.landmark_keypoints,
+            self.landmark_flow,
         )
         return sum(self.perceptual) == 0 and all(weight == 0 for weight in motion)
 
@@ -267,6 +288,12 @@ class DatasetParams:
     ``ground_truth_motion`` (ours, default off): training pairs of videos that carry a
     ground-truth file (``tpsmm synth``) take frame 0 as the source and carry its true
     deformation, for ``train_params.loss_weights.flow`` (see :mod:`tpsmm.data.datasets`).
+    ``landmarks`` (ours, default off): training pairs of videos with a landmark file
+    (``tpsmm dataset landmarks``) carry both frames' 68 facial landmarks, for the
+    ``landmark_keypoints`` and ``landmark_flow`` losses. ``pseudo_flow`` (ours, default
+    off): pairs of videos without ground truth carry an optical flow measured between the
+    two frames (OpenCV's DIS, forward and backward, kept where the two agree) in its place,
+    for the ``flow`` loss (:mod:`tpsmm.data.pseudo_flow`).
     """
 
     root_dir: str | None = None
@@ -275,6 +302,8 @@ class DatasetParams:
     pairs_list: str | None = None
     augmentation_params: dict[str, Any] = field(default_factory=dict)
     ground_truth_motion: bool = False
+    landmarks: bool = False
+    pseudo_flow: bool = False
 
     def validate(self, where: str) -> None:
         if self.frame_shape is not None and (

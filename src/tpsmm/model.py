@@ -59,7 +59,10 @@ class TPSMM(nn.Module):
         gen = model.generator_params
         dense = model.dense_motion_params
         self.kp_detector = KeypointDetector(
-            common.num_tps, common.num_channels, width=common.resnet_width
+            common.num_tps,
+            common.num_channels,
+            width=common.resnet_width,
+            head=common.keypoint_head,
         )
         self.dense_motion_network = DenseMotionNetwork(
             block_expansion=dense.block_expansion,

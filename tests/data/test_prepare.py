@@ -155,3 +155,64 @@ def test_bad_options(raw, tmp_path):
         prepare_videos(tmp_path, tmp_path / "y", PrepareOptions())
     with pytest.raises(SystemExit):
         tpsmm.cli.main(["prepare-videos", str(raw), str(tmp_path / "z"), "--box", "1,2"])
+
+
+def test_named_test_videos(raw, tmp_path):
+    """--test-videos puts the named raw videos in test/ and every other in train/; an
+    unknown name is refused before any work."""
+    out = tmp_path / "named"
+    options = PrepareOptions(
+        kind="box", box=(100, 80, 200, 200), size=32, min_frames=10, test_videos=("talk",)
+    )
+    report = prepare_videos(raw, out, options, jobs=1)
+    splits = {entry.clip: entry.split for entry in report.written}
+    assert splits["talk#000000.mp4"] == "test"
+    assert {split for clip, split in splits.items() if not clip.startswith("talk")} == {"train"}
+    with pytest.raises(TPSMMError, match="names no video here: nobody"):
+        prepare_videos(raw, tmp_path / "bad", PrepareOptions(test_videos=("talk", "nobody")))
+    assert (
+        tpsmm.cli.main(
+            [
+                "prepare-videos",
+                str(raw / "people"),
+                str(tmp_path / "cli"),
+                "--kind",
+                "box",
+                "--box",
+                "100,80,200,200",
+                "--size",
+                "32",
+                "--min-frames",
+                "10",
+                "--test-videos",
+                "cut",
+                "--jobs",
+                "1",
+            ]
+        )
+        == 0
+    )
+    assert sorted(p.name for p in (tmp_path / "cli" / "test").iterdir()) == [
+        "cut#000000.mp4",
+        "cut#000016.mp4",
+    ]
+
+
+@needs_dlib
+def test_stills_become_one_frame_clips(tmp_path):
+    """--stills: a portrait becomes a clip of one frame cut around its face (kept although
+    it is shorter than --min-frames); an image without a face is skipped with the reason;
+    without --stills images are not looked at."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    Image.fromarray(load_image(SAMPLE_SOURCE)).save(raw / "portrait.jpg")
+    Image.fromarray(np.full((90, 120, 3), 120, np.uint8)).save(raw / "wall.png")
+    out = tmp_path / "out"
+    options = PrepareOptions(size=48, min_frames=10, format="png", stills=True, test_fraction=0)
+    report = prepare_videos(raw, out, options, jobs=1)
+    assert [(e.clip, e.start, e.end) for e in report.written] == [("portrait#000000", 0, 1)]
+    assert [e.reason for e in report.skipped] == ["no face found"]
+    frames = sorted((out / "train" / "portrait#000000").iterdir())
+    assert len(frames) == 1 and load_image(frames[0]).shape == (48, 48, 3)
+    with pytest.raises(TPSMMError, match="no video files"):
+        prepare_videos(raw, tmp_path / "none", PrepareOptions(size=48))

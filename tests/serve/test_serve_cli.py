@@ -23,6 +23,7 @@ def test_help_documents_the_options_and_defaults(capsys: pytest.CaptureFixture[s
         "--host", "127.0.0.1", "--port", "7860", "--checkpoint", "[NAME=]FILE",
         "--max-upload-mb", "default 50", "--max-frames", "default 1000",
         "--max-image-pixels", "40,000,000", "One animation runs at a time",
+        "--live-sessions", "--live-idle", "0: no Live tab",
     ):  # fmt: skip
         assert expected in text
 
@@ -35,6 +36,8 @@ def test_help_documents_the_options_and_defaults(capsys: pytest.CaptureFixture[s
         (["--max-image-pixels", "-5"], "--max-image-pixels must be a positive whole number"),
         (["--port", "70000"], "--port must be 1..65535"),
         (["--device", "tpu"], "unknown device 'tpu'"),
+        (["--live-sessions", "-1"], "--live-sessions must be 0 or more"),
+        (["--live-idle", "0"], "--live-idle must be positive"),
     ],
 )
 def test_bad_options_end_in_one_line(capsys: pytest.CaptureFixture[str], args, message):

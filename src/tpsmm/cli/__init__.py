@@ -42,7 +42,9 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "prepare_videos",
     "synth",
     "benchmark_motion",
+    "benchmark_faces",
     "serve",
+    "live",
     "export",
 )
 

@@ -27,7 +27,7 @@ def parse_frame_shape_arg(text: str) -> tuple[int, int]:
 
 
 def register(subparsers: Any) -> None:
-    """Add ``dataset`` with its ``check`` action to the ``tpsmm`` sub-commands."""
+    """Add ``dataset`` with its ``check`` and ``landmarks`` actions to the ``tpsmm`` sub-commands."""
     parser = subparsers.add_parser(
         "dataset",
         help="inspect a training dataset",
@@ -61,6 +61,22 @@ def register(subparsers: Any) -> None:
         help="read only the first frame of each video (counts from listings and containers)",
     )
     check.set_defaults(func=run_check)
+    landmarks = actions.add_parser(
+        "landmarks",
+        help="find the 68 facial landmarks of every frame (for the landmark losses)",
+        description=(
+            "Find the face in every frame of every video of ROOT (train/ and test/, or the "
+            "videos in it) with dlib (the eval extra) and write its 68 landmarks beside each "
+            "video as <video>.landmarks.npz, for dataset_params.landmarks and the "
+            "landmark_keypoints and landmark_flow losses. Videos that have a landmark file "
+            "keep it unless --overwrite. Prints the share of frames with a face per video."
+        ),
+    )
+    landmarks.add_argument("root", metavar="ROOT", help="the dataset folder")
+    landmarks.add_argument(
+        "--overwrite", action="store_true", help="find the landmarks again where a file exists"
+    )
+    landmarks.set_defaults(func=run_landmarks)
 
 
 def run_check(args: argparse.Namespace) -> int:
@@ -81,6 +97,39 @@ def run_check(args: argparse.Namespace) -> int:
             progress.close()
     print(report.format())
     return 0 if report.ok else 1
+
+
+def run_landmarks(args: argparse.Namespace) -> int:
+    """Run ``dataset landmarks``: writes the landmark files, prints one line per video."""
+    from pathlib import Path
+
+    from tpsmm.data.landmarks import AnnotationResult, annotate_videos
+    from tpsmm.data.video_io import list_videos
+    from tpsmm.errors import DatasetError
+    from tpsmm.faces.tracking import default_finder
+
+    root = Path(args.root)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: dataset folder not found")
+    folders = [root / name for name in ("train", "test") if (root / name).is_dir()] or [root]
+    videos = [video for folder in folders for video in list_videos(folder)]
+    if not videos:
+        raise DatasetError(f"{root}: no videos found (folders of frames, video files or strips)")
+    default_finder()  # a missing eval extra fails here, before any work
+
+    def report(result: AnnotationResult) -> None:
+        state = "written" if result.path is not None else "kept"
+        print(
+            f"{result.video}: {result.found} of {result.frames} frames with a face "
+            f"({100 * result.share:.1f}%), {state}",
+            flush=True,
+        )
+
+    results = annotate_videos(videos, overwrite=args.overwrite, on_video=report)
+    frames = sum(result.frames for result in results)
+    found = sum(result.found for result in results)
+    print(f"{root}: {len(results)} videos, {found} of {frames} frames with a face")
+    return 0
 
 
 class _Bar:

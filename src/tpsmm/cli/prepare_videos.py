@@ -72,6 +72,23 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the train/test split (0)")
     parser.add_argument(
+        "--test-videos",
+        metavar="NAMES",
+        type=lambda text: tuple(name for name in text.split(",") if name),
+        default=(),
+        help=(
+            "comma-separated raw videos (file names without suffix, with their folders "
+            "under RAW_DIR joined by _) to put in test/, every other video in train/ "
+            "(instead of --test-fraction): identities kept out of training"
+        ),
+    )
+    parser.add_argument(
+        "--stills",
+        action="store_true",
+        help="also cut still images (portraits) into clips of one frame, around their face "
+        "with --kind face: more identities for training the keypoint detector",
+    )
+    parser.add_argument(
         "--jobs", "-j", type=int, metavar="N", help="worker processes (default: the CPU count)"
     )
     parser.set_defaults(func=run)
@@ -87,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
         format=args.format,
         test_fraction=args.test_fraction,
         seed=args.seed,
+        test_videos=args.test_videos,
+        stills=args.stills,
     )
     bar = None
     if sys.stderr.isatty():

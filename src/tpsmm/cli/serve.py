@@ -22,10 +22,13 @@ from tpsmm.cli.options import add_device_argument, add_dtype_argument
 from tpsmm.errors import TPSMMError
 from tpsmm.runtime import resolve_device, resolve_precision
 from tpsmm.serve.limits import (
+    DEFAULT_LIVE_IDLE_SECONDS,
+    DEFAULT_LIVE_SESSIONS,
     DEFAULT_MAX_FRAMES,
     DEFAULT_MAX_IMAGE_PIXELS,
     DEFAULT_MAX_UPLOAD_MB,
     Limits,
+    LiveLimits,
 )
 
 DEFAULT_HOST = "127.0.0.1"
@@ -42,6 +45,12 @@ limits (a request over one is refused with a message in the page, before any wor
   --max-frames       the driving video's length (default {DEFAULT_MAX_FRAMES} frames)
   --max-image-pixels the source image, width x height (default {DEFAULT_MAX_IMAGE_PIXELS:,})
   One animation runs at a time; up to 16 more requests wait in the queue.
+
+live (the Live tab):
+  The browser's camera animates the photo in real time, over a WebSocket on the same
+  port (/live/ws). --live-sessions tabs at once (default {DEFAULT_LIVE_SESSIONS}; 0: no Live tab), each
+  closed after --live-idle seconds without frames (default {DEFAULT_LIVE_IDLE_SECONDS:g}). Browsers give a page
+  the camera only over https or on this machine's own address (127.0.0.1, localhost).
 
 files:
   Uploads, results and each request's folder live under one temporary folder
@@ -60,7 +69,8 @@ def register(subparsers: Any) -> None:
         description=(
             "Serve a web page where people upload a still image and a driving video (or\n"
             "pick the bundled sample), choose the model, mode and fit, follow the progress\n"
-            "and watch or download the result with its sound. Needs the web extra:\n"
+            "and watch or download the result with its sound; and a Live tab where their\n"
+            "camera animates the image in real time. Needs the web extra:\n"
             "pip install 'tpsmm[web]'."
         ),
         epilog=EPILOG,
@@ -114,6 +124,23 @@ def register(subparsers: Any) -> None:
         metavar="N",
         help=f"the largest source image, width x height (default {DEFAULT_MAX_IMAGE_PIXELS})",
     )
+    live = parser.add_argument_group("live (the Live tab)")
+    live.add_argument(
+        "--live-sessions",
+        type=int,
+        default=DEFAULT_LIVE_SESSIONS,
+        metavar="N",
+        help="browsers animated from their camera at once (default "
+        f"{DEFAULT_LIVE_SESSIONS}; 0: no Live tab)",
+    )
+    live.add_argument(
+        "--live-idle",
+        type=float,
+        default=DEFAULT_LIVE_IDLE_SECONDS,
+        metavar="SECONDS",
+        help="close a live session after this many seconds without frames "
+        f"(default {DEFAULT_LIVE_IDLE_SECONDS:g})",
+    )
     parser.set_defaults(func=run)
 
 
@@ -130,14 +157,25 @@ def limits_from_args(args: argparse.Namespace) -> Limits:
     return Limits.from_options(args.max_upload_mb, args.max_frames, args.max_image_pixels)
 
 
+def live_limits_from_args(args: argparse.Namespace) -> LiveLimits:
+    """The Live tab's bounds of the options, checked (one-line errors)."""
+    if args.live_sessions < 0:
+        raise TPSMMError(f"--live-sessions must be 0 or more, got {args.live_sessions}")
+    if not args.live_idle > 0:
+        raise TPSMMError(f"--live-idle must be positive, got {args.live_idle}")
+    return LiveLimits(args.live_sessions, args.live_idle)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``tpsmm serve`` until interrupted; returns the exit status."""
     from tpsmm.cli.demo import sample_paths
     from tpsmm.serve.app import build_app, check_web_extra, launch
+    from tpsmm.serve.live import LiveServer
     from tpsmm.serve.models import ModelRegistry
     from tpsmm.serve.service import AnimationService, make_workspace
 
     limits = limits_from_args(args)
+    live_limits = live_limits_from_args(args)
     if not 0 < args.port < 65536:
         raise TPSMMError(f"--port must be 1..65535, got {args.port}")
     resolve_precision(args.dtype, resolve_device(args.device))
@@ -150,7 +188,10 @@ def run(args: argparse.Namespace) -> int:
                 args.checkpoint, config=args.config, device=args.device, dtype=args.dtype
             )
             service = AnimationService(models, limits, workspace)
-            app = build_app(service, sample)
+            live = None
+            if live_limits.max_sessions:
+                live = LiveServer(service, live_limits, sample=sample[0])
+            app = build_app(service, sample, live)
             try:
                 launch(
                     app,
@@ -159,6 +200,7 @@ def run(args: argparse.Namespace) -> int:
                     port=args.port,
                     block=False,
                     allowed_paths=[str(sample[0].parent), str(sample[1].parent)],
+                    live=live,
                 )
             except OSError as error:
                 raise TPSMMError(f"cannot listen on {args.host}:{args.port}: {error}") from None
@@ -167,6 +209,7 @@ def run(args: argparse.Namespace) -> int:
             for served in models:
                 print(f"  model {served.describe()}", flush=True)
             print(f"  limits: {limits.describe()}", flush=True)
+            print(f"  {live_limits.describe()}", flush=True)
             try:  # Ctrl-C or SIGTERM (tpsmm.signals) ends it: one line, status 130 or 143
                 while app.is_running:
                     time.sleep(0.2)
@@ -176,6 +219,8 @@ def run(args: argparse.Namespace) -> int:
                 # Signals that come meanwhile are held back; a third ends it at once.
                 service.stop()
                 app.close()
+                if live is not None:
+                    live.close()
     finally:
         workspace.remove()
     return 0

@@ -138,6 +138,13 @@ def register(subparsers: Any) -> None:
         metavar="FILE",
         help="start from these weights (e.g. the authors' checkpoint) with fresh optimizers",
     )
+    parser.add_argument(
+        "--partial",
+        action="store_true",
+        help="with --checkpoint: copy only the weights that fit the config (a changed "
+        "network keeps its fresh initialisation, weights the config has no place for are "
+        "left out) and say in one line what was not copied",
+    )
     vgg = parser.add_mutually_exclusive_group()
     vgg.add_argument(
         "--vgg19",
@@ -233,6 +240,7 @@ def run_options(args: argparse.Namespace, default_out: Path | None = None) -> An
         compile=getattr(args, "compile", False),
         progress=not args.no_progress and sys.stderr.isatty(),
         checkpoint_minutes=args.checkpoint_minutes,
+        partial_checkpoint=getattr(args, "partial", False),
     )
 
 
@@ -294,6 +302,8 @@ def run_train(args: argparse.Namespace) -> int:
 
     if args.checkpoint and args.resume:
         raise ConfigError("--checkpoint starts a new run and --resume continues one: pass one")
+    if args.partial and not args.checkpoint:
+        raise ConfigError("--partial needs --checkpoint (the weights to copy from)")
     fallback = None
     if args.checkpoint:
 

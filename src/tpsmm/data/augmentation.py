@@ -211,11 +211,16 @@ class RandomFlip:
     horizontal_flip: bool = False
     time_flip: bool = False
 
-    def __call__(self, clip: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    def draw(self, rng: np.random.Generator) -> tuple[bool, bool]:
+        """``(time, horizontal)``: whether each flip happens for one clip."""
         do_time, do_horizontal = rng.random(2) < 0.5
-        if self.time_flip and do_time:
+        return bool(self.time_flip and do_time), bool(self.horizontal_flip and do_horizontal)
+
+    def __call__(self, clip: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        do_time, do_horizontal = self.draw(rng)
+        if do_time:
             clip = clip.flip(0)
-        if self.horizontal_flip and do_horizontal:
+        if do_horizontal:
             clip = clip.flip(-1)
         return clip
 
@@ -311,6 +316,17 @@ class Augmentation:
         """The same augmentation without its geometric steps (flips, rotation, resize,
         crop): only the colour changes, which leave the frames' motion as it is."""
         return Augmentation([t for t in self.transforms if isinstance(t, ColorJitter)])
+
+    def flips(self) -> RandomFlip | None:
+        """The flip step, if any."""
+        return next((t for t in self.transforms if isinstance(t, RandomFlip)), None)
+
+    def moving_steps(self) -> list[str]:
+        """The names of the steps that move pixels other than flips (rotation, resize,
+        crop): what landmarks and measured flows could not follow."""
+        names = {RandomRotation: "rotation_param", RandomResize: "resize_param"}
+        names[RandomCrop] = "crop_param"
+        return [names[type(t)] for t in self.transforms if type(t) in names]
 
     def __call__(self, frames: Any, rng: np.random.Generator) -> np.ndarray:
         clip = _to_clip_tensor(frames)

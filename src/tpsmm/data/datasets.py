@@ -77,6 +77,9 @@ from torch.utils.data import Dataset, default_collate
 from tpsmm import geometry
 from tpsmm.config import DatasetParams
 from tpsmm.data.augmentation import build_augmentation, build_motion_augmentation
+from tpsmm.data.landmarks import NUM_LANDMARKS, LandmarkFile, mirror_landmarks
+from tpsmm.data.motion_augmentation import apply_motion_augmentation, move_pair_points
+from tpsmm.data.pseudo_flow import import_cv2, pseudo_flow
 from tpsmm.data.video_io import (
     FrameCountChanged,
     FrameSource,
@@ -232,6 +235,8 @@ class FramesDataset(Dataset):
         augmentation_params: Mapping[str, Any] | None = None,
         item_seed: int | None = None,
         ground_truth_motion: bool = False,
+        landmarks: bool = False,
+        pseudo_flow: bool = False,
     ) -> None:
         self.root_dir = _check_root(root_dir)
         self.frame_shape = parse_frame_shape(frame_shape)
@@ -251,6 +256,19 @@ class FramesDataset(Dataset):
         self.ground_truth_motion = bool(ground_truth_motion)
         self.colour_transform = self.transform.photometric()
         self.motion_augmentation = build_motion_augmentation(augmentation_params)
+        self.landmarks = bool(landmarks)
+        self.pseudo_flow = bool(pseudo_flow)
+        if self.landmarks or self.pseudo_flow:
+            moving = self.transform.moving_steps()
+            if moving:
+                raise ConfigError(
+                    "dataset_params.landmarks and pseudo_flow take flips and motion_param "
+                    f"only: {', '.join(moving)} would move the frames without their "
+                    "landmarks and flow"
+                )
+        if self.pseudo_flow:
+            import_cv2()  # a missing OpenCV fails here, not in a DataLoader worker
+        self._landmark_files: dict[Path, LandmarkFile] = {}
         self.videos: list[Path] = _select_videos(self.root_dir, self.is_train, self.random_seed)
         if self.ground_truth_motion and self.is_train:
             _note_missing_ground_truth(self.root_dir, self.videos)
@@ -311,13 +329,11 @@ class FramesDataset(Dataset):
 
     def _train_item(self, path: Path, rng: np.random.Generator) -> dict[str, Any]:
         source = open_video(path, self.frame_shape)
-        motion = None
         if self.ground_truth_motion and ground_truth_path(path).is_file():
-            frame = int(rng.integers(source.num_frames))
-            motion = read_frame_motion(path, frame)
-            frames = self.colour_transform(source.read([0, frame]), rng)
-        else:
-            frames = self.transform(_read_pair(source, rng), rng)
+            return self._known_motion_item(path, source, rng)
+        if self.landmarks or self.pseudo_flow:
+            return self._measured_item(path, source, rng)
+        frames = self.transform(_read_pair(source, rng)[1], rng)
         clip = torch.from_numpy(frames).permute(0, 3, 1, 2)
         item: dict[str, Any] = {
             "source": clip[0].contiguous(),
@@ -325,16 +341,87 @@ class FramesDataset(Dataset):
             "name": path.name,
         }
         if self.ground_truth_motion:
-            item["flow"], item["flow_valid"] = _flow_tensors(motion, clip.shape[-2:])
-            camera = np.eye(3, dtype=np.float32) if motion is None else motion.camera
-            item["camera"] = torch.from_numpy(np.ascontiguousarray(camera, dtype=np.float32))
-            item["camera_valid"] = torch.tensor(motion is not None)
-            if motion is not None and self.motion_augmentation is not None:
-                pair, item["flow"], item["flow_valid"], item["camera"] = self.motion_augmentation(
-                    clip, item["flow"], item["flow_valid"], item["camera"], rng
-                )
-                item["source"], item["driving"] = pair[0].contiguous(), pair[1].contiguous()
+            item["flow"], item["flow_valid"] = _flow_tensors(None, clip.shape[-2:])
+            item["camera"], item["camera_valid"] = torch.eye(3), torch.tensor(False)
         return item
+
+    def _known_motion_item(
+        self, path: Path, source: FrameSource, rng: np.random.Generator
+    ) -> dict[str, Any]:
+        """A pair of a video with ground truth (``tpsmm synth``): frame 0 and frame t."""
+        frame = int(rng.integers(source.num_frames))
+        motion = read_frame_motion(path, frame)
+        frames = self.colour_transform(source.read([0, frame]), rng)
+        clip = torch.from_numpy(frames).permute(0, 3, 1, 2)
+        item: dict[str, Any] = {
+            "source": clip[0].contiguous(),
+            "driving": clip[1].contiguous(),
+            "name": path.name,
+        }
+        item["flow"], item["flow_valid"] = _flow_tensors(motion, clip.shape[-2:])
+        camera = np.eye(3, dtype=np.float32) if motion is None else motion.camera
+        item["camera"] = torch.from_numpy(np.ascontiguousarray(camera, dtype=np.float32))
+        item["camera_valid"] = torch.tensor(motion is not None)
+        if motion is not None and self.motion_augmentation is not None:
+            pair, item["flow"], item["flow_valid"], item["camera"] = self.motion_augmentation(
+                clip, item["flow"], item["flow_valid"], item["camera"], rng
+            )
+            item["source"], item["driving"] = pair[0].contiguous(), pair[1].contiguous()
+        if self.landmarks:
+            item["landmarks"] = torch.zeros(2, NUM_LANDMARKS, 2)
+            item["landmarks_found"] = torch.zeros(2, dtype=torch.bool)
+        return item
+
+    def _measured_item(
+        self, path: Path, source: FrameSource, rng: np.random.Generator
+    ) -> dict[str, Any]:
+        """A pair of a real video with what can be measured on it: the frames' landmarks
+        (``landmarks``) and the optical flow between them (``pseudo_flow``), carried
+        through the flips and ``motion_param``'s view and added motion."""
+        indices, frames = _read_pair(source, rng)
+        points, found = self._landmark_file(path).frames(indices)
+        flips = self.transform.flips()
+        do_time, do_horizontal = flips.draw(rng) if flips is not None else (False, False)
+        if do_time:
+            frames, points, found = frames[::-1], points[::-1], found[::-1]
+        if do_horizontal:
+            frames, points = frames[:, :, ::-1], mirror_landmarks(points)
+        height, width = frames.shape[1:3]
+        if self.pseudo_flow:
+            deformation, valid = pseudo_flow(frames[0], frames[1])
+            flow, flow_valid = torch.from_numpy(deformation), torch.from_numpy(valid)
+        else:
+            flow, flow_valid = _flow_tensors(None, (height, width))
+        frames = self.colour_transform(np.ascontiguousarray(frames), rng)
+        clip = torch.from_numpy(frames).permute(0, 3, 1, 2)
+        camera = torch.eye(3)
+        landmarks = torch.from_numpy(np.ascontiguousarray(points, dtype=np.float32))
+        if self.motion_augmentation is not None:
+            view, motion = self.motion_augmentation.draw(rng)
+            clip, flow, flow_valid, camera = apply_motion_augmentation(
+                clip, flow, flow_valid, camera, view, motion
+            )
+            landmarks = move_pair_points(landmarks, view, motion)
+        item: dict[str, Any] = {
+            "source": clip[0].contiguous(),
+            "driving": clip[1].contiguous(),
+            "name": path.name,
+        }
+        if self.ground_truth_motion or self.pseudo_flow:
+            item.update(flow=flow, flow_valid=flow_valid)
+            item.update(camera=camera, camera_valid=torch.tensor(False))
+        if self.landmarks:
+            item["landmarks"] = landmarks
+            item["landmarks_found"] = torch.from_numpy(np.ascontiguousarray(found))
+        return item
+
+    def _landmark_file(self, path: Path) -> LandmarkFile:
+        """The landmarks of ``path`` (read once per process; no file: none found)."""
+        if path not in self._landmark_files:
+            self._landmark_files[path] = (
+                LandmarkFile(path) if self.landmarks else LandmarkFile.empty(path)
+            )
+        return self._landmark_files[path]
 
     def _test_item(self, path: Path) -> dict[str, Any]:
         frames = open_video(path, self.frame_shape).read_all()
@@ -363,15 +450,16 @@ def _flow_tensors(
     return deformation, valid
 
 
-def _read_pair(source: FrameSource, rng: np.random.Generator) -> np.ndarray:
-    """Two frames at sorted random indices (with replacement), ``(2, H, W, 3)``."""
+def _read_pair(source: FrameSource, rng: np.random.Generator) -> tuple[list[int], np.ndarray]:
+    """Two frames at sorted random indices (with replacement): the indices and the
+    frames ``(2, H, W, 3)``."""
     num_frames = source.num_frames
     for _ in range(2):
         if num_frames == 0:
             raise DatasetError(f"{source.path}: video has no frames")
-        indices = np.sort(rng.choice(num_frames, size=2, replace=True))
+        indices = [int(i) for i in np.sort(rng.choice(num_frames, size=2, replace=True))]
         try:
-            return source.read(indices)
+            return indices, source.read(indices)
         except FrameCountChanged as change:
             num_frames = change.num_frames
     raise DatasetError(f"{source.path}: frame count keeps changing while reading")
@@ -451,9 +539,11 @@ def build_dataset(
     root_dir = dataset_params.get("root_dir")
     if not isinstance(root_dir, (str, os.PathLike)) or not str(root_dir):
         raise ConfigError(f"dataset_params.root_dir must be a path, got {root_dir!r}")
-    id_sampling = dataset_params.get("id_sampling", False)
-    ground_truth_motion = dataset_params.get("ground_truth_motion", False)
-    for key, value in (("id_sampling", id_sampling), ("ground_truth_motion", ground_truth_motion)):
+    switches = {
+        key: dataset_params.get(key, False)
+        for key in ("id_sampling", "ground_truth_motion", "landmarks", "pseudo_flow")
+    }
+    for key, value in switches.items():
         if not isinstance(value, bool):
             raise ConfigError(f"dataset_params.{key} must be true or false, got {value!r}")
     return FramesDataset(
@@ -461,13 +551,12 @@ def build_dataset(
         frame_shape=parse_frame_shape(
             dataset_params.get("frame_shape"), "dataset_params.frame_shape"
         ),
-        id_sampling=id_sampling,
         is_train=is_train,
         random_seed=random_seed,
         pairs_list=dataset_params.get("pairs_list"),
         augmentation_params=dataset_params.get("augmentation_params"),
         item_seed=item_seed,
-        ground_truth_motion=ground_truth_motion,
+        **switches,
     )
 
 

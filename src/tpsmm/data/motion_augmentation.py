@@ -36,7 +36,14 @@ from torch import Tensor
 
 from tpsmm import geometry
 
-__all__ = ["GROUP", "KEYS", "MotionAugmentation", "affine_matrix", "apply_motion_augmentation"]
+__all__ = [
+    "GROUP",
+    "KEYS",
+    "MotionAugmentation",
+    "affine_matrix",
+    "apply_motion_augmentation",
+    "move_pair_points",
+]
 
 #: The group of ``augmentation_params`` and its keys (built by
 #: :func:`tpsmm.data.augmentation.build_motion_augmentation`).
@@ -153,3 +160,18 @@ def apply_motion_augmentation(
         new_valid,
         new_camera.to(camera.dtype),
     )
+
+
+def move_pair_points(points: Tensor, view: Tensor, motion: Tensor) -> Tensor:
+    """Points of the two frames (landmarks) where the augmented frames show them: a point
+    ``p`` of the source moves to ``V^-1 p``, one of the driving frame to ``(V M)^-1 p``.
+
+    Args:
+        points: (2, N, 2) normalised (x, y), the source's then the driving frame's.
+        view, motion: (3, 3) ``V`` and ``M`` (see the module doc).
+
+    Returns:
+        (2, N, 2), ``points``' dtype.
+    """
+    inverses = torch.stack((torch.linalg.inv(view), torch.linalg.inv(view @ motion)))
+    return geometry.apply_projective(inverses, points.double()).to(points.dtype)

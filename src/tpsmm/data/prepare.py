@@ -42,9 +42,9 @@ import numpy as np
 
 from tpsmm.errors import DatasetError, MediaError, OutputError, TPSMMError, first_line
 from tpsmm.faces.crop import CropBox, box_iou, crop_for_pose, fit_inside
-from tpsmm.faces.tracking import frame_histogram, is_shot_change, track_faces
+from tpsmm.faces.tracking import find_face, frame_histogram, is_shot_change, track_faces
 from tpsmm.files import check_writable_folder, write_error
-from tpsmm.media import VIDEO_SUFFIXES, VideoReader, VideoWriter
+from tpsmm.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, VideoReader, VideoWriter, load_image
 from tpsmm.media.fit import resize_box
 from tpsmm.workers import run_in_processes
 
@@ -59,6 +59,8 @@ DEFAULT_TEST_FRACTION = 0.2
 REPORT_NAME = "prepare-report.csv"
 #: Clips are written in OUT_ROOT/<prefix><pid> and moved into place at the end.
 STAGING_PREFIX = ".prepare-partial-"
+#: The frame rate given to the one-frame clips of still images.
+STILL_FRAME_RATE = 25
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,13 @@ class PrepareOptions:
         size: side of the output frames; min_frames: shortest clip kept.
         format: ``mp4`` (H.264, crf ``crf``) or ``png`` (a folder of frames per clip).
         test_fraction: share of the raw videos that go to ``test``; seed: of that split.
+        test_videos: the raw videos (by name: the clip-name prefix, see :func:`video_name`)
+            that go to ``test``, all others to ``train``, instead of the seeded split (to
+            keep chosen identities out of training).
+        stills: still images under the raw folder become clips of one frame, cut around
+            their face (``face``) or to the box, which ``min_frames`` does not drop: more
+            identities for training the keypoint detector (a pair of such a clip is the
+            frame twice, which ``motion_param`` moves).
     """
 
     kind: str = "face"
@@ -80,6 +89,8 @@ class PrepareOptions:
     crf: int = 12
     test_fraction: float = DEFAULT_TEST_FRACTION
     seed: int = 0
+    test_videos: tuple[str, ...] = ()
+    stills: bool = False
 
     def check(self) -> None:
         """Raise TPSMMError for options that cannot work."""
@@ -163,15 +174,17 @@ class PrepareReport:
         return path
 
 
-def find_raw_videos(raw_dir: Path) -> list[Path]:
-    """Video files under ``raw_dir`` (any depth, hidden ones skipped), sorted."""
+def find_raw_videos(raw_dir: Path, *, stills: bool = False) -> list[Path]:
+    """Video files (and, with ``stills``, image files) under ``raw_dir`` (any depth,
+    hidden ones skipped), sorted."""
     if not raw_dir.is_dir():
         raise DatasetError(f"{raw_dir}: not a folder of raw videos")
+    suffixes = VIDEO_SUFFIXES | IMAGE_SUFFIXES if stills else VIDEO_SUFFIXES
     found = [
         path
         for path in raw_dir.rglob("*")
         if path.is_file()
-        and path.suffix.lower() in VIDEO_SUFFIXES
+        and path.suffix.lower() in suffixes
         and not any(part.startswith(".") for part in path.relative_to(raw_dir).parts)
     ]
     return sorted(found)
@@ -274,6 +287,8 @@ def _process_video(task: _Task) -> list[Entry]:
     """Plan and write the clips of one raw video into the staging folder (a worker)."""
     options = task.options
     label = str(task.path)
+    if task.path.suffix.lower() in IMAGE_SUFFIXES:
+        return _process_still(task)
     try:
         with VideoReader(task.path, check=True) as reader:
             width, height = reader.size
@@ -333,6 +348,48 @@ def _process_video(task: _Task) -> list[Entry]:
         raise
     except TPSMMError as error:
         return [Entry(label, "skipped", first_line(error))]
+
+
+def _process_still(task: _Task) -> list[Entry]:
+    """A still image as a clip of one frame, cut around its face or to the box."""
+    options = task.options
+    label = str(task.path)
+    clip = f"{task.name}#{0:06d}{_suffix(options)}"
+    if clip in task.existing:
+        return [Entry(label, "skipped", "exists", clip=clip, start=0, end=1)]
+    try:
+        image = load_image(task.path)
+        height, width = image.shape[:2]
+        if options.kind == "face":
+            pose = find_face(image)
+            if pose is None:
+                return [Entry(label, "skipped", "no face found")]
+            box = fit_inside(crop_for_pose(pose), width, height).bounds
+        else:
+            assert options.box is not None
+            x, y, w, h = options.box
+            if x + w > width or y + h > height:
+                return [
+                    Entry(label, "skipped", f"--box reaches outside the {width}x{height} image")
+                ]
+            box = (float(x), float(y), float(x + w), float(y + h))
+        pixels = resize_box(image, box, (options.size, options.size))
+        with _writing(task):
+            writer = VideoWriter(task.staging / clip, STILL_FRAME_RATE, crf=options.crf)
+        try:
+            with _writing(task):
+                writer.write(pixels)
+                writer.close()
+        except BaseException:
+            writer.abort()
+            raise
+    except OutputError:
+        raise
+    except TPSMMError as error:
+        return [Entry(label, "skipped", first_line(error))]
+    left, top, right, bottom = box
+    size = f"{left:.1f},{top:.1f},{right - left:.1f},{bottom - top:.1f}"
+    return [Entry(label, "written", clip=clip, start=0, end=1, box=size)]
 
 
 def _suffix(options: PrepareOptions) -> str:
@@ -420,12 +477,18 @@ def prepare_videos(
     options = options or PrepareOptions()
     options.check()
     raw_dir, out_root = Path(raw_dir), Path(out_root)
-    videos = find_raw_videos(raw_dir)
+    videos = find_raw_videos(raw_dir, stills=options.stills)
     if not videos:
         raise DatasetError(
             f"{raw_dir}: no video files found (looked for {', '.join(sorted(VIDEO_SUFFIXES)[:6])}, ...)"
         )
     names = {path: video_name(raw_dir, path) for path in videos}
+    unknown = sorted(set(options.test_videos) - set(names.values()))
+    if unknown:
+        raise DatasetError(
+            f"{raw_dir}: --test-videos names no video here: {', '.join(unknown)} "
+            f"(names are paths under the folder without suffix, e.g. {min(names.values())})"
+        )
     check_writable_folder(out_root)
     created = _new_folders([out_root / "train", out_root / "test"])
     existing = {
@@ -515,8 +578,11 @@ def _running(pid: int) -> bool:
 
 
 def _assign_splits(names: list[str], options: PrepareOptions) -> dict[str, str]:
-    """train or test per raw video name; at least one test video when there are two or
-    more videos and the test fraction is not 0."""
+    """train or test per raw video name: the named test videos, or else a seeded split
+    with at least one test video when there are two or more videos and the test fraction
+    is not 0."""
+    if options.test_videos:
+        return {name: "test" if name in options.test_videos else "train" for name in names}
     keys = {name: split_of(name, options.seed, options.test_fraction) for name in names}
     splits = {
         name: "test" if key < options.test_fraction else "train" for name, key in keys.items()

@@ -61,12 +61,20 @@ class ResNet18(nn.Module):
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
 
-    def features(self, x: Tensor) -> Tensor:
-        """(B, C, H, W) -> pooled (B, 8 * width)."""
+    def stages(self, x: Tensor, count: int = 4) -> list[Tensor]:
+        """The outputs of the first ``count`` stages (layer1 .. layer4): (B, width * 2^i,
+        H / 2^(i+2), W / 2^(i+2)) for stage i from 0 (strides 4, 8, 16, 32)."""
         x = F.relu(self.bn1(self.conv1(x)))
         x = F.max_pool2d(x, kernel_size=3, stride=2, padding=1)
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
+        outputs = []
+        for index in range(count):
+            x = getattr(self, f"layer{index + 1}")(x)
+            outputs.append(x)
+        return outputs
+
+    def features(self, x: Tensor) -> Tensor:
+        """(B, C, H, W) -> pooled (B, 8 * width)."""
+        return torch.flatten(F.adaptive_avg_pool2d(self.stages(x)[-1], 1), 1)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.fc(self.features(x))

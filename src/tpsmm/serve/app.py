@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tpsmm.errors import TPSMMError, first_line
 from tpsmm.media import FIT_MODES
@@ -26,6 +26,9 @@ from tpsmm.serve.service import (
     AnimationRequest,
     AnimationService,
 )
+
+if TYPE_CHECKING:
+    from tpsmm.serve.live import LiveServer
 
 #: The message when the ``web`` extra is missing.
 WEB_EXTRA_MISSING = "tpsmm serve needs the web extra: pip install 'tpsmm[web]'"
@@ -69,12 +72,17 @@ def import_gradio(uploads: Path) -> Any:
     return gradio
 
 
-def build_app(service: AnimationService, sample: tuple[Path, Path] | None = None) -> Any:
+def build_app(
+    service: AnimationService,
+    sample: tuple[Path, Path] | None = None,
+    live: LiveServer | None = None,
+) -> Any:
     """The page as a ``gradio.Blocks``, its queue running one animation at a time.
 
     Args:
         service: checks and runs the requests.
         sample: (image, video) that "Use the sample" puts in the uploads; None: no button.
+        live: the Live tab's sessions (:mod:`tpsmm.serve.live`); None: no Live tab.
 
     Files the page handles live in ``service.workspace.uploads`` (see
     :func:`import_gradio`).
@@ -82,11 +90,15 @@ def build_app(service: AnimationService, sample: tuple[Path, Path] | None = None
     gr = import_gradio(service.workspace.uploads)
     models = service.models
     tracker = gr.Progress()  # gradio finds it among the defaults of the function
-    with gr.Blocks(
-        title=TITLE,
-        analytics_enabled=False,
-        delete_cache=(CLEANUP_INTERVAL_S, RESULT_LIFETIME_S),
-    ) as app:
+    with (
+        gr.Blocks(
+            title=TITLE,
+            analytics_enabled=False,
+            delete_cache=(CLEANUP_INTERVAL_S, RESULT_LIFETIME_S),
+        ) as app,
+        gr.Tabs(elem_id="tabs") as tabs,
+        gr.Tab("Animate", id="animate-tab", elem_id="animate-tab"),
+    ):
         gr.Markdown(f"# {TITLE}\n{INTRO}")
         with gr.Row(equal_height=True):
             image = gr.Image(
@@ -233,6 +245,11 @@ def build_app(service: AnimationService, sample: tuple[Path, Path] | None = None
                 queue=False,
                 api_name=False,
             )
+    if live is not None:
+        from tpsmm.serve.live_page import build_live_tab
+
+        with app, tabs, gr.Tab("Live", id="live-tab", elem_id="live-tab"):
+            build_live_tab(gr, live, sample[0] if sample is not None else None)
     app.queue(default_concurrency_limit=1, max_size=QUEUE_SIZE)
     return app
 
@@ -245,11 +262,18 @@ def launch(
     port: int = 7860,
     block: bool = True,
     allowed_paths: list[str] | None = None,
+    live: LiveServer | None = None,
 ) -> Any:
     """Start serving ``app`` (uploads bounded by ``service.limits``); returns the app.
+    ``live``: the Live tab's sessions, whose WebSocket and script the server adds.
 
     With ``block`` the call returns when the server stops (Ctrl-C or SIGTERM).
     """
+    live_options: dict[str, Any] = {}
+    if live is not None:
+        from tpsmm.serve.live_page import head
+
+        live_options = {"app_kwargs": {"routes": live.routes()}, "head": head()}
     return app.launch(
         server_name=host,
         server_port=port,
@@ -264,6 +288,7 @@ def launch(
         inbrowser=False,
         share=False,
         footer_links=[],
+        **live_options,
     )
 
 

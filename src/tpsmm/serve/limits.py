@@ -30,6 +30,10 @@ DEFAULT_MAX_UPLOAD_MB = 50.0
 DEFAULT_MAX_FRAMES = 1000
 DEFAULT_MAX_IMAGE_PIXELS = 40_000_000
 
+#: Defaults of ``tpsmm serve --live-sessions`` and ``--live-idle`` (the Live tab).
+DEFAULT_LIVE_SESSIONS = 4
+DEFAULT_LIVE_IDLE_SECONDS = 60.0
+
 #: Megabytes as the page counts them (2**20 bytes).
 MEGABYTE = 1 << 20
 
@@ -69,6 +73,24 @@ class Limits:
         return (
             f"uploads up to {format_megabytes(self.max_upload_bytes)}, videos up to "
             f"{self.max_frames} frames, images up to {format_pixels(self.max_image_pixels)}"
+        )
+
+
+@dataclass(frozen=True)
+class LiveLimits:
+    """Bounds of the Live tab: browsers animated at once, and the seconds a session may
+    stay without a message before the server closes it."""
+
+    max_sessions: int = DEFAULT_LIVE_SESSIONS
+    idle_seconds: float = DEFAULT_LIVE_IDLE_SECONDS
+
+    def describe(self) -> str:
+        """One line for the start-up message."""
+        if self.max_sessions == 0:
+            return "live: off"
+        return (
+            f"live: up to {self.max_sessions} sessions, each closed after "
+            f"{self.idle_seconds:g} s without frames"
         )
 
 

@@ -125,6 +125,8 @@ class GeneratorTrainer(Trainer):
             flow_valid=batch.get("flow_valid"),
             camera=batch.get("camera"),
             camera_valid=batch.get("camera_valid"),
+            landmarks=batch.get("landmarks"),
+            landmarks_found=batch.get("landmarks_found"),
         )
 
     def uses_background(self, epoch: int) -> bool:

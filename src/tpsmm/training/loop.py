@@ -32,6 +32,7 @@ Mixed precision
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 import warnings
 from collections import deque
@@ -164,9 +165,17 @@ class Trainer(RunCheckpointing):
 
         seed_process(options.seed, ctx.rank)
         self.model = TPSMM(config)
-        for raw, what in ((init_checkpoint, "checkpoint"), (resume, "resumed checkpoint")):
-            if raw is not None:
-                load_state(self.model, convert_checkpoint(raw), source=what)
+        if init_checkpoint is not None:
+            note = load_state(
+                self.model,
+                convert_checkpoint(init_checkpoint),
+                source="checkpoint",
+                partial=options.partial_checkpoint,
+            )
+            if note is not None and ctx.rank == 0:
+                print(note, file=sys.stderr)
+        if resume is not None:
+            load_state(self.model, convert_checkpoint(resume), source="resumed checkpoint")
         self.model.to(self.device)
         self.prepare_model()
         module = self.build_module()

@@ -28,6 +28,11 @@ from torch import Tensor, nn
 
 from tpsmm import geometry
 from tpsmm.config import LossWeights, TrainParams, config_from_dict
+from tpsmm.landmark_losses import (
+    keypoint_landmark_matrix,
+    landmark_flow_loss,
+    landmark_keypoint_loss,
+)
 from tpsmm.losses import (
     PerceptualLoss,
     PixelPyramidLoss,
@@ -118,6 +123,9 @@ class GeneratorObjective(nn.Module):
         self.pixel_deformed: PixelPyramidLoss | None = None
         if weights.pixel_deformed != 0:
             self.pixel_deformed = PixelPyramidLoss(train_params.scales, weights.pixel_deformed)
+        matrix, slots = keypoint_landmark_matrix(model.config.common.num_tps)
+        self.register_buffer("landmark_matrix", matrix, persistent=False)
+        self.register_buffer("landmark_slots", slots, persistent=False)
 
     def _layout(self, image: Tensor) -> Tensor:
         """``image`` in channels-last memory format when that option is on."""
@@ -137,6 +145,16 @@ class GeneratorObjective(nn.Module):
         neither run nor changed: 'prediction' and 'deformed' are then None."""
         weights = self.train_params.loss_weights
         return self.perceptual is not None or self.pixel is not None or weights.warp_loss != 0
+
+    def uses_dense_motion(self) -> bool:
+        """Whether a loss needs the dense motion network's flow or masks (perceptual, warp,
+        pixel, pixel_deformed, flow, landmark_flow). Without one (a keypoint stage: the
+        equivariance, keypoint motion and landmark keypoint losses, and the background
+        predictor's), only the keypoint detector and the background predictor run and
+        change: the deformation and masks in the generated dict are then None."""
+        weights = self.train_params.loss_weights
+        dense = (weights.pixel_deformed, weights.flow, weights.landmark_flow)
+        return self.uses_inpainting() or any(weight != 0 for weight in dense)
 
     def uses_motion(self) -> bool:
         """Whether a loss needs the keypoints and the dense motion (every one but
@@ -161,6 +179,8 @@ class GeneratorObjective(nn.Module):
             "camera": self.model.bg_predictor is not None and weights.camera != 0,
             "keypoint_motion": weights.keypoint_motion != 0,
             "camera_squared": self.model.bg_predictor is not None and weights.camera_squared != 0,
+            "landmark_keypoints": weights.landmark_keypoints != 0,
+            "landmark_flow": weights.landmark_flow != 0,
         }
         return [name for name in LOSS_NAMES if active[name]]
 
@@ -193,6 +213,8 @@ class GeneratorObjective(nn.Module):
         flow_valid: Tensor | None = None,
         camera: Tensor | None = None,
         camera_valid: Tensor | None = None,
+        landmarks: Tensor | None = None,
+        landmarks_found: Tensor | None = None,
     ) -> tuple[dict[str, Tensor], dict[str, Any]]:
         """Losses and generated tensors for a batch of frame pairs.
 
@@ -211,6 +233,10 @@ class GeneratorObjective(nn.Module):
                 With the ``keypoint_motion`` loss too.
             camera, camera_valid: the true camera maps (B, 3, 3) and which items carry
                 one (B,) bool, for the ``camera`` loss (the same items).
+            landmarks, landmarks_found: the 68 facial landmarks of the source and the
+                driving frame (B, 2, 68, 2) and which frames carry them (B, 2) bool
+                (``dataset_params.landmarks``), for the ``landmark_keypoints`` and
+                ``landmark_flow`` losses; those terms are 0 without them.
 
         Returns:
             ``(losses, generated)``. ``losses`` holds the weighted scalar terms that apply
@@ -245,6 +271,8 @@ class GeneratorObjective(nn.Module):
             flow_valid,
             camera,
             camera_valid,
+            landmarks,
+            landmarks_found,
         )
 
     def _compute(
@@ -259,6 +287,8 @@ class GeneratorObjective(nn.Module):
         flow_valid: Tensor | None = None,
         camera: Tensor | None = None,
         camera_valid: Tensor | None = None,
+        landmarks: Tensor | None = None,
+        landmarks_found: Tensor | None = None,
     ) -> tuple[dict[str, Tensor], dict[str, Any]]:
         """:meth:`forward` once the epoch's switches and the random TPS are known."""
         model = self.model
@@ -272,9 +302,13 @@ class GeneratorObjective(nn.Module):
         kp_source = model.kp_detector(source_cl)
         kp_driving = model.kp_detector(driving_cl)
         bg_param = model.bg_predictor(source_cl, driving_cl) if use_bg else None
-        motion = model.dense_motion_network(
-            source, kp_source, kp_driving, bg_param, dropout_p=dropout_p, generator=generator
+        motion: dict[str, Any] = dict.fromkeys(
+            ("deformation", "occlusion_maps", "contribution_maps", "deformed_source")
         )
+        if self.uses_dense_motion():
+            motion = model.dense_motion_network(
+                source, kp_source, kp_driving, bg_param, dropout_p=dropout_p, generator=generator
+            )
         inpainting = model.inpainting_network
         decoded = None
         if self.uses_inpainting():
@@ -341,7 +375,58 @@ class GeneratorObjective(nn.Module):
             losses["keypoint_motion"] = keypoint_motion_loss(
                 kp_source, kp_driving, flow, flow_valid, weights.keypoint_motion
             )
+        losses.update(
+            self._landmark_losses(
+                kp_source, kp_driving, motion["deformation"], landmarks, landmarks_found
+            )
+        )
         return {name: losses[name] for name in LOSS_NAMES if name in losses}, generated
+
+    def _landmark_losses(
+        self,
+        kp_source: Tensor,
+        kp_driving: Tensor,
+        deformation: Tensor | None,
+        landmarks: Tensor | None,
+        found: Tensor | None,
+    ) -> dict[str, Tensor]:
+        """The ``landmark_keypoints`` and ``landmark_flow`` terms (those weighted); 0,
+        connected to the networks, for a batch without landmarks."""
+        weights = self.train_params.loss_weights
+        losses: dict[str, Tensor] = {}
+        if landmarks is None or found is None:
+            landmarks = kp_source.new_zeros(kp_source.shape[0], 2, 68, 2)
+            found = torch.zeros(kp_source.shape[0], 2, dtype=torch.bool, device=kp_source.device)
+        if weights.landmark_keypoints != 0:
+            matrix, slots = self.landmark_matrix, self.landmark_slots
+            losses["landmark_keypoints"] = 0.5 * (
+                landmark_keypoint_loss(
+                    kp_source,
+                    landmarks[:, 0],
+                    found[:, 0],
+                    matrix,
+                    slots,
+                    weights.landmark_keypoints,
+                )
+                + landmark_keypoint_loss(
+                    kp_driving,
+                    landmarks[:, 1],
+                    found[:, 1],
+                    matrix,
+                    slots,
+                    weights.landmark_keypoints,
+                )
+            )
+        if weights.landmark_flow != 0:
+            assert deformation is not None
+            losses["landmark_flow"] = landmark_flow_loss(
+                deformation,
+                landmarks[:, 0],
+                landmarks[:, 1],
+                found.all(dim=1),
+                weights.landmark_flow,
+            )
+        return losses
 
     def _background_losses(
         self,

@@ -43,6 +43,10 @@ class RunOptions:
         checkpoint_minutes: also save ``RUN/checkpoint.pth.tar`` after the first step
             that ends this many minutes after the last save (mid-epoch too), so that a
             ``kill -9`` loses at most that much; None: only the epoch checkpoints.
+        partial_checkpoint: the starting checkpoint's entries that do not fit the config
+            (another head, width or number of transforms) are left out instead of
+            refused, and the model's entries it lacks keep their initialisation
+            (:func:`tpsmm.checkpoint.load_state`).
     """
 
     out_dir: Path
@@ -57,6 +61,7 @@ class RunOptions:
     tensorboard: bool = True
     shuffle: bool = True
     checkpoint_minutes: float | None = None
+    partial_checkpoint: bool = False
 
     def __post_init__(self) -> None:
         self.out_dir = Path(self.out_dir)

@@ -1,0 +1,216 @@
+"""The landmark losses (tpsmm.landmark_losses): the layout's map, closed-form values and
+float64 gradchecks, and the objective's terms with and without landmarks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from tpsmm import geometry
+from tpsmm.data.landmarks import MIRRORED_LANDMARKS
+from tpsmm.landmark_losses import (
+    FACE_KEYPOINT_LAYOUT,
+    keypoint_landmark_matrix,
+    landmark_flow_loss,
+    landmark_keypoint_loss,
+)
+
+
+def _landmarks(batch: int, seed: int, dtype=torch.float64) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return (torch.rand(batch, 68, 2, generator=generator, dtype=dtype) * 1.6 - 0.8).to(dtype)
+
+
+def test_matrix_rows_sum_to_one_and_cover_the_first_transforms():
+    matrix, slots = keypoint_landmark_matrix(10)
+    parts = min(10, len(FACE_KEYPOINT_LAYOUT))
+    assert matrix.shape == (5 * parts, 68)
+    assert torch.equal(slots, torch.arange(5 * parts))
+    torch.testing.assert_close(matrix.sum(1), torch.ones(5 * parts))
+    # fewer transforms than parts: only the first parts are tied
+    matrix3, slots3 = keypoint_landmark_matrix(3)
+    assert matrix3.shape == (15, 68) and int(slots3.max()) == 14
+    torch.testing.assert_close(matrix3, matrix[:15])
+
+
+def test_layout_is_symmetric_under_a_mirror():
+    """Every part mirrored is a part of the layout (the same points, renumbered), so a
+    flipped face asks for the flipped arrangement, not another one."""
+    matrix, _ = keypoint_landmark_matrix(len(FACE_KEYPOINT_LAYOUT), dtype=torch.float64)
+    mirrored = matrix[:, list(MIRRORED_LANDMARKS)]
+    rows = {tuple(row.tolist()) for row in matrix}
+    for row in mirrored:
+        assert tuple(row.tolist()) in rows
+
+
+def test_layout_parts_are_not_collinear_on_a_real_face():
+    """Each part spans an area on a real face (the bundled source photo's landmarks): no
+    TPS of nearly collinear points."""
+    pytest.importorskip("dlib")
+    from footage import SAMPLE_SOURCE
+    from tpsmm.faces import FaceAnalyzer
+    from tpsmm.media import load_image
+
+    image = np.asarray(load_image(SAMPLE_SOURCE))
+    face = FaceAnalyzer().analyze(image)
+    assert face is not None
+    matrix, _ = keypoint_landmark_matrix(len(FACE_KEYPOINT_LAYOUT), dtype=torch.float64)
+    points = matrix @ torch.tensor(face.landmarks, dtype=torch.float64)
+    for part in points.view(-1, 5, 2):
+        centred = part - part.mean(0)
+        singular = torch.linalg.svdvals(centred)
+        assert float(singular[1] / singular[0]) > 0.1
+
+
+def test_keypoint_loss_closed_form():
+    matrix, slots = keypoint_landmark_matrix(10, dtype=torch.float64)
+    landmarks = _landmarks(3, 0)
+    targets = torch.einsum("ml,blc->bmc", matrix, landmarks)
+    keypoints = torch.zeros(3, 50, 2, dtype=torch.float64)
+    keypoints[:, slots] = targets
+    found = torch.tensor([True, True, False])
+    assert float(landmark_keypoint_loss(keypoints, landmarks, found, matrix, slots, 7.0)) == 0.0
+    shift = torch.tensor([0.1, -0.3], dtype=torch.float64)
+    moved = keypoints.clone()
+    moved[:, slots] += shift
+    value = landmark_keypoint_loss(moved, landmarks, found, matrix, slots, 7.0)
+    torch.testing.assert_close(value, torch.tensor(7.0 * 0.2, dtype=torch.float64))
+    # the frame without landmarks does not count, whatever its keypoints
+    moved[2] += 5.0
+    torch.testing.assert_close(
+        landmark_keypoint_loss(moved, landmarks, found, matrix, slots, 7.0), value
+    )
+    # free keypoints (beyond the layout) do not count
+    free = moved.clone()
+    free[:, len(slots) :] += 3.0
+    torch.testing.assert_close(
+        landmark_keypoint_loss(free, landmarks, found, matrix, slots, 7.0), value
+    )
+
+
+def test_keypoint_loss_without_landmarks_is_zero_and_connected():
+    matrix, slots = keypoint_landmark_matrix(10)
+    keypoints = torch.rand(2, 50, 2, requires_grad=True)
+    value = landmark_keypoint_loss(
+        keypoints, torch.rand(2, 68, 2), torch.zeros(2, dtype=torch.bool), matrix, slots, 1.0
+    )
+    assert float(value.detach()) == 0.0
+    value.backward()
+    assert keypoints.grad is not None and float(keypoints.grad.abs().sum()) == 0.0
+
+
+def test_flow_loss_closed_form_translation():
+    """A deformation that translates by t, landmarks that moved by t: loss 0; by s
+    instead: mean |t - s| over the coordinates."""
+    size = 17
+    grid = geometry.coordinate_grid(size, size, dtype=torch.float64).unsqueeze(0).repeat(2, 1, 1, 1)
+    t = torch.tensor([0.1, -0.05], dtype=torch.float64)
+    deformation = grid + t
+    driving = _landmarks(2, 1) * 0.8
+    found = torch.tensor([True, True])
+    assert float(landmark_flow_loss(deformation, driving + t, driving, found, 3.0)) < 1e-12
+    s = torch.tensor([-0.1, 0.05], dtype=torch.float64)
+    value = landmark_flow_loss(deformation, driving + s, driving, found, 3.0)
+    torch.testing.assert_close(value, torch.tensor(3.0 * 0.15, dtype=torch.float64))
+    # a pair without landmarks does not count
+    found = torch.tensor([True, False])
+    source = driving + s
+    source[1] += 4.0
+    torch.testing.assert_close(landmark_flow_loss(deformation, source, driving, found, 3.0), value)
+
+
+def test_flow_loss_samples_the_deformation_bilinearly():
+    """On an affine deformation bilinear sampling is exact anywhere in the frame."""
+    size = 9
+    grid = geometry.coordinate_grid(size, size, dtype=torch.float64).unsqueeze(0)
+    affine = torch.tensor([[0.9, 0.1], [-0.2, 1.1]], dtype=torch.float64)
+    offset = torch.tensor([0.05, 0.02], dtype=torch.float64)
+    deformation = grid @ affine.T + offset
+    driving = _landmarks(1, 2)
+    source = driving @ affine.T + offset
+    value = landmark_flow_loss(deformation, source, driving, torch.tensor([True]), 1.0)
+    assert float(value) < 1e-12
+
+
+def test_gradcheck_float64():
+    matrix, slots = keypoint_landmark_matrix(10, dtype=torch.float64)
+    landmarks = _landmarks(2, 3)
+    found = torch.tensor([True, True])
+    targets = torch.einsum("ml,blc->bmc", matrix, landmarks)
+    keypoints = torch.rand(2, 50, 2, dtype=torch.float64) * 0.1
+    keypoints[:, slots] += targets  # away from the kinks of |x| at 0
+    keypoints.requires_grad_()
+    assert torch.autograd.gradcheck(
+        lambda kp: landmark_keypoint_loss(kp, landmarks, found, matrix, slots, 2.0), (keypoints,)
+    )
+    grid = geometry.coordinate_grid(6, 6, dtype=torch.float64).unsqueeze(0).repeat(2, 1, 1, 1)
+    deformation = (grid * 0.9 + 0.3).requires_grad_()
+    driving = _landmarks(2, 4) * 0.9
+    source = _landmarks(2, 5) * 0.1 - 0.5  # far from D(driving): no kinks
+    assert torch.autograd.gradcheck(
+        lambda d: landmark_flow_loss(d, source, driving, found, 2.0), (deformation,)
+    )
+
+
+@pytest.mark.parametrize("with_landmarks", [True, False])
+def test_objective_terms(tiny_model, with_landmarks):
+    """The objective returns both terms when weighted; without landmarks they are 0."""
+    import dataclasses
+
+    from tpsmm.training import GeneratorObjective
+
+    params = tiny_model.config.train_params
+    weights = dataclasses.replace(
+        params.loss_weights,
+        perceptual=[0.0] * 5,
+        pixel=1.0,
+        landmark_keypoints=5.0,
+        landmark_flow=5.0,
+    )
+    params = dataclasses.replace(params, loss_weights=weights)
+    objective = GeneratorObjective(tiny_model, params)
+    size = tiny_model.frame_size
+    generator = torch.Generator().manual_seed(0)
+    source = torch.rand(2, 3, size, size, generator=generator)
+    driving = torch.rand(2, 3, size, size, generator=generator)
+    landmarks = (torch.rand(2, 2, 68, 2, generator=generator) - 0.5) if with_landmarks else None
+    found = torch.ones(2, 2, dtype=torch.bool) if with_landmarks else None
+    losses, _ = objective(source, driving, 100, landmarks=landmarks, landmarks_found=found)
+    assert {"landmark_keypoints", "landmark_flow"} <= set(losses)
+    if with_landmarks:
+        assert float(losses["landmark_keypoints"].detach()) > 0
+        assert float(losses["landmark_flow"].detach()) > 0
+    else:
+        assert float(losses["landmark_keypoints"].detach()) == 0
+        assert float(losses["landmark_flow"].detach()) == 0
+
+
+def test_keypoint_stage_runs_and_changes_only_the_detector(tiny_model):
+    """With only keypoint-level terms weighted, the dense motion and inpainting networks
+    neither run nor get gradients."""
+    import dataclasses
+
+    from tpsmm.config import LossWeights
+    from tpsmm.training import GeneratorObjective
+
+    weights = LossWeights(
+        perceptual=[0.0] * 5, equivariance_value=1.0, warp_loss=0.0, bg=0.0, landmark_keypoints=5.0
+    )
+    params = dataclasses.replace(tiny_model.config.train_params, loss_weights=weights)
+    objective = GeneratorObjective(tiny_model, params)
+    assert not objective.uses_dense_motion() and not objective.uses_inpainting()
+    size = tiny_model.frame_size
+    generator = torch.Generator().manual_seed(1)
+    images = torch.rand(4, 3, size, size, generator=generator)
+    landmarks = torch.rand(2, 2, 68, 2, generator=generator) - 0.5
+    tiny_model.zero_grad(set_to_none=True)
+    losses, generated = objective(
+        images[:2], images[2:], 100, landmarks=landmarks, landmarks_found=torch.ones(2, 2).bool()
+    )
+    assert set(losses) == {"equivariance_value", "landmark_keypoints"}
+    assert generated["deformation"] is None and generated["prediction"] is None
+    sum(losses.values()).backward()
+    assert any(p.grad is not None for p in tiny_model.kp_detector.parameters())
+    for network in (tiny_model.dense_motion_network, tiny_model.inpainting_network):
+        assert all(p.grad is None for p in network.parameters())
