@@ -216,3 +216,21 @@ def test_stills_become_one_frame_clips(tmp_path):
     assert len(frames) == 1 and load_image(frames[0]).shape == (48, 48, 3)
     with pytest.raises(TPSMMError, match="no video files"):
         prepare_videos(raw, tmp_path / "none", PrepareOptions(size=48))
+
+
+def test_one_raw_video_leaves_test_empty_and_says_so(raw, tmp_path):
+    """One raw video: its clips all go to train/; a note says test/ is empty, and the
+    result still passes `dataset check` (a warning: evaluation needs test clips)."""
+    from tpsmm.errors import TPSMMNotice
+
+    out = tmp_path / "one"
+    options = PrepareOptions(kind="box", box=(100, 80, 200, 200), size=32, min_frames=10)
+    with pytest.warns(TPSMMNotice, match=r"test: no clips: the clips of 1 raw video all went"):
+        report = prepare_videos(raw / "people", out, options, jobs=1)
+    assert {entry.split for entry in report.written} == {"train"}
+    assert list((out / "test").iterdir()) == []
+    check = check_dataset(out)
+    assert check.ok, check.format()
+    assert [(f.severity, f.message) for f in check.findings] == [
+        ("warning", "no test videos: training works; tpsmm evaluate and reconstruct need them")
+    ]

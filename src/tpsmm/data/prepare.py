@@ -34,13 +34,21 @@ import hashlib
 import itertools
 import os
 import shutil
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from tpsmm.errors import DatasetError, MediaError, OutputError, TPSMMError, first_line
+from tpsmm.errors import (
+    DatasetError,
+    MediaError,
+    OutputError,
+    TPSMMError,
+    TPSMMNotice,
+    first_line,
+)
 from tpsmm.faces.crop import CropBox, box_iou, crop_for_pose, fit_inside
 from tpsmm.faces.tracking import find_face, frame_histogram, is_shot_change, track_faces
 from tpsmm.files import check_writable_folder, write_error
@@ -531,7 +539,30 @@ def prepare_videos(
             raise write_error(out_root, error) from None
         raise
     shutil.rmtree(staging, ignore_errors=True)
+    _note_empty_test(out_root, report, options)
     return report
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _note_empty_test(out_root: Path, report: PrepareReport, options: PrepareOptions) -> None:
+    """Say when the run asked for a test split and test/ holds no clip: one raw video
+    gave clips (a video's clips all go to one split)."""
+    if not report.written or not (options.test_fraction > 0 or options.test_videos):
+        return
+    if any(entry.split == "test" for entry in report.entries) or any((out_root / "test").iterdir()):
+        return
+    sources = len({entry.video for entry in report.entries if entry.split == "train"})
+    warnings.warn(
+        f"{out_root / 'test'}: no clips: the clips of {_plural(sources, 'raw video')} all "
+        "went to train/ (a video's clips stay in one split); training works, tpsmm "
+        "evaluate and reconstruct need test clips: add raw videos (two or more give a "
+        "test split)",
+        TPSMMNotice,
+        stacklevel=3,
+    )
 
 
 def _undo(staging: Path, moved: list[Path], created: list[Path], report: Path | None) -> None:
