@@ -27,7 +27,7 @@ from tpsmm.animation.motion_file import Motion, is_motion_file, load_motion
 from tpsmm.animation.progress import FrameProgress, ProgressCallback, expected_frames
 from tpsmm.errors import TPSMMError, TPSMMWarning, named_in_errors
 from tpsmm.faces.crop import CropBox, crop_frame
-from tpsmm.faces.tracking import SMOOTHING_SECONDS, FaceFinder, track_faces
+from tpsmm.faces.tracking import SMOOTHING_SECONDS, FaceFinder, smoothing_reach, track_faces
 from tpsmm.media import DEFAULT_FIT_MODE, FrameFitter, VideoReader, check_fit_mode
 
 #: What the job takes as a driving video: a path (file or folder of frames) or a reader.
@@ -137,15 +137,22 @@ def driving_face_boxes(
     pixels (one pass over the video, keeping only the poses; frames without a face
     hold the last box). ``smoothing`` is the Gaussian's sigma in seconds.
 
+    With ``max_frames`` the face is followed a little further (the smoothing's reach,
+    :func:`smoothing_reach`), so that the first ``max_frames`` crops are those of the
+    whole video: animating part of a video and animating a motion file of all of it
+    cut the same crops.
+
     Raises:
         TPSMMError: no face in any frame.
     """
-    total = expected_frames(reader, max_frames)
-    frames = (frame for batch in reader.read_batches(16, max_frames) for frame in batch)
+    sigma = smoothing * float(reader.frame_rate)
+    read = None if max_frames is None else max_frames + smoothing_reach(sigma)
+    total = expected_frames(reader, read)
+    frames = (frame for batch in reader.read_batches(16, read) for frame in batch)
     with FrameProgress("face", total, bar=progress, on_progress=on_progress) as bar:
         track = track_faces(frames, finder=finder, on_frame=lambda _: bar.update(1))
     try:
-        return track.crop_boxes(smoothing * float(reader.frame_rate))
+        return track.crop_boxes(sigma)[:max_frames]
     except TPSMMError:
         raise TPSMMError(
             f"{reader.path}: no face found in any frame of the driving video (--crop-face)"
