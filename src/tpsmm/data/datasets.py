@@ -188,11 +188,12 @@ def _note_missing_ground_truth(root: Path, videos: list[Path]) -> None:
     missing = sum(not ground_truth_path(video).is_file() for video in videos)
     if missing:
         share = "none" if missing == len(videos) else f"{len(videos) - missing}"
+        which = "their pairs" if missing == len(videos) else "pairs of the others"
         warnings.warn(
             f"{root}: dataset_params.ground_truth_motion is on but {share} of the "
             f"{len(videos)} training videos carry ground-truth motion (<video>"
-            f"{GROUND_TRUTH_SUFFIX}, written by tpsmm synth); pairs of the others train "
-            "with the flow and camera terms at 0",
+            f"{GROUND_TRUTH_SUFFIX}, written by tpsmm synth); {which} train with the flow "
+            "and camera terms at 0",
             TPSMMNotice,
             stacklevel=3,
         )
