@@ -1,10 +1,13 @@
 """Shared fixtures: the reference fixtures and the cached reference weights (see
-:mod:`reference_weights`), and the tiny seeded model (see :mod:`tiny_model`)."""
+:mod:`reference_weights`), the tiny seeded model (see :mod:`tiny_model`), and the
+command-line runner (``run_cli``)."""
 
 from __future__ import annotations
 
 import json
 import signal
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -84,3 +87,32 @@ def tiny_model(tiny_checkpoint: Path):
     import tpsmm
 
     return tpsmm.load_model(tiny_checkpoint)
+
+
+@dataclass
+class CliResult:
+    status: int
+    out: str
+    err: str
+
+    @property
+    def error_lines(self) -> list[str]:
+        return [line for line in self.err.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def run_cli(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Callable[..., CliResult]:
+    """Run ``tpsmm ARGS`` in this process; returns the exit status and captured output."""
+    monkeypatch.delenv("TPSMM_CHECKPOINT", raising=False)
+
+    import tpsmm.cli
+
+    def run(*args: object) -> CliResult:
+        capsys.readouterr()
+        status = tpsmm.cli.main([str(arg) for arg in args])
+        captured = capsys.readouterr()
+        return CliResult(status, captured.out, captured.err)
+
+    return run

@@ -8,6 +8,10 @@ traceback; programming errors keep their tracebacks.
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
+
 
 class TPSMMError(Exception):
     """A problem with the user's input, stated in one line."""
@@ -42,6 +46,13 @@ class TPSMMWarning(UserWarning):
     label = "warning"
 
 
+class TPSMMNotice(TPSMMWarning):
+    """A choice tpsmm made that users may want to know of (which face it animates, a
+    split left empty); the command line shows it as ``tpsmm COMMAND: note: ...``."""
+
+    label = "note"
+
+
 def first_line(error: BaseException, limit: int | None = 200) -> str:
     """The first line of an error's message (at most ``limit`` characters; None: all of
     it), or its class name when the message is empty: the reason in a one-line error."""
@@ -61,3 +72,17 @@ def describe_os_error(error: OSError, path: object = None) -> str:
         path = " -> ".join(map(str, names)) if names else None
     reason = error.strerror or first_line(error)
     return f"{path}: {reason}" if path is not None else reason
+
+
+@contextlib.contextmanager
+def named_in_errors(path: str | os.PathLike, name: str) -> Iterator[None]:
+    """Messages of the :class:`TPSMMError` raised in the block name ``path`` as ``name``
+    (a file the user knows by another name: an upload by the uploader's file name, a
+    temporary copy by what it was copied from)."""
+    try:
+        yield
+    except TPSMMError as error:
+        message = str(error).replace(os.fspath(path), name)
+        if message == str(error):
+            raise
+        raise type(error)(message) from None

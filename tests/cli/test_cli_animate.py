@@ -206,3 +206,28 @@ def test_authors_file_name_is_said_in_one_line(run_cli, reference_checkpoint, tm
         "tpsmm animate: note: taichi.pth.tar holds no config: the taichi-256 preset, as the "
         "authors' taichi checkpoint (--config to choose another)"
     ]
+
+
+@pytest.mark.parametrize("mode", ["relative", "standard"])
+def test_black_first_frame_as_the_reference_is_warned(run_cli, tiny_checkpoint, tmp_path, mode):
+    """A black first driving frame would be the relative mode's reference: a warning
+    suggests --find-best-frame; the other modes take no reference and say nothing."""
+    from cli_helpers import pattern_frame, write_video
+
+    black = np.zeros((TINY_SIZE, TINY_SIZE, 3), np.uint8)
+    driving = write_video(tmp_path / "fade-in.mp4", [black, *(pattern_frame(i) for i in range(3))])
+    result = run_cli(
+        "animate", "--source", SAMPLE_SOURCE, "--driving", driving, "--checkpoint",
+        tiny_checkpoint, "--output", tmp_path / "out/", "--mode", mode, "-q",
+    )  # fmt: skip
+    assert result.status == 0, result.err
+    warned = [line for line in result.error_lines if "nearly uniform" in line]
+    if mode == "relative":
+        assert warned == [
+            f"tpsmm animate: warning: {driving}: the first driving frame, the relative mode's "
+            "reference, is nearly uniform (mean level 0 of 255: a black or blank frame); the "
+            "motion is measured from it and will be wrong: --find-best-frame takes the frame "
+            "most like the source as the reference, or cut the video"
+        ]
+    else:
+        assert warned == []

@@ -156,9 +156,57 @@ def test_no_face_in_the_source_is_one_line(run_cli, tiny_checkpoint, tmp_path):
     assert result.status == 2
     assert result.error_lines == [
         f"tpsmm animate: error: {blank}: no face found in the source image (--crop-face "
-        "needs a frontal face; crop the image yourself and leave out --crop-face)"
+        "needs a face facing the camera, at least about 45 pixels wide; crop the image "
+        "yourself and leave out --crop-face)"
     ]
     assert not out.exists()
+
+
+def sample_face(side: int) -> np.ndarray:
+    """The sample source photo at ``side`` x ``side`` (its face about half as wide)."""
+    image = Image.open(SAMPLE_SOURCE).convert("RGB")
+    return np.asarray(image.resize((side, side), Image.Resampling.LANCZOS))
+
+
+def test_a_face_too_small_is_said_to_be_too_small(run_cli, tiny_checkpoint, tmp_path):
+    """A face of about 20 pixels in a 400x400 photo: too small for the detector, said
+    so (it was "no face found ... needs a frontal face")."""
+    photo = tmp_path / "far.png"
+    canvas = np.full((400, 400, 3), 128, np.uint8)
+    canvas[100:140, 150:190] = sample_face(40)
+    Image.fromarray(canvas).save(photo)
+    result = run_cli("animate", "--source", photo, "--driving", SAMPLE_DRIVING, "--checkpoint",
+                     tiny_checkpoint, "--output", tmp_path / "out.mp4", "--crop-face")  # fmt: skip
+    assert result.status == 2
+    [line] = result.error_lines
+    assert line.startswith(
+        f"tpsmm animate: error: {photo}: the face in the source image is too small for "
+        "--crop-face (about "
+    ), line
+    assert line.endswith(
+        " pixels wide; faces are found from about 45 pixels): use a larger image, or crop it "
+        "yourself and leave out --crop-face"
+    ), line
+
+
+def test_two_faces_in_the_source_the_largest_is_animated_with_a_note(tmp_path):
+    import warnings
+
+    from tpsmm.animation.source import source_face_box
+    from tpsmm.errors import TPSMMNotice
+    from tpsmm.faces.tracking import default_finder
+
+    canvas = np.full((300, 600, 3), 128, np.uint8)
+    canvas[50:250, 350:550] = sample_face(200)  # the smaller one first, on the right
+    canvas[20:276, 0:256] = sample_face(256)
+    with pytest.warns(TPSMMNotice, match=r"^two\.png: 2 faces in the source image; --crop-face "
+                      r"animates the largest \(about \d+ pixels wide, centred at \d+,\d+\); to "
+                      "animate another, crop the image around it$"):  # fmt: skip
+        box = source_face_box(canvas, default_finder(), "two.png")
+    assert box.bounds[2] < 300  # the face on the left
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # one face: no note
+        source_face_box(canvas[:, :300].copy(), default_finder(), "one.png")
 
 
 def test_no_face_in_the_driving_video_is_one_line(run_cli, tiny_checkpoint, tmp_path):
@@ -167,3 +215,30 @@ def test_no_face_in_the_driving_video_is_one_line(run_cli, tiny_checkpoint, tmp_
                      tiny_checkpoint, "--output", tmp_path / "o.mp4", "--crop-face")  # fmt: skip
     assert result.status == 2 and "no face found in any frame" in result.err
     assert len(result.error_lines) == 1
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_part_of_a_video_and_a_motion_file_of_all_of_it_give_the_same_frames(
+    run_cli, tiny_checkpoint, portrait, tmp_path, dtype
+):
+    """A motion file of the whole video animated with --max-frames gives the frames of
+    the video animated with --max-frames: the crops are smoothed over time (zero phase),
+    so a frame's crop depends on the frames after it, and the face is followed past the
+    last frame animated by the smoothing's reach (it stopped there, and the last crops
+    differed by a fraction of a pixel: frames 1-3 levels apart)."""
+    from tpsmm.animation.driving import driving_face_boxes
+    from tpsmm.faces.tracking import default_finder
+
+    photo, video = portrait  # 12 frames, FRAMES of them animated
+    motion = tmp_path / "all.npz"
+    options = ["--crop-face", "--dtype", dtype, "--batch-size", 2]
+    result = run_cli("motion", "--driving", video, "--checkpoint", tiny_checkpoint, "--out",
+                     motion, *options)  # fmt: skip
+    assert result.status == 0, result.err
+    with VideoReader(video) as reader:
+        part = driving_face_boxes(reader, default_finder(), max_frames=FRAMES)
+    np.testing.assert_array_equal(part, load_motion(motion).boxes[:FRAMES])
+    from_motion, from_video = tmp_path / "a", tmp_path / "b"
+    animate(run_cli, tiny_checkpoint, photo, motion, from_motion, *options)
+    animate(run_cli, tiny_checkpoint, photo, video, from_video, *options)
+    np.testing.assert_array_equal(read_png_folder(from_motion), read_png_folder(from_video))

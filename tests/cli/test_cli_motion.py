@@ -123,7 +123,7 @@ def test_bad_motion_files_and_options(run_cli, tiny_checkpoint, motion_file, tmp
     np.savez(fake, something=np.zeros(3))
     broken = tmp_path / "broken.npz"
     broken.write_bytes(b"not a zip")
-    for path, message in [(fake, "not a tpsmm motion file"), (broken, "damaged motion file"),
+    for path, message in [(fake, "not a tpsmm motion file"), (broken, "not a tpsmm motion file"),
                           (tmp_path / "missing.npz", "no such motion file")]:  # fmt: skip
         result = run_cli(
             "animate", "--source", SAMPLE_SOURCE, "--driving", path, "--checkpoint",
@@ -139,6 +139,77 @@ def test_bad_motion_files_and_options(run_cli, tiny_checkpoint, motion_file, tmp
     result = run_cli("motion", "--driving", SAMPLE_DRIVING, "--checkpoint", tiny_checkpoint,
                      "--out", tmp_path / "m.txt")  # fmt: skip
     assert result.status == 2 and "must end in .npz" in result.err
+
+
+def damaged_copies(motion_file, folder):
+    """Motion files damaged in the ways a user meets: name -> (path, what the message says)."""
+    contents = motion_file.read_bytes()
+    arrays = dict(np.load(motion_file, allow_pickle=False))
+    files = {
+        "truncated": (contents[: len(contents) // 3], "archive is cut short or corrupt"),
+        "empty": (b"", "empty file, not a motion file"),
+        "video renamed": (SAMPLE_DRIVING.read_bytes(), "not a tpsmm motion file"),
+    }
+    damaged = {name: (folder / f"{name}.npz", message) for name, (_, message) in files.items()}
+    for name, (content, _) in files.items():
+        damaged[name][0].write_bytes(content)
+    nan = arrays["keypoints"].copy()
+    nan[2, 3, 0] = np.nan
+    changes = {
+        "frame rate 0": ({"frame_rate": np.array([0, 1])}, "frame rate 0/1"),
+        "no denominator": ({"frame_rate": np.array([25, 0])}, "frame rate 25/0"),
+        "NaN keypoints": ({"keypoints": nan}, "not finite numbers at frame 2"),
+        "garbage audio": (
+            {"audio": np.frombuffer(b"garbage" * 100, np.uint8)},
+            "its audio cannot be read",
+        ),
+        "object array": ({"framing": np.array([{"a": 1}], dtype=object)}, "Python objects"),
+        "no keypoints": ({"keypoints": None}, "no keypoints entry"),
+    }
+    for name, (change, message) in changes.items():
+        path = folder / f"{name}.npz"
+        content = {key: value for key, value in {**arrays, **change}.items() if value is not None}
+        np.savez(path, **content)
+        damaged[name] = (path, message)
+    return damaged
+
+
+def test_damaged_motion_files_end_in_one_line_and_no_output(
+    run_cli, tiny_checkpoint, motion_file, tmp_path
+):
+    for name, (path, message) in damaged_copies(motion_file, tmp_path).items():
+        out = tmp_path / f"out-{name}.mp4"
+        result = run_cli(
+            "animate", "--source", SAMPLE_SOURCE, "--driving", path, "--checkpoint",
+            tiny_checkpoint, "--output", out,
+        )  # fmt: skip
+        assert result.status == 2, (name, result.err)
+        assert result.error_lines == [
+            f"tpsmm animate: error: {path}: {result.err.split(': ', 3)[3].strip()}"
+        ]
+        assert message in result.err and "Traceback" not in result.err, (name, result.err)
+        assert not out.exists() and not list(tmp_path.glob("*.mp4.partial*"))
+
+
+def test_audio_errors_name_the_motion_file_not_a_temporary_file(
+    run_cli, tiny_checkpoint, motion_file, tmp_path, monkeypatch
+):
+    from tpsmm.errors import MediaError
+    from tpsmm.media import writer as writer_module
+
+    def unreadable(path, start_time=None):
+        raise MediaError(f"{path}: corrupt audio (Invalid data found when processing input)")
+
+    monkeypatch.setattr(writer_module.AudioSource, "open", staticmethod(unreadable))
+    result = run_cli(
+        "animate", "--source", SAMPLE_SOURCE, "--driving", motion_file, "--checkpoint",
+        tiny_checkpoint, "--output", tmp_path / "out.mp4",
+    )  # fmt: skip
+    assert result.status == 2
+    assert result.error_lines == [
+        f"tpsmm animate: error: {motion_file} (its audio): corrupt audio "
+        "(Invalid data found when processing input)"
+    ]
 
 
 def test_save_and_load_round_trip(motion_file, tmp_path):

@@ -5,6 +5,7 @@ type, and between and during pairs. Each must end with one line on stderr, exit 
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -39,12 +40,22 @@ CLI_CODE = "import sys, tpsmm.cli; sys.exit(tpsmm.cli.main())"
 STATUS = {signal.SIGINT: 130, signal.SIGTERM: 143}
 MESSAGE = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated (SIGTERM)"}
 LONG_FRAMES = 1500
+RAW_FRAMES = 300
 
 
-def spawn(args: list[object], code: str = CLI_CODE) -> subprocess.Popen[str]:
-    """``tpsmm ARGS`` as a child process, its output in pipes."""
+def spawn(
+    args: list[object], code: str = CLI_CODE, *, group: bool = False
+) -> subprocess.Popen[str]:
+    """``tpsmm ARGS`` as a child process, its output in pipes; ``group``: in a process
+    group of its own (with its workers), as a shell runs a command."""
     command = [sys.executable, "-c", code, *map(str, args)]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=group,
+    )
 
 
 def wait_for(condition: Callable[[], bool], process: subprocess.Popen[str], what: str) -> None:
@@ -206,3 +217,60 @@ def test_a_signal_while_the_finished_program_exits_kills_it_quietly(signum):
     out, err = process.communicate(timeout=120)
     assert process.returncode == -signum, err
     assert err == "" and "usage: tpsmm synth" in out
+
+
+@pytest.fixture(scope="module")
+def raw_videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two raw videos for prepare-videos, 320x240, each seconds of work as PNG clips."""
+    folder = tmp_path_factory.mktemp("raw")
+    for number in range(2):
+        frames = (pattern_frame(i + number, (320, 240)) for i in range(RAW_FRAMES))
+        write_video(folder / f"v{number}.mp4", frames)
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("signum", "to"),
+    [(signal.SIGTERM, "process"), (signal.SIGTERM, "group"), (signal.SIGINT, "group")],
+)
+def test_prepare_videos_with_workers_ends_cleanly(signum, to, raw_videos, tmp_path):
+    """`tpsmm prepare-videos --jobs 2` stopped while its workers write clips: by SIGTERM
+    to the command (`kill PID`), to its whole group (`timeout`, systemd, `kill -- -PGID`)
+    or by Ctrl-C (SIGINT to the group): one line and 130 or 143, no worker traceback, no
+    hang, no worker left, and no partial folder."""
+    out = tmp_path / "dataset"
+    process = spawn(
+        ["prepare-videos", raw_videos, out, "--kind", "box", "--box", "0,0,200,200",
+         "--size", "256", "--format", "png", "--min-frames", "10", "--jobs", "2"],
+        group=True,
+    )  # fmt: skip
+
+    def writing() -> bool:  # clips are being written in the staging folder
+        staging = list(out.glob(".prepare-partial-*")) if out.exists() else []
+        return (
+            any(len(list(clip.iterdir())) > 3 for clip in staging[0].iterdir())
+            if staging
+            else False
+        )
+
+    wait_for(writing, process, "clips were being written")
+    if to == "group":
+        os.killpg(process.pid, signum)
+        out_text, err = process.communicate(timeout=120)
+        status = process.returncode
+    else:
+        status, out_text, err = stop(process, signum)
+    assert status == STATUS[signum]
+    assert err == f"tpsmm prepare-videos: {MESSAGE[signum]}\n"
+    assert out_text == ""
+    assert not out.exists()  # the folders this run made, emptied, removed
+    deadline = time.monotonic() + 30  # the workers are gone (multiprocessing's tracker too)
+    while group_members(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert group_members(process.pid) == []
+
+
+def group_members(group: int) -> list[str]:
+    """The processes still in a process group."""
+    found = subprocess.run(["pgrep", "-g", str(group)], capture_output=True, text=True)
+    return found.stdout.split()

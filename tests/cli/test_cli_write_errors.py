@@ -9,6 +9,7 @@ the machine does not allow that, those cases are skipped with the reason.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -22,6 +23,7 @@ import pytest
 from cli_helpers import SAMPLE_SOURCE, pattern_frame, write_video
 
 NOBODY = 65534
+NOBODY_PREFIX = ("setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups")
 # Runs several `tpsmm` commands in one process (one start-up) and prints, as JSON, each
 # one's exit status and stderr, then what the folders named after them hold.
 RUNNER = """
@@ -37,6 +39,7 @@ for argv in json.loads(sys.argv[1]):
 print(json.dumps([results, {folder: sorted(os.listdir(folder)) for folder in sys.argv[2:]}]))
 """
 MISSING_CHECKPOINT = "/nonexistent/model.pth.tar"  # found after the output check
+HAS_ONNX = importlib.util.find_spec("onnx") is not None
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +52,12 @@ def world(tiny_checkpoint: Path) -> Iterator[Path]:
     shutil.copy(tiny_checkpoint, folder / "tiny.pth.tar")
     write_video(folder / "short.mp4", (pattern_frame(i) for i in range(4)))
     write_video(folder / "long.mp4", (pattern_frame(i) for i in range(40)))
+    (folder / "raw").mkdir()
+    for number in range(2):  # raw videos for prepare-videos
+        write_video(folder / "raw" / f"v{number}.mp4", (pattern_frame(i) for i in range(40)))
     (folder / "pairs.csv").write_text(f"{folder / 'face.png'},{folder / 'short.mp4'}\n")
-    for entry in folder.iterdir():
-        entry.chmod(0o644)
+    for entry in folder.rglob("*"):
+        entry.chmod(0o755 if entry.is_dir() else 0o644)
     yield folder
     shutil.rmtree(folder, ignore_errors=True)
 
@@ -60,7 +66,7 @@ def commands(world: Path, target: Path) -> dict[str, list[str]]:
     """Each command, writing into the folder ``target``; the path each must name."""
     animate = ["animate", "--source", str(world / "face.png"), "--driving",
                str(world / "short.mp4"), "--checkpoint", MISSING_CHECKPOINT, "--output"]  # fmt: skip
-    return {
+    expected = {
         str(target / "out.mp4"): [*animate, str(target / "out.mp4")],
         str(target / "out.gif"): [*animate, str(target / "out.gif")],
         str(target / "frames"): [*animate, str(target / "frames") + "/"],
@@ -92,7 +98,23 @@ def commands(world: Path, target: Path) -> dict[str, list[str]]:
             "--out",
             str(target / "eval"),
         ],
+        str(target / "dataset"): [
+            "prepare-videos",
+            str(world / "raw"),
+            str(target / "dataset"),
+            "--kind",
+            "box",
+            "--box",
+            "0,0,32,32",
+            "--min-frames",
+            "2",
+        ],
     }
+    if HAS_ONNX:
+        expected[str(target / "onnx")] = [
+            "export", "--checkpoint", MISSING_CHECKPOINT, "--out", str(target / "onnx"),
+        ]  # fmt: skip
+    return expected
 
 
 def run_commands(
@@ -119,19 +141,55 @@ def check_one_line_each(results: list[list], expected: dict[str, list[str]], rea
         assert lines[0].endswith(f"({reason})"), err
 
 
+def unprivileged_problem(prefix: tuple[str, ...], python: str, cwd: Path) -> str | None:
+    """Why ``python`` run through ``prefix`` (as another user) cannot import tpsmm, or
+    None when it can: a checkout in a private folder (a root shell's home, mktemp -d;
+    mode 0700) is out of another user's reach."""
+    try:
+        result = subprocess.run(
+            [*prefix, python, "-c", "import tpsmm.cli"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=cwd,
+        )
+    except OSError as error:
+        return f"{python}: {error.strerror or error}"
+    if result.returncode == 0:
+        return None
+    lines = result.stderr.strip().splitlines()
+    return lines[-1] if lines else f"status {result.returncode}"
+
+
+def test_a_checkout_out_of_another_users_reach_is_found(tmp_path):
+    """The case of a clone in a private folder (pytest's own temporary folder is mode
+    0700): the check above finds it, so the test skips instead of failing."""
+    if shutil.which("setpriv") is None or os.geteuid() != 0:
+        pytest.skip("cannot run as another user (needs root and setpriv)")
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    python = private / "python"
+    python.symlink_to(sys.executable)
+    assert unprivileged_problem(NOBODY_PREFIX, str(python), Path("/")) is not None
+
+
 def test_folder_without_write_permission(world):
-    """Run as an unprivileged user (uid 65534) in a folder owned by root, mode 0755."""
+    """Run as an unprivileged user (uid 65534) in a folder owned by root, mode 0755.
+    Skipped with the reason where that user cannot run this checkout's tpsmm (a clone
+    in a private folder)."""
     if shutil.which("setpriv") is None:
         pytest.skip("cannot run as another user: setpriv (util-linux) is missing")
     if os.geteuid() != 0:
         pytest.skip("cannot run as another user: the tests do not run as root")
+    problem = unprivileged_problem(NOBODY_PREFIX, sys.executable, world)
+    if problem is not None:
+        pytest.skip(f"uid {NOBODY} cannot run this checkout's tpsmm ({problem})")
     locked = world / "locked"
     locked.mkdir()
     locked.chmod(0o755)
     expected = commands(world, locked)
     home = {**os.environ, "HOME": str(locked)}
-    nobody = ("setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups")
-    results, _ = run_commands(list(expected.values()), nobody, env=home, cwd=world)
+    results, _ = run_commands(list(expected.values()), NOBODY_PREFIX, env=home, cwd=world)
     check_one_line_each(results, expected, "Permission denied")
     assert list(locked.iterdir()) == []
 
@@ -192,6 +250,29 @@ def test_file_system_filling_up_during_the_job(world, output):
     assert status == 2, err
     assert err == f"tpsmm animate: error: {name}: cannot write (No space left on device)\n"
     assert left == []  # nothing of the output, no hidden partial file
+
+
+@pytest.mark.usefixtures("can_mount")
+@pytest.mark.parametrize("command", ["prepare-videos", "export"])
+def test_file_system_filling_up_during_the_job_of_workers_or_export(world, command):
+    """prepare-videos (two worker processes writing clips) and export (graphs and
+    weights): the write fails in the middle, one line naming the output, status 2,
+    nothing of it left."""
+    if command == "export" and not HAS_ONNX:
+        pytest.skip("needs the onnx extra")
+    mounted = world / f"small-{command}"
+    mounted.mkdir()
+    target = mounted / ("dataset" if command == "prepare-videos" else "onnx")
+    if command == "prepare-videos":
+        argv = ["prepare-videos", str(world / "raw"), str(target), "--kind", "box", "--box",
+                "0,0,64,64", "--size", "64", "--min-frames", "2", "--jobs", "2"]  # fmt: skip
+    else:
+        argv = ["export", "--checkpoint", str(world / "tiny.pth.tar"), "--out", str(target),
+                "--modes", "standard"]  # fmt: skip
+    [[status, err]], left = run_commands([argv], mount_prefix(mounted, "size=24k"), mounted)
+    assert status == 2, err
+    assert err == f"tpsmm {command}: error: {target}: cannot write (No space left on device)\n"
+    assert left == []
 
 
 def test_path_that_is_a_file(run_cli, world, tmp_path):

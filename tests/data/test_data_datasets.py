@@ -363,3 +363,22 @@ def test_build_dataset_from_a_config_object(tmp_path: Path) -> None:
     assert len(dataset) == 2 and dataset.id_sampling
     with pytest.raises(ConfigError, match="root_dir must be a path, got None"):
         build_dataset(asdict(replace(params, root_dir=None)), is_train=True)
+
+
+def test_ground_truth_motion_on_videos_without_it_is_noted(tmp_path):
+    """ground_truth_motion on clips that carry none (real videos) trains with the flow
+    term at 0: a note says so (none, or how many of them carry it)."""
+    import warnings
+
+    from tpsmm.errors import TPSMMNotice
+
+    root = mixed_root(tmp_path)
+    with pytest.warns(TPSMMNotice, match=r"ground_truth_motion is on but none of the 6 training"):
+        FramesDataset(root, frame_shape=SHAPE, ground_truth_motion=True)
+    (root / "train" / "id1#clip.mp4.npz").write_bytes(b"")  # one carries it
+    with pytest.warns(TPSMMNotice, match=r"but 1 of the 6 training videos"):
+        FramesDataset(root, frame_shape=SHAPE, ground_truth_motion=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        FramesDataset(root, frame_shape=SHAPE)  # off: no note
+        FramesDataset(root, frame_shape=SHAPE, ground_truth_motion=True, is_train=False)

@@ -216,3 +216,44 @@ def test_stills_become_one_frame_clips(tmp_path):
     assert len(frames) == 1 and load_image(frames[0]).shape == (48, 48, 3)
     with pytest.raises(TPSMMError, match="no video files"):
         prepare_videos(raw, tmp_path / "none", PrepareOptions(size=48))
+
+
+def test_one_raw_video_leaves_test_empty_and_says_so(raw, tmp_path):
+    """One raw video: its clips all go to train/; a note says test/ is empty, and the
+    result still passes `dataset check` (a warning: evaluation needs test clips)."""
+    from tpsmm.errors import TPSMMNotice
+
+    out = tmp_path / "one"
+    options = PrepareOptions(kind="box", box=(100, 80, 200, 200), size=32, min_frames=10)
+    with pytest.warns(TPSMMNotice, match=r"test: no clips: the clips of 1 raw video all went"):
+        report = prepare_videos(raw / "people", out, options, jobs=1)
+    assert {entry.split for entry in report.written} == {"train"}
+    assert list((out / "test").iterdir()) == []
+    check = check_dataset(out)
+    assert check.ok, check.format()
+    assert [(f.severity, f.message) for f in check.findings] == [
+        ("warning", "no test videos: training works; tpsmm evaluate and reconstruct need them")
+    ]
+
+
+def test_a_rerun_removes_the_partial_clips_of_a_killed_run(raw, tmp_path):
+    """A run killed by SIGKILL (or a power cut) leaves its staging folder; the next run
+    removes it (its process no longer runs) and keeps another running run's."""
+    import os
+    import subprocess
+    import warnings
+
+    out = tmp_path / "again"
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a process id that no longer runs
+    stale = out / f".prepare-partial-{dead.pid}" / "cut#000000.mp4"
+    stale.mkdir(parents=True)
+    running = out / f".prepare-partial-{os.getppid()}"  # a process that runs
+    running.mkdir()
+    options = PrepareOptions(kind="box", box=(100, 80, 200, 200), size=32, min_frames=10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the note on test/
+        prepare_videos(raw / "people", out, options, jobs=1)
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["train", "test", "prepare-report.csv", running.name]
+    )

@@ -12,6 +12,7 @@ from PIL import Image
 
 from tpsmm.errors import MediaError
 from tpsmm.media import load_image, probe, save_image
+from tpsmm.media.image import heif_brand
 
 
 def test_bundled_source_is_rgb_uint8() -> None:
@@ -206,3 +207,16 @@ def test_probe_kinds(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("text")
     with pytest.raises(MediaError, match="neither an image nor a video"):
         probe(tmp_path / "notes.txt")
+
+
+def test_heif_photo_is_named_as_such(tmp_path):
+    """A phone's HEIC photo is a HEIF image Pillow cannot read without a plugin: said so
+    (FFmpeg opens such files, and they were reported as "a video, not an image")."""
+    photo = tmp_path / "IMG_0001.HEIC"
+    photo.write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(64))
+    with pytest.raises(MediaError, match=r"is a HEIF image \(brand heic.*pillow-heif"):
+        load_image(photo)
+    assert heif_brand(photo) == "heic"
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + bytes(64))
+    assert heif_brand(video) is None

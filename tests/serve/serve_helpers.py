@@ -61,8 +61,9 @@ class Server:
         self.output: list[str] = []
         self.url = ""
         self.process: subprocess.Popen[str] | None = None
+        self.reader: threading.Thread | None = None
 
-    def start(self, timeout: float = 240) -> Server:
+    def start(self, timeout: float = 600) -> Server:
         env = {
             **os.environ,
             "HOME": str(self.home),
@@ -82,7 +83,8 @@ class Server:
             text=True,
         )
         ready = threading.Event()
-        threading.Thread(target=self._read, args=(ready,), daemon=True).start()
+        self.reader = threading.Thread(target=self._read, args=(ready,), daemon=True)
+        self.reader.start()
         if not ready.wait(timeout) or not self.url:
             self.stop()
             raise RuntimeError(f"tpsmm serve did not start:\n{self.log}")
@@ -110,18 +112,20 @@ class Server:
         except OSError:
             return False
 
-    def stop(self, timeout: float = 60) -> int | None:
-        """SIGTERM, as a service manager stops it; returns the exit status."""
+    def stop(self, timeout: float = 120, signum: int = signal.SIGTERM) -> int | None:
+        """SIGTERM, as a service manager stops it (or ``signum``); returns the exit
+        status."""
         if self.process is None:
             return None
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            self.process.send_signal(signum)
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        time.sleep(0.2)
+        if self.reader is not None:
+            self.reader.join(30)  # the output to its end
         return self.process.returncode
 
 

@@ -8,6 +8,8 @@ bounded to 2 MB. Skips with one line where Gradio, Playwright or Chromium is abs
 
 from __future__ import annotations
 
+import signal
+import time
 from fractions import Fraction
 from pathlib import Path
 from urllib.parse import urlparse
@@ -30,6 +32,7 @@ ASSETS = Path(__file__).resolve().parents[2] / "src" / "tpsmm" / "assets"
 SAMPLE_IMAGE, SAMPLE_VIDEO = ASSETS / "source.png", ASSETS / "driving.mp4"
 SAMPLE_FRAMES = 169
 CLIP_FRAMES = 12
+LONG_FRAMES = 1000  # the server's default bound
 PACKAGE = ASSETS.parent
 # The package's files when the server started (it must add none, e.g. no .pyi).
 package_files: list[Path] = []
@@ -196,13 +199,92 @@ def test_browser_animates_the_sample_and_refuses_bad_uploads(server: Server, tmp
     assert list((workspace_of(server) / "requests").iterdir()) == []
 
 
-def test_writes_nowhere_else_and_cleans_up_on_stop(server: Server):
+def long_clip(folder: Path) -> Path:
+    """A driving video the bundled demo model takes a minute or more to animate."""
+    frames = (pattern_frame(index) for index in range(LONG_FRAMES))
+    return write_video(folder / "long.mp4", frames, audio=True)
+
+
+def wait_for_line(server: Server, text: str, after: int = 0, timeout: float = 600) -> str:
+    """The first line of the server's output from line ``after`` on that holds ``text``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in server.output[after:]:
+            if text in line:
+                return line
+        time.sleep(0.2)
+    raise AssertionError(f"no line with {text!r} in:\n{server.log}")
+
+
+def test_closing_the_page_cancels_its_request(server: Server, tmp_path: Path):
+    """A request whose page is closed stops (Gradio's unload event), so the next user
+    does not wait for it."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Chromium is not installed (apt-get install -y chromium)")
+    clip = long_clip(tmp_path)
+    seen = len(server.output)
+    with sync_api.sync_playwright() as playwright:
+        browser = open_browser(playwright, tmp_path / "profile")
+        try:
+            page = browser.new_page()
+            page.goto(server.url)
+            page.locator("#source-image input[type=file]").set_input_files(SAMPLE_IMAGE)
+            page.locator("#driving-video input[type=file]").set_input_files(clip)
+            page.locator("#driving-video video").wait_for()
+            page.get_by_role("button", name="Animate", exact=True).click()
+            started = wait_for_line(server, " started: ", seen)
+            page.close()
+        finally:
+            browser.close()
+    number = started.split("request ")[1].split()[0]
+    line = wait_for_line(server, f"request {number} ", seen + 1, timeout=120)
+    assert line.endswith(f"request {number} cancelled: the page was closed\n"), server.log
+    assert list((workspace_of(server) / "requests").iterdir()) == []
+
+
+def test_writes_nowhere_else_and_cleans_up_on_stop(server: Server, tmp_path: Path):
     """After the requests above: nothing in the server's home or working folder, no
-    network attempt, and SIGTERM removes its one temporary folder."""
+    network attempt; SIGTERM while it animates stops the request and the server with one
+    line, status 143 (not the C++ runtime's abort of a thread left inside torch), and
+    removes its one temporary folder."""
+    from gradio_client import Client, handle_file
+
     assert files_under(server.home) == []
     assert files_under(server.cwd) == []
     assert files_outside_pycache(PACKAGE) == package_files
     assert [path.name for path in server.tmp.iterdir()] == [workspace_of(server).name]
     assert not server.network_log.exists(), server.network_log.read_text()
+    seen = len(server.output)
+    client = Client(server.url, verbose=False, download_files=str(tmp_path / "downloads"))
+    client.submit(
+        handle_file(str(SAMPLE_IMAGE)), handle_file(str(long_clip(tmp_path))), "demo",
+        "relative", "crop", False, False, api_name="/animate",
+    )  # fmt: skip
+    wait_for_line(server, " started: ", seen)
     assert server.stop() == 143, server.log  # SIGTERM: one line, status 143
+    assert "cancelled: the server is stopping" in server.log
+    assert server.output[-1] == "tpsmm serve: terminated (SIGTERM)\n", server.log
+    assert "terminate called" not in server.log
+    assert files_under(server.tmp) == [], server.log
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_animating_ends_cleanly(serve_checkpoint: Path, tmp_path: Path):
+    """SIGINT (Ctrl-C) while a request runs: one line, status 130."""
+    from gradio_client import Client, handle_file
+
+    server = Server(tmp_path / "server", ["--checkpoint", f"tiny={serve_checkpoint}"]).start()
+    try:
+        client = Client(server.url, verbose=False, download_files=str(tmp_path / "downloads"))
+        client.submit(
+            handle_file(str(SAMPLE_IMAGE)), handle_file(str(long_clip(tmp_path))), "demo",
+            "relative", "crop", False, False, api_name="/animate",
+        )  # fmt: skip
+        wait_for_line(server, " started: ")
+    finally:
+        status = server.stop(signum=signal.SIGINT)
+    assert status == 130, server.log
+    assert server.output[-1] == "tpsmm serve: interrupted\n", server.log
+    assert "terminate called" not in server.log
     assert files_under(server.tmp) == [], server.log

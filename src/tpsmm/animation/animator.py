@@ -20,6 +20,7 @@ from torch import Tensor
 
 from tpsmm import highres
 from tpsmm.animation.backend import AnimationBackend, FrameAnimator, default_batch_size
+from tpsmm.animation.driving import check_positive
 from tpsmm.animation.keypoints import (
     check_mode,
     check_motion_scale,
@@ -36,7 +37,7 @@ from tpsmm.animation.resolution import (
 )
 from tpsmm.checkpoint import load_model
 from tpsmm.errors import TPSMMError
-from tpsmm.media.tensors import frames_to_tensor, tensor_to_frames
+from tpsmm.media.tensors import check_batch, check_frames, frames_to_tensor, tensor_to_frames
 from tpsmm.model import TPSMM
 from tpsmm.runtime import describe, resolve_device, resolve_precision, warn_if_slow
 
@@ -65,7 +66,9 @@ class Animator(FrameAnimator):
 
     Args:
         model: a :class:`TPSMM` (its device and dtype are used).
-        source: (H, W, 3) uint8 or float in [0, 1], at the model's frame size.
+        source: (S, S, 3) uint8 or float in [0, 1] at the model's frame size S (numpy
+            or torch; :meth:`animate` takes (B, S, S, 3) frames alike and refuses
+            others with a :class:`TPSMMError`, see :func:`animate`).
         mode: ``relative`` (motion relative to the first driving frame, scaled by the
             keypoint hull areas), ``standard`` (driving keypoints as they are) or ``avd``.
         background: place the background by the background predictor's matrices of
@@ -113,6 +116,9 @@ class Animator(FrameAnimator):
         #: The :class:`~tpsmm.animation.resolution.RenderTarget`'s arrays as tensors.
         self.render_inputs: dict[str, Tensor] = {}
         if check_resolution(resolution) is not None:
+            source = check_frames(source, "source", single=True)
+            if source.ndim == 4:
+                source = source[0]
             size = resolve_resolution(resolution, model.frame_size, max(np.shape(source)[:2]))
             self.target = render_target(np.asarray(source), size, model.frame_size)
             source = model_source(np.asarray(source), model.frame_size)
@@ -122,6 +128,8 @@ class Animator(FrameAnimator):
                     "points": torch.from_numpy(self.target.points).to(self.device),
                     "source_box": torch.from_numpy(self.target.source_box).to(self.device),
                 }
+        else:
+            source = check_frames(source, "source", size=model.frame_size, single=True)
         with torch.inference_mode():
             self.state = model.prepare_source(frames_to_tensor(source, self.device, self.dtype))
         self.reset()
@@ -138,6 +146,7 @@ class Animator(FrameAnimator):
 
     def set_reference(self, frame: np.ndarray | Tensor) -> None:
         """Use ``frame`` (H, W, 3) as the reference (the first driving frame by default)."""
+        frame = check_frames(frame, "reference frame", size=self.model.frame_size, single=True)
         with torch.inference_mode():
             kp = self.model.keypoints(frames_to_tensor(frame, self.device, self.dtype))
         self.set_reference_keypoints(kp)
@@ -209,6 +218,7 @@ class Animator(FrameAnimator):
 
     def detect(self, frames: np.ndarray | Tensor) -> Tensor:
         """The keypoints (B, K*5, 2) of (B, H, W, 3) driving frames."""
+        frames = check_batch(frames, "driving", self.model.frame_size)
         with torch.inference_mode():
             return self.model.keypoints(frames_to_tensor(frames, self.device, self.dtype))
 
@@ -221,9 +231,11 @@ class Animator(FrameAnimator):
             return self.animate_keypoints(kp, driving)
 
     def animate(self, frames: np.ndarray | Tensor, keypoints: Tensor | None = None) -> np.ndarray:
-        """(B, S, S, 3) uint8 driving frames -> (B, N, N, 3) float32 in [0, 1];
+        """(B, S, S, 3) driving frames, uint8 or float in [0, 1] (one (S, S, 3) frame is
+        a batch of one) -> (B, N, N, 3) float32 in [0, 1] (N: the resolution, else S);
         ``keypoints`` (B, K*5, 2): the frames' detected keypoints when already known
         (:meth:`detect`)."""
+        frames = check_batch(frames, "driving", self.model.frame_size)
         driving = frames_to_tensor(frames, self.device)
         return tensor_to_frames(self.animate_tensor(driving, keypoints))
 
@@ -243,8 +255,13 @@ def animate(
     Args:
         model: a loaded :class:`TPSMM`, or another backend (e.g. the onnxruntime one,
             :func:`tpsmm.load_onnx`).
-        source: (H, W, 3) uint8 at the model's frame size (any size with ``resolution``).
-        driving: (T, S, S, 3) uint8 at the model's frame size S.
+        source: one (S, S, 3) frame at the model's frame size S (any size with
+            ``resolution``); driving: (T, S, S, 3) frames, T >= 1 (one frame:
+            ``frame[None]``). Frames are numpy arrays or torch tensors, ``uint8``
+            (0-255) or floating point in [0, 1]; anything else (another size, 0-255 as
+            floats, a path, None) is refused. :func:`tpsmm.media.fit_frames` brings
+            frames of another size to S; :func:`tpsmm.animate_video` reads and fits
+            files itself.
         mode: ``relative`` | ``standard`` | ``avd`` (as the authors' demo).
         batch_size: driving frames per forward pass.
         background: use the background predictor (see :class:`Animator`).
@@ -252,18 +269,22 @@ def animate(
             :class:`Animator`); None: at S.
 
     Returns:
-        (T, N, N, 3) float32 in [0, 1].
+        (T, N, N, 3) float32 in [0, 1] (N: ``resolution``, else S).
+
+    Raises:
+        TPSMMError: frames the model cannot take, naming them and what is wrong.
     """
-    animator = as_backend(model).animator(
-        source, mode, background=background, resolution=resolution
-    )
+    backend = as_backend(model)
+    source_size = None if check_resolution(resolution) is not None else backend.frame_size
+    check_frames(source, "source", size=source_size, single=True)
+    check_frames(driving, "driving", size=backend.frame_size)
+    check_positive(batch_size, "batch size")
+    animator = backend.animator(source, mode, background=background, resolution=resolution)
     outputs = [
         animator.animate(driving[start : start + batch_size])
         for start in range(0, len(driving), batch_size)
     ]
-    if outputs:
-        return np.concatenate(outputs)
-    return np.zeros((0, animator.frame_size, animator.frame_size, 3), np.float32)
+    return np.concatenate(outputs)
 
 
 class TorchBackend:

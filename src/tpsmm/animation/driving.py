@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -24,13 +25,37 @@ import torch
 
 from tpsmm.animation.motion_file import Motion, is_motion_file, load_motion
 from tpsmm.animation.progress import FrameProgress, ProgressCallback, expected_frames
-from tpsmm.errors import TPSMMError
+from tpsmm.errors import TPSMMError, TPSMMWarning, named_in_errors
 from tpsmm.faces.crop import CropBox, crop_frame
-from tpsmm.faces.tracking import SMOOTHING_SECONDS, FaceFinder, track_faces
+from tpsmm.faces.tracking import SMOOTHING_SECONDS, FaceFinder, smoothing_reach, track_faces
 from tpsmm.media import DEFAULT_FIT_MODE, FrameFitter, VideoReader, check_fit_mode
 
 #: What the job takes as a driving video: a path (file or folder of frames) or a reader.
 DrivingInput = str | os.PathLike | VideoReader
+
+
+#: A reference frame whose pixel values (0-255) have a standard deviation below this is
+#: nearly uniform: black, white or blank.
+UNIFORM_STD = 4.0
+
+
+class UniformReferenceWarning(TPSMMWarning):
+    """The relative mode's reference (the first driving frame) is nearly uniform."""
+
+
+def warn_if_uniform_reference(frame: np.ndarray, name: str) -> None:
+    """Warn when ``frame`` ((S, S, 3) uint8, the relative mode's reference) is nearly
+    uniform (a black first frame): its keypoints say nothing of the face, and every
+    frame's motion is measured from them."""
+    if float(np.std(frame)) < UNIFORM_STD:
+        warnings.warn(
+            f"{name}: the first driving frame, the relative mode's reference, is nearly "
+            f"uniform (mean level {float(np.mean(frame)):.0f} of 255: a black or blank "
+            "frame); the motion is measured from it and will be wrong: --find-best-frame "
+            "takes the frame most like the source as the reference, or cut the video",
+            UniformReferenceWarning,
+            stacklevel=2,
+        )
 
 
 def check_positive(value: int | None, what: str) -> int | None:
@@ -62,15 +87,17 @@ def motion_of(driving: object) -> Motion | None:
 
 
 @contextlib.contextmanager
-def motion_audio(motion: Motion) -> Iterator[Path | None]:
-    """A temporary file holding a motion file's audio (None when it has none)."""
+def motion_audio(motion: Motion, name: str = "the motion file") -> Iterator[Path | None]:
+    """A temporary file holding a motion file's audio (None when it has none); errors
+    raised in the block name it as ``name``'s audio, not by its temporary path."""
     if motion.audio is None:
         yield None
         return
     with tempfile.TemporaryDirectory(prefix="tpsmm-audio-") as folder:
         path = Path(folder) / "audio.mka"
         path.write_bytes(motion.audio)
-        yield path
+        with named_in_errors(path, f"{name} (its audio)"):
+            yield path
 
 
 @dataclass(frozen=True)
@@ -110,15 +137,22 @@ def driving_face_boxes(
     pixels (one pass over the video, keeping only the poses; frames without a face
     hold the last box). ``smoothing`` is the Gaussian's sigma in seconds.
 
+    With ``max_frames`` the face is followed a little further (the smoothing's reach,
+    :func:`smoothing_reach`), so that the first ``max_frames`` crops are those of the
+    whole video: animating part of a video and animating a motion file of all of it
+    cut the same crops.
+
     Raises:
         TPSMMError: no face in any frame.
     """
-    total = expected_frames(reader, max_frames)
-    frames = (frame for batch in reader.read_batches(16, max_frames) for frame in batch)
+    sigma = smoothing * float(reader.frame_rate)
+    read = None if max_frames is None else max_frames + smoothing_reach(sigma)
+    total = expected_frames(reader, read)
+    frames = (frame for batch in reader.read_batches(16, read) for frame in batch)
     with FrameProgress("face", total, bar=progress, on_progress=on_progress) as bar:
         track = track_faces(frames, finder=finder, on_frame=lambda _: bar.update(1))
     try:
-        return track.crop_boxes(smoothing * float(reader.frame_rate))
+        return track.crop_boxes(sigma)[:max_frames]
     except TPSMMError:
         raise TPSMMError(
             f"{reader.path}: no face found in any frame of the driving video (--crop-face)"

@@ -23,6 +23,7 @@ import hashlib
 import io
 import json
 import os
+import zipfile
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -161,58 +162,133 @@ def save_motion(path: str | os.PathLike, motion: Motion) -> Path:
     return path
 
 
+#: The first bytes of a ``.npz`` (a zip archive; an empty archive starts with its end).
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+
+
 def load_motion(path: str | os.PathLike) -> Motion:
     """Read a motion file written by :func:`save_motion`.
 
+    Everything is checked before any frame is made: the archive, its format tag and
+    version, the arrays' shapes, finite keypoints (and face crops), a positive frame
+    rate, increasing frame times, and audio that FFmpeg reads.
+
     Raises:
-        TPSMMError: a missing file, a file that is not a motion file, or a damaged one.
+        TPSMMError: a missing file, a file that is not a motion file, or a damaged one,
+            in one line naming the file.
     """
     path = Path(path)
     if not path.is_file():
         raise TPSMMError(f"{path}: no such motion file")
+    with path.open("rb") as handle:
+        head = handle.read(4)
+    if not head:
+        raise TPSMMError(f"{path}: empty file, not a motion file (made by `tpsmm motion`)")
+    if head not in ZIP_MAGIC:
+        raise TPSMMError(
+            f"{path}: not a tpsmm motion file (made by `tpsmm motion`; this file is not a "
+            ".npz archive)"
+        )
     try:
-        with np.load(path, allow_pickle=False) as data:
-            if "format" not in data.files or str(data["format"]) != MOTION_FORMAT:
-                raise TPSMMError(f"{path}: not a tpsmm motion file (made by `tpsmm motion`)")
-            version = int(data["version"])
-            if version > MOTION_VERSION:
-                raise TPSMMError(
-                    f"{path}: motion file version {version} is newer than this tpsmm "
-                    f"reads ({MOTION_VERSION}); upgrade tpsmm"
-                )
-            keypoints = np.asarray(data["keypoints"], dtype=np.float32)
-            numerator, denominator = (int(v) for v in data["frame_rate"])
-            config = config_from_dict(json.loads(str(data["config"])))
-            boxes = np.asarray(data["boxes"]) if "boxes" in data.files else None
-            audio = data["audio"].tobytes() if "audio" in data.files else None
-            times = time_base = None
-            if "times" in data.files and "time_base" in data.files:
-                times = np.asarray(data["times"], dtype=np.int64)
-                time_base = Fraction(*(int(v) for v in data["time_base"]))
-            width, height = (int(v) for v in data["video_size"])
-            motion = Motion(
-                keypoints=keypoints,
-                frame_rate=Fraction(numerator, denominator),
-                config=config,
-                detector_digest=str(data["detector_digest"]),
-                framing=str(data["framing"]),
-                video_size=(width, height),
-                boxes=boxes,
-                audio=audio,
-                times=times,
-                time_base=time_base,
-            )
+        motion = _read_motion(path)
+    except ConfigError as error:
+        raise TPSMMError(f"{path}: damaged motion file (its model config: {error})") from None
     except TPSMMError:
         raise
-    except (OSError, ValueError, KeyError, ZeroDivisionError, ConfigError) as error:
-        raise TPSMMError(f"{path}: damaged motion file ({first_line(error)})") from None
+    except (
+        OSError,
+        EOFError,
+        ValueError,
+        KeyError,
+        TypeError,
+        ZeroDivisionError,
+        zipfile.BadZipFile,
+    ) as error:
+        raise TPSMMError(f"{path}: damaged motion file ({_reason(error)})") from None
+    _check_motion(path, motion)
+    return motion
+
+
+def _read_motion(path: Path) -> Motion:
+    """The arrays of a motion file as a :class:`Motion` (unchecked)."""
+    with np.load(path, allow_pickle=False) as data:
+        if "format" not in data.files or str(data["format"]) != MOTION_FORMAT:
+            raise TPSMMError(f"{path}: not a tpsmm motion file (made by `tpsmm motion`)")
+        version = int(data["version"])
+        if version > MOTION_VERSION:
+            raise TPSMMError(
+                f"{path}: motion file version {version} is newer than this tpsmm "
+                f"reads ({MOTION_VERSION}); upgrade tpsmm"
+            )
+        numerator, denominator = (int(v) for v in data["frame_rate"])
+        if numerator <= 0 or denominator <= 0:
+            raise ValueError(f"frame rate {numerator}/{denominator}")
+        times = time_base = None
+        if "times" in data.files and "time_base" in data.files:
+            times = np.asarray(data["times"], dtype=np.int64)
+            base = [int(v) for v in data["time_base"]]
+            if len(base) != 2 or base[0] <= 0 or base[1] <= 0:
+                raise ValueError(f"time base {'/'.join(map(str, base))}")
+            time_base = Fraction(*base)
+        width, height = (int(v) for v in data["video_size"])
+        return Motion(
+            keypoints=np.asarray(data["keypoints"], dtype=np.float32),
+            frame_rate=Fraction(numerator, denominator),
+            config=config_from_dict(json.loads(str(data["config"]))),
+            detector_digest=str(data["detector_digest"]),
+            framing=str(data["framing"]),
+            video_size=(width, height),
+            boxes=np.asarray(data["boxes"], dtype=np.float64) if "boxes" in data.files else None,
+            audio=data["audio"].tobytes() if "audio" in data.files else None,
+            times=times,
+            time_base=time_base,
+        )
+
+
+def _reason(error: BaseException) -> str:
+    """Why reading failed, in our words where numpy's would mislead."""
+    if isinstance(error, ValueError) and "pickle" in str(error):
+        return "it holds Python objects, which are never read"
+    if isinstance(error, EOFError | zipfile.BadZipFile):
+        return "the archive is cut short or corrupt"
+    if isinstance(error, KeyError):  # numpy: "NAME is not a file in the archive"
+        name = str(error.args[0]).split()[0] if error.args else "expected"
+        return f"no {name} entry"
+    return first_line(error)
+
+
+def _check_motion(path: Path, motion: Motion) -> None:
+    """Refuse arrays that would animate wrongly (shapes, non-finite values, times)."""
+    keypoints = motion.keypoints
     if keypoints.ndim != 3 or keypoints.shape[2] != 2 or len(keypoints) == 0:
         raise TPSMMError(f"{path}: damaged motion file (keypoints of shape {keypoints.shape})")
+    bad = np.flatnonzero(~np.isfinite(keypoints).all(axis=(1, 2)))
+    if len(bad):
+        raise TPSMMError(
+            f"{path}: damaged motion file (keypoints that are not finite numbers at frame "
+            f"{bad[0]}{f' and {len(bad) - 1} more' if len(bad) > 1 else ''})"
+        )
     if motion.times is not None and (
         motion.times.shape != (len(keypoints),) or np.any(np.diff(motion.times) <= 0)
     ):
         raise TPSMMError(f"{path}: damaged motion file (frame times do not fit the keypoints)")
-    return motion
+    if motion.boxes is not None and (
+        motion.boxes.shape != (len(keypoints), 3) or not np.isfinite(motion.boxes).all()
+    ):
+        raise TPSMMError(f"{path}: damaged motion file (face crops do not fit the keypoints)")
+    if min(motion.video_size) < 1:
+        raise TPSMMError(f"{path}: damaged motion file (video size {motion.video_size})")
+    if motion.audio is not None and not _audio_readable(motion.audio):
+        raise TPSMMError(f"{path}: damaged motion file (its audio cannot be read)")
+
+
+def _audio_readable(audio: bytes) -> bool:
+    """Whether FFmpeg opens ``audio`` (a Matroska file) and finds an audio stream."""
+    try:
+        with av.open(io.BytesIO(audio)) as container:
+            return bool(container.streams.audio)
+    except (av.error.FFmpegError, OSError, ValueError):
+        return False
 
 
 def extract_audio(path: str | os.PathLike) -> bytes | None:

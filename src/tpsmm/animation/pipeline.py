@@ -50,6 +50,7 @@ from tpsmm.animation.driving import (
     motion_batches,
     motion_of,
     open_driving,
+    warn_if_uniform_reference,
 )
 from tpsmm.animation.keypoints import check_mode
 from tpsmm.animation.motion_file import Motion
@@ -331,6 +332,8 @@ class VideoAnimator:
             work = self._driving_work(reader) if self.animator.takes_keypoints else None
             batches = self.driving_batches(reader, max_frames, boxes=boxes, keep_originals=keep)
             for index, batch in enumerate(batches):
+                if index == 0 and reference is None and self.mode == "relative":
+                    warn_if_uniform_reference(batch.frames[0], str(reader.path))
                 keypoints = None
                 if work is not None:  # the frames' keypoints, found once for every source
                     if index == len(work.keypoints):
@@ -441,7 +444,8 @@ class VideoAnimator:
                 )
             driving_path = None if isinstance(driving, Motion) else Path(os.fspath(driving))
             refuse_overwriting_inputs(output, self.source_path, driving_path)
-            with motion_audio(motion) as audio_from:
+            name = str(driving_path) if driving_path is not None else "the motion file"
+            with motion_audio(motion, name) as audio_from:
                 writer = VideoWriter(
                     output,
                     motion.frame_rate,

@@ -7,16 +7,26 @@ it spans (what ``--resolution auto`` renders at).
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from tpsmm.errors import TPSMMError
+from tpsmm.errors import TPSMMError, TPSMMNotice
 from tpsmm.faces.crop import CropBox, crop_for_pose, crop_frame, fit_inside
-from tpsmm.faces.tracking import FaceFinder, find_face
+from tpsmm.faces.tracking import (
+    BOX_TO_SCALE,
+    DETECTION_FACE,
+    SMALLEST_FACE,
+    FaceFinder,
+    poses_of,
+)
 from tpsmm.media import FrameFitter, check_fit_mode, fit_frame, load_image
 
+#: A source without a face found is searched once more enlarged to at most this many
+#: pixels on its longer side, to tell a face too small from none.
+ENLARGED_SIDE = 3000
 #: What the job takes as a source: an image path or an (H, W, 3) uint8 RGB array.
 SourceInput = str | os.PathLike | np.ndarray
 
@@ -99,15 +109,49 @@ def fit_rect(width: int, height: int, fit: str) -> tuple[float, float, float, fl
 
 
 def source_face_box(image: np.ndarray, finder: FaceFinder, name: str) -> CropBox:
-    """The square crop around the face of a source image (the authors' margin).
+    """The square crop around the face of a source image (the authors' margin): the
+    largest face when there are several, which a :class:`TPSMMNotice` then says.
 
     Raises:
-        TPSMMError: no face found.
+        TPSMMError: no face found, or one too small for the detector (said so).
     """
-    pose = find_face(image, finder)
-    if pose is None:
-        raise TPSMMError(
-            f"{name}: no face found in the source image (--crop-face "
-            "needs a frontal face; crop the image yourself and leave out --crop-face)"
+    poses = sorted(poses_of(finder.find_all(image)), key=lambda pose: -pose.scale)
+    if not poses:
+        raise TPSMMError(_no_face_message(image, finder, name))
+    pose = poses[0]
+    if len(poses) > 1:
+        warnings.warn(
+            f"{name}: {len(poses)} faces in the source image; --crop-face animates the "
+            f"largest (about {BOX_TO_SCALE * pose.scale:.0f} pixels wide, centred at "
+            f"{pose.cx:.0f},{pose.cy:.0f}); to animate another, crop the image around it",
+            TPSMMNotice,
+            stacklevel=2,
         )
     return fit_inside(crop_for_pose(pose), image.shape[1], image.shape[0])
+
+
+def smallest_face(width: int, height: int) -> float:
+    """About the smallest face width (pixels) :meth:`FaceFinder.find_all` finds in a
+    ``width`` x ``height`` image."""
+    return max(DETECTION_FACE / 2, SMALLEST_FACE * min(width, height))
+
+
+def _no_face_message(image: np.ndarray, finder: FaceFinder, name: str) -> str:
+    """Why no face was found: too small (found once more on an enlarged copy, at most
+    :data:`ENLARGED_SIDE` pixels on its longer side), or none facing the camera."""
+    height, width = image.shape[:2]
+    smallest = smallest_face(width, height)
+    enlarge = min(4.0, ENLARGED_SIDE / max(width, height))
+    found = finder.detect(image, enlarge) if enlarge > 2.0 else []
+    if found:
+        seen = max(box.right - box.left for box in found)
+        return (
+            f"{name}: the face in the source image is too small for --crop-face (about "
+            f"{seen:.0f} pixels wide; faces are found from about {smallest:.0f} pixels): "
+            "use a larger image, or crop it yourself and leave out --crop-face"
+        )
+    return (
+        f"{name}: no face found in the source image (--crop-face needs a face facing the "
+        f"camera, at least about {smallest:.0f} pixels wide; crop the image yourself and "
+        "leave out --crop-face)"
+    )

@@ -214,6 +214,10 @@ def run(args: argparse.Namespace) -> int:
                 while app.is_running:
                     time.sleep(0.2)
             finally:
+                # The running request stops at its next batch: the process must not
+                # exit while its thread is inside torch (the C++ runtime would abort).
+                # Signals that come meanwhile are held back; a third ends it at once.
+                service.stop()
                 app.close()
                 if live is not None:
                     live.close()

@@ -219,7 +219,16 @@ def check_dataset(
         split = SplitReport(name, num_videos=len(videos))
         split.identities = {identity_of(v) for v in videos}
         report.splits.append(split)
-        if not videos:
+        if not videos and name == "test" and report.splits[0].num_videos:
+            report.findings.append(  # a dataset of one raw video (prepare-videos)
+                Finding(
+                    "warning",
+                    "no videos",
+                    folder,
+                    "no test videos: training works; tpsmm evaluate and reconstruct need them",
+                )
+            )
+        elif not videos:
             report.findings.append(Finding("error", "no videos", folder, f"no {name} videos"))
         for video in videos:
             info, found = _inspect(video, shape, quick)

@@ -63,6 +63,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import warnings
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -86,9 +87,14 @@ from tpsmm.data.video_io import (
     open_video,
     parse_frame_shape,
 )
-from tpsmm.errors import ConfigError, DatasetError
+from tpsmm.errors import ConfigError, DatasetError, TPSMMNotice
 from tpsmm.media import natural_sort_key
-from tpsmm.synthetic.dataset import FrameMotion, ground_truth_path, read_frame_motion
+from tpsmm.synthetic.dataset import (
+    GROUND_TRUTH_SUFFIX,
+    FrameMotion,
+    ground_truth_path,
+    read_frame_motion,
+)
 
 __all__ = [
     "DATASET_PARAM_KEYS",
@@ -176,6 +182,23 @@ def _select_videos(root: Path, is_train: bool, random_seed: int) -> list[Path]:
     return chosen
 
 
+def _note_missing_ground_truth(root: Path, videos: list[Path]) -> None:
+    """Say when ``ground_truth_motion`` is on and training videos carry none (their
+    pairs train with the flow and camera terms at 0)."""
+    missing = sum(not ground_truth_path(video).is_file() for video in videos)
+    if missing:
+        share = "none" if missing == len(videos) else f"{len(videos) - missing}"
+        which = "their pairs" if missing == len(videos) else "pairs of the others"
+        warnings.warn(
+            f"{root}: dataset_params.ground_truth_motion is on but {share} of the "
+            f"{len(videos)} training videos carry ground-truth motion (<video>"
+            f"{GROUND_TRUTH_SUFFIX}, written by tpsmm synth); {which} train with the flow "
+            "and camera terms at 0",
+            TPSMMNotice,
+            stacklevel=3,
+        )
+
+
 def _check_root(root_dir: str | os.PathLike[str]) -> Path:
     root = Path(root_dir)
     if not root.exists():
@@ -248,6 +271,8 @@ class FramesDataset(Dataset):
             import_cv2()  # a missing OpenCV fails here, not in a DataLoader worker
         self._landmark_files: dict[Path, LandmarkFile] = {}
         self.videos: list[Path] = _select_videos(self.root_dir, self.is_train, self.random_seed)
+        if self.ground_truth_motion and self.is_train:
+            _note_missing_ground_truth(self.root_dir, self.videos)
         self.identities: list[tuple[str, list[Path]]] = (
             group_by_identity(self.videos) if self.is_train and self.id_sampling else []
         )

@@ -28,23 +28,33 @@ clip or stretch skipped, with the reason; it is also saved as
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import hashlib
 import itertools
-import multiprocessing
 import os
 import shutil
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from tpsmm.errors import DatasetError, TPSMMError, first_line
+from tpsmm.errors import (
+    DatasetError,
+    MediaError,
+    OutputError,
+    TPSMMError,
+    TPSMMNotice,
+    first_line,
+)
 from tpsmm.faces.crop import CropBox, box_iou, crop_for_pose, fit_inside
 from tpsmm.faces.tracking import find_face, frame_histogram, is_shot_change, track_faces
+from tpsmm.files import check_writable_folder, write_error
 from tpsmm.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, VideoReader, VideoWriter, load_image
 from tpsmm.media.fit import resize_box
+from tpsmm.workers import run_in_processes
 
 KINDS = ("face", "box")
 FORMATS = ("mp4", "png")
@@ -55,6 +65,8 @@ MIN_IOU = 0.25
 DEFAULT_MIN_FRAMES = 64
 DEFAULT_TEST_FRACTION = 0.2
 REPORT_NAME = "prepare-report.csv"
+#: Clips are written in OUT_ROOT/<prefix><pid> and moved into place at the end.
+STAGING_PREFIX = ".prepare-partial-"
 #: The frame rate given to the one-frame clips of still images.
 STILL_FRAME_RATE = 25
 
@@ -340,6 +352,8 @@ def _process_video(task: _Task) -> list[Entry]:
                     )
                 )
             return entries
+    except OutputError:
+        raise
     except TPSMMError as error:
         return [Entry(label, "skipped", first_line(error))]
 
@@ -367,13 +381,18 @@ def _process_still(task: _Task) -> list[Entry]:
                     Entry(label, "skipped", f"--box reaches outside the {width}x{height} image")
                 ]
             box = (float(x), float(y), float(x + w), float(y + h))
-        writer = VideoWriter(task.staging / clip, STILL_FRAME_RATE, crf=options.crf)
+        pixels = resize_box(image, box, (options.size, options.size))
+        with _writing(task):
+            writer = VideoWriter(task.staging / clip, STILL_FRAME_RATE, crf=options.crf)
         try:
-            writer.write(resize_box(image, box, (options.size, options.size)))
+            with _writing(task):
+                writer.write(pixels)
+                writer.close()
         except BaseException:
             writer.abort()
             raise
-        writer.close()
+    except OutputError:
+        raise
     except TPSMMError as error:
         return [Entry(label, "skipped", first_line(error))]
     left, top, right, bottom = box
@@ -416,16 +435,33 @@ def _write_clips(
                 continue
             if writer is None:
                 name = f"{task.name}#{plan.start:06d}{_suffix(options)}"
-                writer = VideoWriter(
-                    task.staging / name, reader.frame_rate, crf=options.crf, preset="medium"
-                )
-            writer.write(resize_box(frame, plan.box, (options.size, options.size)))
+                with _writing(task):
+                    writer = VideoWriter(
+                        task.staging / name, reader.frame_rate, crf=options.crf, preset="medium"
+                    )
+            pixels = resize_box(frame, plan.box, (options.size, options.size))
+            with _writing(task):
+                writer.write(pixels)
         if writer is not None:
-            writer.close()
+            with _writing(task):
+                writer.close()
     except BaseException:
         if writer is not None:
             writer.abort()
         raise
+
+
+@contextlib.contextmanager
+def _writing(task: _Task) -> Iterator[None]:
+    """A clip that cannot be written (a full disk) stops the whole job with an
+    OutputError naming the dataset folder; reading errors only skip their video."""
+    try:
+        yield
+    except MediaError as error:
+        reason = str(error).split(": ", 1)[-1]
+        raise OutputError(f"{task.staging.parent}: {reason}") from None
+    except OSError as error:
+        raise write_error(task.staging.parent, error) from None
 
 
 # The whole job -------------------------------------------------------------------------
@@ -461,16 +497,19 @@ def prepare_videos(
             f"{raw_dir}: --test-videos names no video here: {', '.join(unknown)} "
             f"(names are paths under the folder without suffix, e.g. {min(names.values())})"
         )
-    for split in ("train", "test"):
-        (out_root / split).mkdir(parents=True, exist_ok=True)
+    check_writable_folder(out_root)
+    created = _new_folders([out_root / "train", out_root / "test"])
     existing = {
         entry.name: split for split in ("train", "test") for entry in (out_root / split).iterdir()
     }
-    staging = out_root / f".prepare-partial-{os.getpid()}"
-    staging.mkdir(parents=True, exist_ok=True)
+    _remove_stale_staging(out_root)
+    staging = out_root / f"{STAGING_PREFIX}{os.getpid()}"
     tasks = [_Task(path, names[path], staging, options, frozenset(existing)) for path in videos]
     entries: list[Entry] = []
+    moved: list[Path] = []  # the clips of this run in train/ and test/
+    report = PrepareReport(out_root)
     try:
+        staging.mkdir(parents=True, exist_ok=True)
         for done, video_entries in enumerate(_run(tasks, jobs), start=1):
             entries.extend(video_entries)
             if on_video is not None:
@@ -483,20 +522,90 @@ def prepare_videos(
         for entry in entries:  # a video already in the dataset stays in its split
             if entry.reason == "exists":
                 splits[names[Path(entry.video)]] = existing[entry.clip]
-        report = PrepareReport(out_root)
         for entry in entries:
             if entry.status == "written":
                 split = splits[names[Path(entry.video)]]
                 os.replace(staging / entry.clip, out_root / split / entry.clip)
+                moved.append(out_root / split / entry.clip)
                 entry = Entry(**{**entry.__dict__, "split": split})
             elif entry.reason == "exists":
                 entry = Entry(**{**entry.__dict__, "split": existing[entry.clip]})
             report.entries.append(entry)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    report.entries.sort(key=lambda e: (e.video, e.start, e.clip))
-    report.save()
+        report.entries.sort(key=lambda e: (e.video, e.start, e.clip))
+        report.save()
+    except BaseException as error:  # stopped or failed: nothing of this run is left
+        _undo(staging, moved, created, out_root / REPORT_NAME if not existing else None)
+        if isinstance(error, OSError):  # a full disk: one line naming the dataset
+            raise write_error(out_root, error) from None
+        raise
+    shutil.rmtree(staging, ignore_errors=True)
+    _note_empty_test(out_root, report, options)
     return report
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _note_empty_test(out_root: Path, report: PrepareReport, options: PrepareOptions) -> None:
+    """Say when the run asked for a test split and test/ holds no clip: one raw video
+    gave clips (a video's clips all go to one split)."""
+    if not report.written or not (options.test_fraction > 0 or options.test_videos):
+        return
+    if any(entry.split == "test" for entry in report.entries) or any((out_root / "test").iterdir()):
+        return
+    sources = len({entry.video for entry in report.entries if entry.split == "train"})
+    warnings.warn(
+        f"{out_root / 'test'}: no clips: the clips of {_plural(sources, 'raw video')} all "
+        "went to train/ (a video's clips stay in one split); training works, tpsmm "
+        "evaluate and reconstruct need test clips: add raw videos (two or more give a "
+        "test split)",
+        TPSMMNotice,
+        stacklevel=3,
+    )
+
+
+def _undo(staging: Path, moved: list[Path], created: list[Path], report: Path | None) -> None:
+    """Remove what a stopped or failed run wrote: its staging folder, the clips it moved
+    into place, the report of a new dataset, and the folders it made (if empty)."""
+    shutil.rmtree(staging, ignore_errors=True)
+    for path in [*moved, *([report] if report is not None else [])]:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    for folder in reversed(created):
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only if still empty
+
+
+def _new_folders(folders: list[Path]) -> list[Path]:
+    """Make ``folders`` (and their parents); the ones made here, parents first."""
+    created: list[Path] = []
+    for folder in folders:
+        missing = [p for p in (folder, *folder.parents) if not p.exists()]
+        folder.mkdir(parents=True, exist_ok=True)
+        created.extend(p for p in reversed(missing) if p not in created)
+    return created
+
+
+def _remove_stale_staging(out_root: Path) -> None:
+    """Remove the staging folders of runs that were killed (``kill -9``, a power cut):
+    those of processes that no longer run."""
+    for folder in out_root.glob(f"{STAGING_PREFIX}*"):
+        pid = folder.name.removeprefix(STAGING_PREFIX)
+        if pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # someone else's process
+        return True
+    return True
 
 
 def _assign_splits(names: list[str], options: PrepareOptions) -> dict[str, str]:
@@ -517,15 +626,15 @@ def _assign_splits(names: list[str], options: PrepareOptions) -> dict[str, str]:
 
 
 def _run(tasks: list[_Task], jobs: int | None) -> Iterator[list[Entry]]:
-    """Entries per video, from ``jobs`` worker processes (in this process for one)."""
+    """Entries per video, from ``jobs`` worker processes (in this process for one);
+    a signal to the command, or to its whole process group, stops the workers
+    (:mod:`tpsmm.workers`)."""
     jobs = min(jobs or os.cpu_count() or 1, len(tasks))
     if jobs <= 1:
         for task in tasks:
             yield _process_video(task)
         return
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(jobs) as pool:
-        yield from pool.imap_unordered(_process_video, tasks)
+    yield from run_in_processes(_process_video, tasks, jobs, describe=lambda task: str(task.path))
 
 
 def parse_box(text: str) -> tuple[int, int, int, int]:

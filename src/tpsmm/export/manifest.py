@@ -2,9 +2,10 @@
 
 It records the format version, the tpsmm / torch / onnx versions and the opset, the
 checkpoint's file name and SHA-256, the whole config, the frame size and keypoint
-count, and for every graph its file, mode, whether it uses the background predictor,
-and the names, shapes (``"batch"`` for the dynamic dimension) and element types of its
-inputs and outputs, in order.
+count, the weights file's size and SHA-256, and for every graph its file and that
+file's SHA-256, mode, whether it uses the background predictor, and the names, shapes
+(``"batch"`` for the dynamic dimension) and element types of its inputs and outputs, in
+order. Reading an export checks its files against it (:meth:`Manifest.check_files`).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class TensorInfo:
 class GraphInfo:
     """One graph: ``file`` in the folder, its inputs and outputs in order; ``mode`` and
     ``background`` for a frames graph (None and False for the source and reference
-    graphs)."""
+    graphs); the file's SHA-256."""
 
     name: str
     file: str
@@ -53,6 +54,8 @@ class GraphInfo:
     outputs: list[TensorInfo]
     mode: str | None = None
     background: bool = False
+    #: SHA-256 of ``file`` as written (None in exports made before it was recorded).
+    sha256: str | None = None
 
     @classmethod
     def from_tensors(
@@ -181,22 +184,60 @@ class Manifest:
                     f"tpsmm reads ({FORMAT_VERSION}); update tpsmm"
                 )
             graphs = {
-                name: GraphInfo(
-                    **{
+                name: _known(
+                    GraphInfo,
+                    {
                         **info,
-                        "inputs": [TensorInfo(**t) for t in info["inputs"]],
-                        "outputs": [TensorInfo(**t) for t in info["outputs"]],
-                    }
+                        "inputs": [_known(TensorInfo, t) for t in info["inputs"]],
+                        "outputs": [_known(TensorInfo, t) for t in info["outputs"]],
+                    },
                 )
                 for name, info in data["graphs"].items()
             }
-            manifest = cls(**{**data, "graphs": graphs})
-        except (ValueError, KeyError, TypeError) as error:
+            manifest = _known(cls, {**data, "graphs": graphs})
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise TPSMMError(f"{path}: unreadable manifest ({error})") from None
-        for graph in manifest.graphs.values():
+        manifest.check_files(folder)
+        return manifest
+
+    def check_files(self, folder: str | os.PathLike) -> None:
+        """Check that ``folder`` holds the files this manifest describes: every graph
+        and the weights, of the recorded size and SHA-256 (where recorded: exports made
+        before the digests only by size), so that a damaged file, or a file of another
+        export, is refused before any frame is made.
+
+        Raises:
+            TPSMMError: naming the folder and the file that does not match.
+        """
+        folder = Path(folder)
+        mixed = "the export is damaged or mixes files of different exports; export again"
+        for graph in self.graphs.values():
             if not (folder / graph.file).is_file():
                 raise TPSMMError(f"{folder}: {graph.file} is missing")
-        return manifest
+            if graph.sha256 is not None and file_sha256(folder / graph.file) != graph.sha256:
+                raise TPSMMError(f"{folder}: {graph.file} does not match {MANIFEST_NAME} ({mixed})")
+        name = self.weights.get("file", WEIGHTS_NAME)
+        weights = folder / name
+        if not weights.is_file():
+            raise TPSMMError(f"{folder}: {name} is missing ({mixed})")
+        size, recorded = weights.stat().st_size, self.weights.get("bytes")
+        if recorded is not None and size != recorded:
+            raise TPSMMError(
+                f"{folder}: {name} is {size:,} bytes but {MANIFEST_NAME} records "
+                f"{recorded:,} ({mixed})"
+            )
+        digest = self.weights.get("sha256")
+        if digest is not None and file_sha256(weights) != digest:
+            raise TPSMMError(f"{folder}: {name} does not match {MANIFEST_NAME} ({mixed})")
+
+
+def _known(cls: type, values: dict[str, Any]) -> Any:
+    """``cls(**values)`` without the keys ``cls`` does not have (written by a later
+    tpsmm; the format version says when one must not be ignored)."""
+    if not isinstance(values, dict):
+        raise TypeError(f"expected an object, got {type(values).__name__}")
+    names = {item.name for item in dataclasses.fields(cls)}
+    return cls(**{key: value for key, value in values.items() if key in names})
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -215,6 +256,7 @@ def build(
     checkpoint: str | os.PathLike | None,
     opset: int,
     weights_bytes: int,
+    weights_sha256: str | None = None,
     export_seconds: float,
 ) -> Manifest:
     """The manifest of an export of ``model`` (a :class:`tpsmm.TPSMM`)."""
@@ -235,7 +277,7 @@ def build(
         tpsmm_version=tpsmm.__version__,
         checkpoint=record,
         versions={"torch": torch.__version__, "onnx": onnx.__version__},
-        weights={"file": WEIGHTS_NAME, "bytes": weights_bytes},
+        weights={"file": WEIGHTS_NAME, "bytes": weights_bytes, "sha256": weights_sha256},
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         export_seconds=round(export_seconds, 1),
     )

@@ -13,6 +13,7 @@ later, and passes ``onnx.checker`` with full checking. The 8x8 TPS systems are s
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -35,9 +36,15 @@ from tpsmm.export.graphs import (
     SourceGraph,
     frames_graph_name,
 )
-from tpsmm.export.manifest import MANIFEST_NAME, WEIGHTS_NAME, GraphInfo, Manifest
+from tpsmm.export.manifest import (
+    MANIFEST_NAME,
+    WEIGHTS_NAME,
+    GraphInfo,
+    Manifest,
+    file_sha256,
+)
 from tpsmm.export.requirements import require_onnx
-from tpsmm.files import partial_path
+from tpsmm.files import partial_path, write_error
 from tpsmm.model import TPSMM
 
 #: The lowest opset written (GridSample needs 16).
@@ -88,7 +95,9 @@ def export_onnx(
     """
     onnx = require_onnx("export")
     out_dir = Path(out_dir)
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+    if out_dir.exists() and not out_dir.is_dir():
+        raise TPSMMError(f"{out_dir}: is a file; give a new or empty folder for the export")
+    if out_dir.is_dir() and any(out_dir.iterdir()):
         raise TPSMMError(f"{out_dir}: the output folder exists and is not empty")
     if opset < MIN_OPSET:
         raise TPSMMError(f"opset {opset} is too old: the graphs need opset {MIN_OPSET} or later")
@@ -125,18 +134,25 @@ def export_onnx(
         if check:
             for name in infos:
                 onnx.checker.check_model(str(staging / f"{name}.onnx"), full_check=True)
+        infos = {
+            name: dataclasses.replace(info, sha256=file_sha256(staging / info.file))
+            for name, info in infos.items()
+        }
         result = manifest_module.build(
             model,
             infos,
             checkpoint=checkpoint,
             opset=opset,
             weights_bytes=weights,
+            weights_sha256=file_sha256(staging / WEIGHTS_NAME),
             export_seconds=time.perf_counter() - started,
         )
         result.write(staging / MANIFEST_NAME)
         if out_dir.exists():
             out_dir.rmdir()
         os.replace(staging, out_dir)
+    except OSError as error:  # a full disk: name the export, not a file inside it
+        raise write_error(out_dir, error) from None
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)

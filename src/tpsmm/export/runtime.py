@@ -27,10 +27,10 @@ from tpsmm.animation.resolution import (
     render_target,
     resolve_resolution,
 )
-from tpsmm.errors import TPSMMError
+from tpsmm.errors import TPSMMError, first_line
 from tpsmm.export.manifest import FRAMES_OUTPUTS, Manifest
 from tpsmm.export.requirements import require_onnxruntime
-from tpsmm.media.tensors import check_frames_shape
+from tpsmm.media.tensors import check_batch, check_frames, check_frames_shape
 
 #: onnxruntime's graph optimisation levels by name.
 OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "all")
@@ -158,14 +158,34 @@ class OnnxModel:
             graph = self.manifest.graphs.get(name)
             if graph is None:
                 raise TPSMMError(f"{self.folder}: this ONNX export has no {name} graph")
-            self._sessions[name] = self.ort.InferenceSession(
-                str(self.folder / graph.file), self.session_options(), providers=self.providers
-            )
+            path = self.folder / graph.file
+            try:
+                self._sessions[name] = self.ort.InferenceSession(
+                    str(path), self.session_options(), providers=self.providers
+                )
+            except Exception as error:  # onnxruntime's own classes, not importable
+                if isinstance(error, TPSMMError):
+                    raise
+                raise TPSMMError(
+                    f"{path}: onnxruntime cannot load this graph ({first_line(error)}); "
+                    "the export is damaged, export again"
+                ) from None
         return self._sessions[name]
 
     def run(self, name: str, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        """Run graph ``name`` on ``feeds`` (input name -> array); its outputs in order."""
-        return self.session(name).run(None, feeds)
+        """Run graph ``name`` on ``feeds`` (input name -> array); its outputs in order.
+
+        Raises:
+            TPSMMError: onnxruntime failed on the graph (one line naming its file).
+        """
+        session = self.session(name)
+        try:
+            return session.run(None, feeds)
+        except Exception as error:
+            if isinstance(error, TPSMMError):
+                raise
+            graph = self.folder / self.manifest.graphs[name].file
+            raise TPSMMError(f"{graph}: onnxruntime failed ({first_line(error)})") from None
 
     def animator(
         self,
@@ -231,6 +251,9 @@ class OnnxAnimator(FrameAnimator):
         self.graph = model.manifest.frames_graph(self.mode, background)
         self.render_feeds: dict[str, np.ndarray] | None = None
         if check_resolution(resolution) is not None:
+            source = check_frames(source, "source", single=True)
+            if source.ndim == 4:
+                source = source[0]
             size = model.frame_size
             wanted = resolve_resolution(resolution, size, max(np.shape(source)[:2]))
             target = render_target(np.asarray(source), wanted, size)
@@ -242,6 +265,8 @@ class OnnxAnimator(FrameAnimator):
                     "source_box": target.source_box,
                     "points": target.points,
                 }
+        else:
+            source = check_frames(source, "source", size=model.frame_size, single=True)
         image = _nchw(source)
         outputs = model.run("source", {"source": image})
         names = model.manifest.graphs["source"].output_names
@@ -259,13 +284,14 @@ class OnnxAnimator(FrameAnimator):
         self.reference: dict[str, np.ndarray] | None = None
 
     def set_reference(self, frame: np.ndarray) -> None:
+        frame = check_frames(frame, "reference frame", size=self.model.frame_size, single=True)
         if self.mode == "relative":  # the other modes use no reference (motion scale 1)
-            self.reference = self._reference(np.asarray(frame)[None])
+            self.reference = self._reference(np.asarray(frame).reshape(1, *frame.shape[-3:]))
 
     def animate(self, frames: np.ndarray, keypoints: Any = None) -> np.ndarray:
         if keypoints is not None:
             raise keypoints_need_torch("animating from known keypoints")
-        frames = np.asarray(frames)
+        frames = np.asarray(check_batch(frames, "driving", self.model.frame_size))
         if frames.ndim == 3:
             frames = frames[None]
         if self.mode == "relative" and self.reference is None:

@@ -50,6 +50,8 @@ JUMP_SIZE = 1.4
 #: Colour histograms of consecutive frames that differ by more than this (L1 distance
 #: of normalised histograms, 0..2) mark a shot change.
 CUT_DISTANCE = 0.6
+#: Width of the running median taken before the Gaussian (frames, odd).
+MEDIAN_FRAMES = 5
 #: Default smoothing of the crop boxes over time (Gaussian sigma, seconds).
 SMOOTHING_SECONDS = 0.12
 
@@ -369,7 +371,7 @@ def smooth_poses(poses: np.ndarray, segments: np.ndarray, sigma_frames: float) -
     out = np.empty_like(values)
     for segment in np.unique(segments):
         rows = np.flatnonzero(segments == segment)
-        part = running_median(values[rows], 5)
+        part = running_median(values[rows], MEDIAN_FRAMES)
         out[rows] = gaussian_smooth(part, sigma_frames)
     out[:, 2] = np.exp(out[:, 2])
     return out
@@ -383,6 +385,14 @@ def running_median(values: np.ndarray, width: int) -> np.ndarray:
     padded = np.concatenate([values[:1].repeat(half, 0), values, values[-1:].repeat(half, 0)])
     windows = np.stack([padded[i : i + len(values)] for i in range(width)])
     return np.median(windows, axis=0)
+
+
+def smoothing_reach(sigma_frames: float) -> int:
+    """How many frames after a frame :func:`smooth_poses` reads to smooth it: the
+    median's half width and the Gaussian's radius. Tracking this many frames past the
+    last one wanted gives the wanted frames the crops of the whole video."""
+    radius = max(1, math.ceil(3 * sigma_frames)) if sigma_frames > 0 else 0
+    return MEDIAN_FRAMES // 2 + radius
 
 
 def gaussian_smooth(values: np.ndarray, sigma: float) -> np.ndarray:

@@ -52,6 +52,15 @@ def load_image(path: PathLike) -> np.ndarray:
             image.load()
             return _to_rgb_array(ImageOps.exif_transpose(image))
     except UnidentifiedImageError:
+        brand = heif_brand(path)
+        if brand is not None:
+            if _register_heif():
+                return load_image(path)
+            raise media_error(
+                path,
+                f"is a HEIF image (brand {brand}: HEIC, AVIF, a phone's photo), which Pillow "
+                "reads only with a plugin: convert it to JPEG or PNG, or pip install pillow-heif",
+            ) from None
         if ffmpeg_sees_video(path):
             raise media_error(path, "is a video, not an image") from None
         raise media_error(path, "is not an image file that can be read") from None
@@ -59,6 +68,37 @@ def load_image(path: PathLike) -> np.ndarray:
         raise media_error(path, f"image is too large ({describe_error(error)})") from None
     except (OSError, ValueError, SyntaxError) as error:
         raise media_error(path, f"cannot read image ({describe_error(error)})") from None
+
+
+#: ISO-BMFF brands of HEIF still images (HEIC, AVIF and the generic ones).
+HEIF_BRANDS = frozenset(
+    {"heic", "heix", "heim", "heis", "hevc", "hevx", "mif1", "msf1", "avif", "avis"}
+)
+
+
+def heif_brand(path: Path) -> str | None:
+    """The brand of a HEIF image file (``heic``, ``mif1``, ``avif``...), else None: an
+    ISO-BMFF ``ftyp`` box whose major brand is a still image's, not a video's."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(12)
+    except OSError:
+        return None
+    brand = head[8:12].decode("latin-1").lower()
+    return brand if head[4:8] == b"ftyp" and brand in HEIF_BRANDS else None
+
+
+def _register_heif() -> bool:
+    """Let Pillow read HEIF images when the pillow-heif plugin is installed (once)."""
+    try:
+        import pillow_heif  # type: ignore[import-not-found]
+    except ImportError:
+        return False
+    if getattr(pillow_heif, "_tpsmm_registered", False):
+        return False  # registered already, and Pillow still cannot read the file
+    pillow_heif.register_heif_opener()
+    pillow_heif._tpsmm_registered = True
+    return True
 
 
 def _check_image_path(path: Path) -> None:

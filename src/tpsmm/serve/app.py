@@ -198,9 +198,10 @@ def build_app(
             side: bool,
             best: bool,
             size: int | None,
+            request: Any = None,
             progress: Any = tracker,
         ) -> Iterator[tuple[Any, Any, Any]]:
-            request = AnimationRequest(
+            asked = AnimationRequest(
                 source=Path(source) if source else None,
                 driving=Path(driving) if driving else None,
                 model=model_name,
@@ -211,7 +212,7 @@ def build_app(
                 resolution=size,
             )
             try:
-                checked = service.check(request)
+                checked = service.check(asked)
             except TPSMMError as error:
                 yield None, f"**Not started:** {first_line(error, None)}", gr.update(visible=False)
                 return
@@ -222,7 +223,9 @@ def build_app(
                     progress((done, total), desc=label, unit="frames")
 
                 try:
-                    summary = service.animate(checked, folder, on_progress)
+                    summary = service.animate(
+                        checked, folder, on_progress, session=_session(request)
+                    )
                 except TPSMMError as error:
                     yield None, f"**Failed:** {first_line(error, None)}", gr.update(visible=False)
                     return
@@ -232,6 +235,14 @@ def build_app(
                     f"**Done:** {summary.details()} ({summary.seconds:.1f} s)",
                     gr.update(value=path, visible=True),
                 )
+
+        def on_close(request: Any = None) -> None:
+            service.cancel(_session(request))
+
+        # Gradio passes the page's request to a parameter annotated gr.Request; the
+        # annotation is set here, where gradio is imported.
+        run.__annotations__["request"] = on_close.__annotations__["request"] = gr.Request
+        app.unload(on_close)  # the page was closed or reloaded: its request stops
 
         inputs = [image, video, model, mode, fit, side_by_side, best_frame, resolution]
         animate.click(
@@ -296,6 +307,11 @@ def launch(
         footer_links=[],
         **live_options,
     )
+
+
+def _session(request: Any) -> str | None:
+    """The page (browser tab) a request came from, as Gradio names it."""
+    return getattr(request, "session_hash", None)
 
 
 def _limits_line(service: AnimationService) -> str:

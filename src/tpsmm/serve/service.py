@@ -34,7 +34,7 @@ from tpsmm.animation.output import AnimationSummary
 from tpsmm.animation.pipeline import VideoAnimator
 from tpsmm.animation.progress import ProgressCallback
 from tpsmm.animation.resolution import AUTO_LIMIT, check_resolution
-from tpsmm.errors import MediaError, TPSMMError, first_line
+from tpsmm.errors import MediaError, TPSMMError, first_line, named_in_errors
 from tpsmm.media import DEFAULT_FIT_MODE, check_fit_mode
 from tpsmm.serve.limits import Limits, check_driving_video, check_source_image
 from tpsmm.serve.models import ModelRegistry, ServedModel
@@ -43,6 +43,9 @@ from tpsmm.serve.models import ModelRegistry, ServedModel
 #: uploads and results are removed.
 RESULT_LIFETIME_S = 3600
 CLEANUP_INTERVAL_S = 600
+#: How long a stopping server waits for the running request to end (it stops at its
+#: next batch: well under a second per batch for the authors' models on a CPU).
+STOP_TIMEOUT_S = 60
 
 #: One line per request started, finished or refused (``tpsmm serve`` prints them).
 log = logging.getLogger("tpsmm.serve")
@@ -142,6 +145,7 @@ class AnimationService:
         self._landmarks = None
         self._landmarks_lock = threading.Lock()
         self._numbers = itertools.count(1)
+        self._jobs = _Jobs()
 
     def modes_for(self, model: str) -> list[str]:
         """The modes the named model can run (avd only with an AVD network)."""
@@ -161,6 +165,8 @@ class AnimationService:
             raise
 
     def _check(self, request: AnimationRequest) -> CheckedRequest:
+        if self._jobs.stopping:
+            raise TPSMMError("the server is stopping; try again when it is back")
         served = self.models[request.model]
         check_mode(request.mode)
         check_fit_mode(request.fit)
@@ -183,9 +189,9 @@ class AnimationService:
         if request.driving is None:
             raise MediaError("upload a driving video (or pick the sample)")
         source_name, driving_name = upload_name(request.source), upload_name(request.driving)
-        with _named(request.source, source_name):
+        with named_in_errors(request.source, source_name):
             source = check_source_image(request.source, self.limits, source_name)
-        with _named(request.driving, driving_name):
+        with named_in_errors(request.driving, driving_name):
             frames = check_driving_video(request.driving, self.limits, driving_name)
         return CheckedRequest(request, source, request.driving, frames, served)
 
@@ -204,9 +210,18 @@ class AnimationService:
         checked: CheckedRequest,
         folder: Path,
         on_progress: ProgressCallback | None = None,
+        *,
+        session: str | None = None,
     ) -> AnimationSummary:
         """Animate a checked request into ``folder`` (an MP4 named after the inputs,
-        H.264 at the driving video's frame rate with its audio)."""
+        H.264 at the driving video's frame rate with its audio).
+
+        ``session`` names the page that asked (:meth:`cancel` stops its requests).
+
+        Raises:
+            Cancelled: :meth:`cancel` or :meth:`stop` stopped it (the partial output is
+                removed).
+        """
         request = checked.request
         number = next(self._numbers)
         output = folder / result_name(request.source, request.driving)
@@ -220,18 +235,32 @@ class AnimationService:
             request.mode,
         )
         try:
-            summary = self._write(checked, output, on_progress)
+            with self._jobs.running(session) as job:
+                summary = self._write(checked, output, job.checked(on_progress))
+        except Cancelled as cancelled:
+            log.info("request %d cancelled: %s", number, cancelled)
+            raise
         except BaseException as error:
             log.info("request %d failed: %s", number, first_line(error))
             raise
         log.info("request %d finished: %s, %.1f s", number, summary.details(), summary.seconds)
         return summary
 
+    def cancel(self, session: str | None) -> None:
+        """Stop the requests of page ``session`` (closed) at their next batch."""
+        if session is not None:
+            self._jobs.cancel(session, "the page was closed")
+
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> bool:
+        """Refuse new requests, stop the running ones at their next batch and wait up to
+        ``timeout`` seconds for them to end; returns whether none runs any more."""
+        return self._jobs.stop(timeout)
+
     def _write(
         self, checked: CheckedRequest, output: Path, on_progress: ProgressCallback | None
     ) -> AnimationSummary:
         request = checked.request
-        with _named(checked.driving, upload_name(checked.driving)):
+        with named_in_errors(checked.driving, upload_name(checked.driving)):
             animator = VideoAnimator(
                 checked.model.model,
                 checked.source,
@@ -259,6 +288,65 @@ class AnimationService:
             return self._landmarks
 
 
+class Cancelled(TPSMMError):
+    """A request stopped before its end: its page was closed, or the server stops."""
+
+
+class _Job:
+    """One running request: a flag its progress callback checks after every batch."""
+
+    def __init__(self, session: str | None):
+        self.session = session
+        self.reason: str | None = None
+
+    def checked(self, on_progress: ProgressCallback | None) -> ProgressCallback:
+        """``on_progress`` behind a check that raises :class:`Cancelled` once asked."""
+
+        def progress(stage: str, done: int, total: int | None) -> None:
+            if self.reason is not None:
+                raise Cancelled(self.reason)
+            if on_progress is not None:
+                on_progress(stage, done, total)
+
+        return progress
+
+
+class _Jobs:
+    """The running requests, to cancel them by page and to wait for them at the end."""
+
+    def __init__(self) -> None:
+        self._jobs: list[_Job] = []
+        self._changed = threading.Condition()
+        self.stopping = False
+
+    @contextmanager
+    def running(self, session: str | None) -> Iterator[_Job]:
+        job = _Job(session)
+        with self._changed:
+            if self.stopping:
+                raise Cancelled("the server is stopping")
+            self._jobs.append(job)
+        try:
+            yield job
+        finally:
+            with self._changed:
+                self._jobs.remove(job)
+                self._changed.notify_all()
+
+    def cancel(self, session: str, reason: str) -> None:
+        with self._changed:
+            for job in self._jobs:
+                if job.session == session:
+                    job.reason = reason
+
+    def stop(self, timeout: float) -> bool:
+        with self._changed:
+            self.stopping = True
+            for job in self._jobs:
+                job.reason = "the server is stopping"
+            return self._changed.wait_for(lambda: not self._jobs, timeout)
+
+
 def best_frame_available() -> bool:
     """Whether the face landmarks of ``find_best_frame`` can run here (the eval extra)."""
     import importlib.util
@@ -281,16 +369,3 @@ def result_name(source: Path | None, driving: Path | None) -> str:
 def _safe_stem(path: Path) -> str:
     stem = re.sub(r"[^A-Za-z0-9_-]+", "_", Path(path.name).stem).strip("_")
     return stem[:40] or "upload"
-
-
-@contextmanager
-def _named(path: Path, name: str) -> Iterator[None]:
-    """Messages of errors raised in the block name ``path`` as ``name`` (the uploader's
-    file name, not the server's path)."""
-    try:
-        yield
-    except TPSMMError as error:
-        message = str(error).replace(str(path), name)
-        if message == str(error):
-            raise
-        raise type(error)(message) from None
