@@ -246,7 +246,16 @@ def test_a_background_only_stage_needs_the_predictor_from_the_start():
         "train_params.loss_weights.perceptual": [0.0] * 5,
         **{
             f"train_params.loss_weights.{name}": 0.0
-            for name in ("equivariance_value", "warp_loss", "pixel", "pixel_deformed", "flow")
+            for name in (
+                "equivariance_value",
+                "warp_loss",
+                "pixel",
+                "pixel_deformed",
+                "flow",
+                "keypoint_motion",
+                "landmark_keypoints",
+                "landmark_flow",
+            )
         },
         "train_params.loss_weights.camera_squared": 1000.0,
     }

@@ -32,7 +32,8 @@ def standard_export(tmp_path_factory, tiny_checkpoint):
 
 def test_export_writes_the_named_graphs(standard_export, tiny_checkpoint):
     manifest = tpsmm.export.Manifest.read(standard_export)
-    assert set(manifest.graphs) == {"source", "frames_standard"}  # tiny has no background
+    # tiny has no background; render: frames above the model's size (--resolution)
+    assert set(manifest.graphs) == {"source", "frames_standard", "render"}
     assert manifest.checkpoint["file"] == tiny_checkpoint.name
 
 

@@ -37,7 +37,7 @@ def sample_frames():
 def test_the_demo_export_has_every_graph(demo_export):
     model, _, manifest = demo_export
     assert manifest.frame_size == 128 == model.frame_size
-    assert set(manifest.graphs) == {"source", "reference"} | {
+    assert set(manifest.graphs) == {"source", "reference", "render"} | {
         f"frames_{mode}{suffix}" for mode in MODES for suffix in ("", "_background")
     }
 

@@ -197,7 +197,7 @@ def build_app(
             fit_name: str,
             side: bool,
             best: bool,
-            size: int | None,
+            size: int | None = None,
             request: Any = None,
             progress: Any = tracker,
         ) -> Iterator[tuple[Any, Any, Any]]:
