@@ -12,8 +12,11 @@ Write checks. Every command checks its output location first
 (:func:`check_writable_folder`), so that a folder without write permission, a read-only
 or full file system, or a path that is a file is one line naming the path, before a model
 is loaded or a frame computed. Failures that only show later (a disk that fills up during
-a job) are reported by the writers the same way (:func:`write_error`). Nothing heavy is
-imported here.
+a job) are reported by the writers the same way (:func:`write_error`).
+
+Reading back. tpsmm's own side files of a dataset (landmarks, ground-truth motion) are
+``.npz`` archives with a ``format_version``; :func:`read_versioned_npz` reads one or says
+in one line that it is damaged or of another version. Nothing heavy is imported here.
 """
 
 from __future__ import annotations
@@ -23,10 +26,11 @@ import os
 import re
 import secrets
 import shutil
-from collections.abc import Iterator
+import zipfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from tpsmm.errors import OutputError, describe_os_error
+from tpsmm.errors import OutputError, TPSMMError, describe_os_error
 
 __all__ = [
     "PARTIAL_MARK",
@@ -166,3 +170,25 @@ def _full(folder: Path) -> bool:
         return shutil.disk_usage(folder).free < PROBE_BYTES
     except OSError:
         return False
+
+
+def read_versioned_npz(path: Path, kind: str, version: int, names: Sequence[str]) -> dict:
+    """The arrays ``names`` of the tpsmm ``.npz`` file ``path`` of format ``version``.
+
+    Args:
+        kind: what the file is, for messages (``"landmark"``, ``"ground-truth"``).
+
+    Raises:
+        TPSMMError: another format version, or a file that is not such an archive
+            (truncated, empty, another file under the name, an array missing).
+    """
+    import numpy as np
+
+    try:
+        with np.load(path) as data:
+            found = int(data["format_version"])
+            if found != version:
+                raise TPSMMError(f"{path}: {kind} format {found}, this tpsmm reads {version}")
+            return {name: data[name] for name in names}
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise TPSMMError(f"{path}: not a tpsmm {kind} file ({error})") from None

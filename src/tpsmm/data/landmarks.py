@@ -31,7 +31,7 @@ from typing import NamedTuple
 import numpy as np
 
 from tpsmm.errors import TPSMMError
-from tpsmm.files import atomic_path, write_error
+from tpsmm.files import atomic_path, read_versioned_npz, write_error
 
 __all__ = [
     "LANDMARKS_SUFFIX",
@@ -135,18 +135,10 @@ def read_landmarks(video: str | os.PathLike) -> VideoLandmarks | None:
     path = landmarks_path(video)
     if not path.is_file():
         return None
-    try:
-        with np.load(path) as data:
-            version = int(data["format_version"])
-            if version != FORMAT_VERSION:
-                raise TPSMMError(
-                    f"{path}: landmark format {version}, this tpsmm reads {FORMAT_VERSION}"
-                )
-            points = np.asarray(data["points"], dtype=np.float32)
-            found = np.asarray(data["found"], dtype=bool)
-            size = tuple(int(v) for v in data["size"])
-    except (OSError, KeyError, ValueError, EOFError) as error:
-        raise TPSMMError(f"{path}: not a tpsmm landmark file ({error})") from None
+    arrays = read_versioned_npz(path, "landmark", FORMAT_VERSION, ("points", "found", "size"))
+    points = np.asarray(arrays["points"], dtype=np.float32)
+    found = np.asarray(arrays["found"], dtype=bool)
+    size = tuple(int(v) for v in arrays["size"])
     if points.shape != (len(found), NUM_LANDMARKS, 2) or len(size) != 2:
         raise TPSMMError(f"{path}: not a tpsmm landmark file (points of shape {points.shape})")
     if not np.isfinite(points).all():

@@ -58,6 +58,7 @@ import torch
 from tqdm import tqdm
 
 from tpsmm.errors import TPSMMError
+from tpsmm.files import read_versioned_npz
 from tpsmm.media import fit_frame, read_video, save_image
 from tpsmm.synthetic.render import GroundTruth, RenderParams, SyntheticVideo, render_video
 from tpsmm.synthetic.textures import SAMPLE_TRAIN_FRACTION, photo_pool
@@ -108,16 +109,8 @@ def read_ground_truth(video: str | os.PathLike) -> GroundTruth | None:
     path = ground_truth_path(video)
     if not path.is_file():
         return None
-    try:
-        with np.load(path) as data:
-            version = int(data["format_version"])
-            if version != FORMAT_VERSION:
-                raise TPSMMError(
-                    f"{path}: ground-truth format {version}, this tpsmm reads {FORMAT_VERSION}"
-                )
-            return GroundTruth(**{name: data[name] for name in GroundTruth._fields})
-    except (OSError, KeyError, ValueError) as error:
-        raise TPSMMError(f"{path}: not a tpsmm ground-truth file ({error})") from None
+    arrays = read_versioned_npz(path, "ground-truth", FORMAT_VERSION, GroundTruth._fields)
+    return GroundTruth(**arrays)
 
 
 class FrameMotion(NamedTuple):
