@@ -305,12 +305,9 @@ def _process_video(task: _Task) -> list[Entry]:
                 max_gap = max(1, round(MAX_GAP_SECONDS * float(reader.frame_rate)))
                 stretches = plan_face_clips(track.poses, track.segments, (width, height), max_gap)
             else:
-                assert options.box is not None
-                x, y, w, h = options.box
-                if x + w > width or y + h > height:
-                    return [
-                        Entry(label, "skipped", f"--box reaches outside the {width}x{height} frame")
-                    ]
+                outside = _box_outside(options, width, height, "frame")
+                if outside:
+                    return [Entry(label, "skipped", outside)]
                 cuts, count = _shot_changes(reader)
                 stretches = plan_box_clips(cuts, count, options.box)
             entries: list[Entry] = []
@@ -374,12 +371,10 @@ def _process_still(task: _Task) -> list[Entry]:
                 return [Entry(label, "skipped", "no face found")]
             box = fit_inside(crop_for_pose(pose), width, height).bounds
         else:
-            assert options.box is not None
+            outside = _box_outside(options, width, height, "image")
+            if outside:
+                return [Entry(label, "skipped", outside)]
             x, y, w, h = options.box
-            if x + w > width or y + h > height:
-                return [
-                    Entry(label, "skipped", f"--box reaches outside the {width}x{height} image")
-                ]
             box = (float(x), float(y), float(x + w), float(y + h))
         pixels = resize_box(image, box, (options.size, options.size))
         with _writing(task):
@@ -398,6 +393,15 @@ def _process_still(task: _Task) -> list[Entry]:
     left, top, right, bottom = box
     size = f"{left:.1f},{top:.1f},{right - left:.1f},{bottom - top:.1f}"
     return [Entry(label, "written", clip=clip, start=0, end=1, box=size)]
+
+
+def _box_outside(options: PrepareOptions, width: int, height: int, what: str) -> str:
+    """Why ``--box`` cannot cut a ``width`` x ``height`` frame or image (``what``), or ""."""
+    assert options.box is not None
+    x, y, w, h = options.box
+    if x + w > width or y + h > height:
+        return f"--box reaches outside the {width}x{height} {what}"
+    return ""
 
 
 def _suffix(options: PrepareOptions) -> str:
