@@ -3,13 +3,13 @@ recording with the frames' real times."""
 
 from __future__ import annotations
 
-import importlib.util
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
 from tpsmm.errors import TPSMMError
+from tpsmm.extras import installed
 from tpsmm.media import VideoWriter
 
 #: The message when the ``live`` extra (pyvirtualcam) is missing.
@@ -21,11 +21,7 @@ DEFAULT_RATE = 30
 
 def check_virtual_camera_extra() -> None:
     """A one-line TPSMMError when pyvirtualcam is not installed."""
-    try:
-        found = importlib.util.find_spec("pyvirtualcam") is not None
-    except ValueError:  # a module set to None, as tests do to hide it
-        found = False
-    if not found:
+    if not installed("pyvirtualcam"):
         raise TPSMMError(LIVE_EXTRA_MISSING)
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tpsmm.errors import TPSMMError, first_line
+from tpsmm.extras import installed
 from tpsmm.media import FIT_MODES
 from tpsmm.serve.service import (
     CLEANUP_INTERVAL_S,
@@ -54,13 +55,7 @@ RESOLUTIONS = [
 def check_web_extra() -> None:
     """A one-line TPSMMError saying how to install Gradio when it is missing (without
     importing it)."""
-    import importlib.util
-
-    try:
-        found = importlib.util.find_spec("gradio") is not None
-    except ValueError:  # a module set to None, as tests do to hide it
-        found = False
-    if not found:
+    if not installed("gradio"):
         raise TPSMMError(WEB_EXTRA_MISSING)
 
 

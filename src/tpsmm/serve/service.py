@@ -35,6 +35,7 @@ from tpsmm.animation.pipeline import VideoAnimator
 from tpsmm.animation.progress import ProgressCallback
 from tpsmm.animation.resolution import AUTO_LIMIT, check_resolution
 from tpsmm.errors import MediaError, TPSMMError, first_line, named_in_errors
+from tpsmm.extras import installed
 from tpsmm.media import DEFAULT_FIT_MODE, check_fit_mode
 from tpsmm.serve.limits import Limits, check_driving_video, check_source_image
 from tpsmm.serve.models import ModelRegistry, ServedModel
@@ -349,9 +350,7 @@ class _Jobs:
 
 def best_frame_available() -> bool:
     """Whether the face landmarks of ``find_best_frame`` can run here (the eval extra)."""
-    import importlib.util
-
-    return importlib.util.find_spec("dlib") is not None
+    return installed("dlib")
 
 
 def upload_name(path: Path | None) -> str:
