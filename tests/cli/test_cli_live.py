@@ -107,3 +107,35 @@ def test_signal_ends_it_with_the_recording_kept(signum, tiny_checkpoint, tmp_pat
     with VideoReader(output) as reader:
         assert sum(1 for _ in reader) == frames > 0
     assert [path.name for path in output.parent.iterdir()] == ["live.mkv"]
+
+
+def test_a_signal_during_the_write_keeps_the_frame_and_the_recording(tmp_path, monkeypatch):
+    """A signal that arrives while a frame is being encoded is raised once that frame is
+    written and counted, so the recording closes whole with as many frames as the
+    closing line says (it used to be discarded, the line still claiming it)."""
+    import os
+    import types
+
+    from tpsmm.cli.live import _animate
+    from tpsmm.live.engine import FrameStats
+    from tpsmm.live.outputs import Recording
+
+    recording = Recording(tmp_path / "live.mkv", 25)
+    write = recording.writer._sink.write
+
+    def interrupted_write(frame, time):
+        if recording.writer.frames_written == 1:
+            os.kill(os.getpid(), signal.SIGINT)  # mid-write of the second frame
+        write(frame, time)
+
+    monkeypatch.setattr(recording.writer._sink, "write", interrupted_write)
+    image = pattern_frame(0, (32, 32))
+    camera = ((image, time.monotonic()) for _ in range(10))
+    live = types.SimpleNamespace(animate=lambda frame: types.SimpleNamespace(image=frame))
+    stats = FrameStats()
+    with pytest.raises(KeyboardInterrupt):
+        _animate(camera, live, stats, recording, None, None)
+    recording.close()
+    assert recording.saved and stats.count == recording.frames == 2
+    with VideoReader(tmp_path / "live.mkv") as reader:
+        assert sum(1 for _ in reader) == 2

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tpsmm import signals
 from tpsmm.cli.options import add_device_argument, add_dtype_argument
 from tpsmm.errors import TPSMMError
 
@@ -181,11 +182,14 @@ def _animate(camera, live, stats, recording, virtual, seconds: float | None) -> 
     for frame, captured in camera:
         result = live.animate(frame)
         made = time.monotonic()
-        if recording is not None:
-            recording.write(result.image, made)
-        if virtual is not None:
-            virtual.send(result.image)
-        stats.add(made - captured)
+        # A signal during the write would leave half a frame in the encoder and the
+        # recording discarded; it is raised once the frame is written and counted.
+        with signals.deferred():
+            if recording is not None:
+                recording.write(result.image, made)
+            if virtual is not None:
+                virtual.send(result.image)
+            stats.add(made - captured)
         if seconds is not None and made - started >= seconds:
             break
 
@@ -198,7 +202,7 @@ def _summary(camera, stats, recording) -> str:
     if latency is not None:
         text += f", median latency {latency * 1000:.0f} ms"
     text += f", {camera.slot.dropped} camera frames dropped"
-    if recording is not None and recording.frames:
+    if recording is not None and recording.saved:
         text += f"; recorded to {recording.path}"
     return text
 

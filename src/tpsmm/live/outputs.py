@@ -73,6 +73,7 @@ class Recording:
             variable_rate=True,
         )
         self.first: float | None = None
+        self.saved = False  # whether close() put the file in place
 
     @property
     def frames(self) -> int:
@@ -88,6 +89,7 @@ class Recording:
         """Finish the file (nothing is left when no frame was written)."""
         if self.frames:
             self.writer.close()
+            self.saved = True
         else:
             self.writer.abort()
 
