@@ -165,7 +165,9 @@ class LossWeights:
     by the 68 landmarks of the training frames (``dataset_params.landmarks``): the
     keypoints of the first TPS transforms on the face's parts, and the deformation at each
     driving landmark towards the same landmark in the source
-    (:mod:`tpsmm.landmark_losses`).
+    (:mod:`tpsmm.landmark_losses`); ``landmark_regions`` (ours, default 0 = off) is an L1
+    loss on the generated frame inside the driving frame's eye and mouth regions, which
+    the whole frame's terms leave nearly unweighted.
     With only ``camera``, ``camera_squared`` and ``bg`` weighted, the stage trains the
     background predictor alone: the other networks are neither run nor changed.
 
@@ -185,6 +187,7 @@ class LossWeights:
     camera_squared: float = 0.0
     landmark_keypoints: float = 0.0
     landmark_flow: float = 0.0
+    landmark_regions: float = 0.0
 
     def background_only(self) -> bool:
         """Whether only the background predictor's terms (``bg``, ``camera``,
@@ -198,6 +201,7 @@ class LossWeights:
             self.keypoint_motion,
             self.landmark_keypoints,
             self.landmark_flow,
+            self.landmark_regions,
         )
         return sum(self.perceptual) == 0 and all(weight == 0 for weight in motion)
 

@@ -11,9 +11,12 @@ from tpsmm import geometry
 from tpsmm.data.landmarks import MIRRORED_LANDMARKS
 from tpsmm.landmark_losses import (
     FACE_KEYPOINT_LAYOUT,
+    REGION_RADIUS,
+    expression_regions,
     keypoint_landmark_matrix,
     landmark_flow_loss,
     landmark_keypoint_loss,
+    landmark_region_loss,
 )
 
 
@@ -167,6 +170,7 @@ def test_objective_terms(tiny_model, with_landmarks):
         pixel=1.0,
         landmark_keypoints=5.0,
         landmark_flow=5.0,
+        landmark_regions=5.0,
     )
     params = dataclasses.replace(params, loss_weights=weights)
     objective = GeneratorObjective(tiny_model, params)
@@ -177,13 +181,11 @@ def test_objective_terms(tiny_model, with_landmarks):
     landmarks = (torch.rand(2, 2, 68, 2, generator=generator) - 0.5) if with_landmarks else None
     found = torch.ones(2, 2, dtype=torch.bool) if with_landmarks else None
     losses, _ = objective(source, driving, 100, landmarks=landmarks, landmarks_found=found)
-    assert {"landmark_keypoints", "landmark_flow"} <= set(losses)
-    if with_landmarks:
-        assert float(losses["landmark_keypoints"].detach()) > 0
-        assert float(losses["landmark_flow"].detach()) > 0
-    else:
-        assert float(losses["landmark_keypoints"].detach()) == 0
-        assert float(losses["landmark_flow"].detach()) == 0
+    names = ("landmark_keypoints", "landmark_flow", "landmark_regions")
+    assert set(names) <= set(losses)
+    for name in names:
+        assert (float(losses[name].detach()) > 0) == with_landmarks, name
+    assert losses["landmark_regions"].requires_grad
 
 
 def test_keypoint_stage_runs_and_changes_only_the_detector(tiny_model):
@@ -214,3 +216,62 @@ def test_keypoint_stage_runs_and_changes_only_the_detector(tiny_model):
     assert any(p.grad is not None for p in tiny_model.kp_detector.parameters())
     for network in (tiny_model.dense_motion_network, tiny_model.inpainting_network):
         assert all(p.grad is None for p in network.parameters())
+
+
+def _face_landmarks(eye_distance: float) -> torch.Tensor:
+    """(1, 68, 2) float64: the eyes' points around (-d/2, 0) and (d/2, 0), the mouth's
+    around (0, d); the rest far off to the left."""
+    landmarks = torch.full((1, 68, 2), -0.9, dtype=torch.float64)
+    angles = torch.linspace(0, 2 * np.pi, 7, dtype=torch.float64)[:6]
+    ring = torch.stack((angles.cos(), angles.sin()), dim=-1) * 0.02
+    landmarks[0, 36:42] = ring + torch.tensor([-eye_distance / 2, 0.0], dtype=torch.float64)
+    landmarks[0, 42:48] = ring + torch.tensor([eye_distance / 2, 0.0], dtype=torch.float64)
+    landmarks[0, 48:68] = torch.tensor([0.0, eye_distance], dtype=torch.float64)
+    return landmarks
+
+
+def test_regions_are_gaussians_scaled_by_the_eyes_distance():
+    """1 on the landmarks, exp(-1/2) one sigma away (sigma = REGION_RADIUS times the
+    eyes' distance), next to 0 far away; twice the face, twice the radius."""
+    size = 201  # pixel k at -1 + k / 100
+    for distance in (0.4, 0.8):
+        mask = expression_regions(_face_landmarks(distance), size, size)[0, 0]
+        sigma = REGION_RADIUS * distance
+        column = 100  # x = 0
+        row = round((distance + 1) * 100)  # the mouth at (0, d)
+        assert mask.shape == (size, size) and float(mask[row, column]) == pytest.approx(1.0)
+        below = round((distance + sigma + 1) * 100)
+        expected = np.exp(-0.5 * ((below - row) / 100 / sigma) ** 2)
+        assert float(mask[below, column]) == pytest.approx(expected, rel=1e-9)
+        assert float(mask[0, size - 1]) < 1e-6  # the top right corner
+        assert float(mask.min()) >= 0 and float(mask.max()) <= 1 + 1e-12
+
+
+def test_region_loss_closed_form():
+    """A constant error c: c times the weight; an error far from the regions: 0; a frame
+    without landmarks counts for nothing."""
+    landmarks = _face_landmarks(0.5).repeat(2, 1, 1)
+    real = torch.rand(2, 3, 64, 64, dtype=torch.float64)
+    found = torch.tensor([True, True])
+    value = landmark_region_loss(real + 0.1, real, landmarks, found, 3.0)
+    assert float(value) == pytest.approx(0.3, rel=1e-9)
+    far = real.clone()
+    far[..., :4, -4:] += 0.5  # the top right corner, many sigmas away
+    assert float(landmark_region_loss(far, real, landmarks, found, 3.0)) < 1e-12
+    one = real.clone()
+    one[1] += 0.2  # only the frame without landmarks is wrong
+    value = landmark_region_loss(one, real, landmarks, torch.tensor([True, False]), 1.0)
+    assert float(value) == pytest.approx(0.0, abs=1e-15)
+    none = landmark_region_loss(real + 0.1, real, landmarks, torch.tensor([False, False]), 1.0)
+    assert float(none) == 0.0
+
+
+def test_region_loss_gradcheck_float64():
+    landmarks = _face_landmarks(0.6)
+    real = torch.rand(1, 3, 12, 12, dtype=torch.float64)
+    offset = torch.rand(1, 3, 12, 12, dtype=torch.float64) * 0.5 + 0.1  # away from |x|'s kink
+    prediction = (real + offset).requires_grad_()
+    found = torch.tensor([True])
+    assert torch.autograd.gradcheck(
+        lambda p: landmark_region_loss(p, real, landmarks, found, 2.0), (prediction,)
+    )

@@ -32,6 +32,7 @@ from tpsmm.landmark_losses import (
     keypoint_landmark_matrix,
     landmark_flow_loss,
     landmark_keypoint_loss,
+    landmark_region_loss,
 )
 from tpsmm.losses import (
     PerceptualLoss,
@@ -139,12 +140,17 @@ class GeneratorObjective(nn.Module):
         return self.model.bg_predictor is not None and epoch >= self.train_params.bg_start
 
     def uses_inpainting(self) -> bool:
-        """Whether a loss needs the inpainting network's output (perceptual, warp or
-        pixel). Without one (a motion-only stage: flow, equivariance and background
+        """Whether a loss needs the inpainting network's output (perceptual, warp, pixel
+        or landmark_regions). Without one (a motion-only stage: flow, equivariance and background
         losses), the forward stops at the dense motion and the inpainting network is
         neither run nor changed: 'prediction' and 'deformed' are then None."""
         weights = self.train_params.loss_weights
-        return self.perceptual is not None or self.pixel is not None or weights.warp_loss != 0
+        return (
+            self.perceptual is not None
+            or self.pixel is not None
+            or weights.warp_loss != 0
+            or weights.landmark_regions != 0
+        )
 
     def uses_dense_motion(self) -> bool:
         """Whether a loss needs the dense motion network's flow or masks (perceptual, warp,
@@ -181,6 +187,7 @@ class GeneratorObjective(nn.Module):
             "camera_squared": self.model.bg_predictor is not None and weights.camera_squared != 0,
             "landmark_keypoints": weights.landmark_keypoints != 0,
             "landmark_flow": weights.landmark_flow != 0,
+            "landmark_regions": weights.landmark_regions != 0,
         }
         return [name for name in LOSS_NAMES if active[name]]
 
@@ -380,6 +387,11 @@ class GeneratorObjective(nn.Module):
                 kp_source, kp_driving, motion["deformation"], landmarks, landmarks_found
             )
         )
+        if weights.landmark_regions != 0:
+            assert decoded is not None
+            losses["landmark_regions"] = self._region_loss(
+                decoded.prediction, driving, landmarks, landmarks_found
+            )
         return {name: losses[name] for name in LOSS_NAMES if name in losses}, generated
 
     def _landmark_losses(
@@ -427,6 +439,21 @@ class GeneratorObjective(nn.Module):
                 weights.landmark_flow,
             )
         return losses
+
+    def _region_loss(
+        self,
+        prediction: Tensor,
+        driving: Tensor,
+        landmarks: Tensor | None,
+        found: Tensor | None,
+    ) -> Tensor:
+        """The ``landmark_regions`` term on the driving frames' landmarks (0, connected
+        to the prediction, for a batch without landmarks)."""
+        if landmarks is None or found is None:
+            landmarks = prediction.new_zeros(prediction.shape[0], 2, 68, 2)
+            found = torch.zeros(prediction.shape[0], 2, dtype=torch.bool, device=prediction.device)
+        weight = self.train_params.loss_weights.landmark_regions
+        return landmark_region_loss(prediction, driving, landmarks[:, 1], found[:, 1], weight)
 
     def _background_losses(
         self,
