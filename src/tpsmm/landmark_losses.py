@@ -251,9 +251,10 @@ def landmark_region_loss(
         ``prediction``) where no frame has landmarks.
     """
     height, width = prediction.shape[-2:]
-    with torch.no_grad():
-        mask = expression_regions(landmarks.to(prediction.dtype), height, width)
-        mask = mask * found.to(prediction.dtype).view(-1, 1, 1, 1)
+    with torch.no_grad():  # float32 at least: a bfloat16 grid would shift the regions
+        dtype = torch.promote_types(prediction.dtype, torch.float32)
+        mask = expression_regions(landmarks.to(dtype), height, width)
+        mask = (mask * found.to(dtype).view(-1, 1, 1, 1)).to(prediction.dtype)
     total = ((prediction - real.to(prediction.dtype)).abs() * mask).sum()
     count = (3 * mask.sum()).clamp(min=1.0)
     return weight * total / count

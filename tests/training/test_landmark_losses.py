@@ -275,3 +275,18 @@ def test_region_loss_gradcheck_float64():
     assert torch.autograd.gradcheck(
         lambda p: landmark_region_loss(p, real, landmarks, found, 2.0), (prediction,)
     )
+
+
+def test_region_loss_of_a_bfloat16_prediction():
+    """Under bfloat16 autocast the regions are still drawn in float32: the loss is the
+    float32 one up to bfloat16's rounding of the prediction and the mask (8 bits of
+    mantissa: a relative 2^-8 each)."""
+    landmarks = _face_landmarks(0.5).float()
+    generator = torch.Generator().manual_seed(3)
+    real = torch.rand(1, 3, 64, 64, generator=generator)
+    prediction = real + 0.2 * torch.rand(1, 3, 64, 64, generator=generator)
+    found = torch.tensor([True])
+    exact = landmark_region_loss(prediction, real, landmarks, found, 1.0)
+    rounded = landmark_region_loss(prediction.bfloat16(), real, landmarks, found, 1.0)
+    assert rounded.dtype == torch.bfloat16
+    assert float(rounded) == pytest.approx(float(exact), rel=4 * 2**-8)

@@ -141,9 +141,9 @@ class GeneratorObjective(nn.Module):
 
     def uses_inpainting(self) -> bool:
         """Whether a loss needs the inpainting network's output (perceptual, warp, pixel
-        or landmark_regions). Without one (a motion-only stage: flow, equivariance and background
-        losses), the forward stops at the dense motion and the inpainting network is
-        neither run nor changed: 'prediction' and 'deformed' are then None."""
+        or landmark_regions). Without one (a motion-only stage: flow, equivariance and
+        background losses), the forward stops at the dense motion and the inpainting
+        network is neither run nor changed: 'prediction' and 'deformed' are then None."""
         weights = self.train_params.loss_weights
         return (
             self.perceptual is not None
