@@ -28,13 +28,7 @@ from tpsmm.animation.keypoints import (
     relative_keypoints,
     scale_motion,
 )
-from tpsmm.animation.resolution import (
-    RenderTarget,
-    check_resolution,
-    model_source,
-    render_target,
-    resolve_resolution,
-)
+from tpsmm.animation.resolution import animator_source, check_resolution
 from tpsmm.checkpoint import load_model
 from tpsmm.errors import TPSMMError
 from tpsmm.media.tensors import check_batch, check_frames, frames_to_tensor, tensor_to_frames
@@ -112,24 +106,15 @@ class Animator(FrameAnimator):
         self.background = background
         parameter = next(model.parameters())
         self.device, self.dtype = parameter.device, parameter.dtype
-        self.target: RenderTarget | None = None
+        source, self.target = animator_source(source, resolution, model.frame_size)
         #: The :class:`~tpsmm.animation.resolution.RenderTarget`'s arrays as tensors.
         self.render_inputs: dict[str, Tensor] = {}
-        if check_resolution(resolution) is not None:
-            source = check_frames(source, "source", single=True)
-            if source.ndim == 4:
-                source = source[0]
-            size = resolve_resolution(resolution, model.frame_size, max(np.shape(source)[:2]))
-            self.target = render_target(np.asarray(source), size, model.frame_size)
-            source = model_source(np.asarray(source), model.frame_size)
-            if self.target is not None:
-                self.render_inputs = {
-                    "source": torch.from_numpy(self.target.source).to(self.device),
-                    "points": torch.from_numpy(self.target.points).to(self.device),
-                    "source_box": torch.from_numpy(self.target.source_box).to(self.device),
-                }
-        else:
-            source = check_frames(source, "source", size=model.frame_size, single=True)
+        if self.target is not None:
+            self.render_inputs = {
+                "source": torch.from_numpy(self.target.source).to(self.device),
+                "points": torch.from_numpy(self.target.points).to(self.device),
+                "source_box": torch.from_numpy(self.target.source_box).to(self.device),
+            }
         with torch.inference_mode():
             self.state = model.prepare_source(frames_to_tensor(source, self.device, self.dtype))
         self.reset()

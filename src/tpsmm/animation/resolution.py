@@ -21,6 +21,7 @@ share is here:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -28,6 +29,7 @@ from tpsmm.errors import TPSMMError
 from tpsmm.highres import frame_grid
 from tpsmm.media import to_uint8
 from tpsmm.media.fit import fit_frame
+from tpsmm.media.tensors import check_frames
 
 #: ``resolution="auto"``: the source's own resolution.
 AUTO = "auto"
@@ -127,3 +129,26 @@ def model_source(image: np.ndarray, model_size: int) -> np.ndarray:
     if image.shape[:2] == (model_size, model_size):
         return image
     return fit_frame(to_uint8(np.asarray(image)), model_size, "stretch")
+
+
+def animator_source(
+    source: Any, resolution: Resolution, model_size: int
+) -> tuple[Any, RenderTarget | None]:
+    """What an animator (of either backend) takes of the ``source`` it is given.
+
+    Without a resolution the source must be one (S, S, 3) frame at the model's size S
+    and is returned checked, with no target. With one, any size is taken: the source as
+    the model sees it (:func:`model_source`) and the :class:`RenderTarget` of the
+    resolution (None at S).
+
+    Raises:
+        TPSMMError: a source the checks of :func:`tpsmm.media.tensors.check_frames`
+            refuse, a bad resolution or one below S.
+    """
+    if check_resolution(resolution) is None:
+        return check_frames(source, "source", size=model_size, single=True), None
+    image = check_frames(source, "source", single=True)
+    image = np.asarray(image[0] if image.ndim == 4 else image)
+    size = resolve_resolution(resolution, model_size, max(image.shape[:2]))
+    target = render_target(image, size, model_size)
+    return model_source(image, model_size), target

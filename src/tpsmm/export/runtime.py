@@ -21,12 +21,7 @@ import numpy as np
 
 from tpsmm.animation.backend import FrameAnimator, default_batch_size, keypoints_need_torch
 from tpsmm.animation.keypoints import check_mode
-from tpsmm.animation.resolution import (
-    check_resolution,
-    model_source,
-    render_target,
-    resolve_resolution,
-)
+from tpsmm.animation.resolution import animator_source
 from tpsmm.errors import TPSMMError, first_line
 from tpsmm.export.manifest import FRAMES_OUTPUTS, Manifest
 from tpsmm.export.requirements import require_onnxruntime
@@ -249,24 +244,15 @@ class OnnxAnimator(FrameAnimator):
         self.mode = check_mode(mode)
         self.model = model
         self.graph = model.manifest.frames_graph(self.mode, background)
+        source, target = animator_source(source, resolution, model.frame_size)
         self.render_feeds: dict[str, np.ndarray] | None = None
-        if check_resolution(resolution) is not None:
-            source = check_frames(source, "source", single=True)
-            if source.ndim == 4:
-                source = source[0]
-            size = model.frame_size
-            wanted = resolve_resolution(resolution, size, max(np.shape(source)[:2]))
-            target = render_target(np.asarray(source), wanted, size)
-            source = model_source(np.asarray(source), size)
-            if target is not None:
-                model.manifest.render_graph()
-                self.render_feeds = {
-                    "render_source": target.source,
-                    "source_box": target.source_box,
-                    "points": target.points,
-                }
-        else:
-            source = check_frames(source, "source", size=model.frame_size, single=True)
+        if target is not None:
+            model.manifest.render_graph()
+            self.render_feeds = {
+                "render_source": target.source,
+                "source_box": target.source_box,
+                "points": target.points,
+            }
         image = _nchw(source)
         outputs = model.run("source", {"source": image})
         names = model.manifest.graphs["source"].output_names
