@@ -406,9 +406,7 @@ class GeneratorObjective(nn.Module):
         connected to the networks, for a batch without landmarks."""
         weights = self.train_params.loss_weights
         losses: dict[str, Tensor] = {}
-        if landmarks is None or found is None:
-            landmarks = kp_source.new_zeros(kp_source.shape[0], 2, 68, 2)
-            found = torch.zeros(kp_source.shape[0], 2, dtype=torch.bool, device=kp_source.device)
+        landmarks, found = _landmarks_or_none_found(landmarks, found, kp_source)
         if weights.landmark_keypoints != 0:
             matrix, slots = self.landmark_matrix, self.landmark_slots
             losses["landmark_keypoints"] = 0.5 * (
@@ -449,9 +447,7 @@ class GeneratorObjective(nn.Module):
     ) -> Tensor:
         """The ``landmark_regions`` term on the driving frames' landmarks (0, connected
         to the prediction, for a batch without landmarks)."""
-        if landmarks is None or found is None:
-            landmarks = prediction.new_zeros(prediction.shape[0], 2, 68, 2)
-            found = torch.zeros(prediction.shape[0], 2, dtype=torch.bool, device=prediction.device)
+        landmarks, found = _landmarks_or_none_found(landmarks, found, prediction)
         weight = self.train_params.loss_weights.landmark_regions
         return landmark_region_loss(prediction, driving, landmarks[:, 1], found[:, 1], weight)
 
@@ -607,3 +603,16 @@ def generator_losses(
     objective = GeneratorObjective(model, params, vgg)
     losses, _ = objective(source_t, driving_t, epoch, random_tps=random_tps)
     return losses
+
+
+def _landmarks_or_none_found(
+    landmarks: Tensor | None, found: Tensor | None, like: Tensor
+) -> tuple[Tensor, Tensor]:
+    """The pairs' landmarks (B, 2, 68, 2) and found flags (B, 2) as given, or for a
+    batch without them zeros with nothing found (the landmark terms are then 0 and stay
+    connected to the networks). ``like``: a tensor of the batch (size, dtype, device)."""
+    if landmarks is not None and found is not None:
+        return landmarks, found
+    batch = like.shape[0]
+    none = torch.zeros(batch, 2, dtype=torch.bool, device=like.device)
+    return like.new_zeros(batch, 2, 68, 2), none
