@@ -3,8 +3,9 @@
 ``tpsmm.load_model("demo")`` loads the bundled demo model: a small TPSMM (the ``demo``
 preset, 128x128, with the heatmap keypoint head) trained on synthetic videos, then on
 real faces with their landmarks, by ``make demo-model`` (see the README), stored in
-float16 and loaded as float32. A name in :data:`BUNDLED_MODELS` means the bundled file wherever a checkpoint path is accepted,
-unless a file of that name exists (:mod:`tpsmm.bundled`).
+float16 and loaded as float32. A name in :data:`BUNDLED_MODELS` means the bundled file
+wherever a checkpoint path is accepted, unless a file of that name exists
+(:mod:`tpsmm.bundled`).
 
 ``python -m tpsmm.pretrained pack RUN/checkpoint.pth.tar OUT.pth.tar`` writes a trained
 checkpoint as a bundle: the networks only (no optimizer states), floating-point weights

@@ -2,9 +2,8 @@
 
 The folder holds the graphs of :mod:`tpsmm.export.graphs` (``source.onnx``,
 ``reference.onnx``, ``frames_<mode>[_background].onnx``, ``render.onnx``), one file of
-weights that they
-share (``weights.bin``: every distinct tensor once, as ONNX external data, so that
-six frames graphs cost the weights of one), and ``manifest.json`` (see
+weights that they share (``weights.bin``: every distinct tensor once, as ONNX external
+data, so that six frames graphs cost the weights of one), and ``manifest.json`` (see
 :mod:`tpsmm.export.manifest`). Every graph has a dynamic batch dimension, opset 17 or
 later, and passes ``onnx.checker`` with full checking. The 8x8 TPS systems are solved by
 :func:`tpsmm.geometry.solve_unrolled` and relative mode's convex hulls by
