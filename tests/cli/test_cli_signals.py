@@ -247,11 +247,14 @@ def test_prepare_videos_with_workers_ends_cleanly(signum, to, raw_videos, tmp_pa
 
     def writing() -> bool:  # clips are being written in the staging folder
         staging = list(out.glob(".prepare-partial-*")) if out.exists() else []
-        return (
-            any(len(list(clip.iterdir())) > 3 for clip in staging[0].iterdir())
-            if staging
-            else False
-        )
+        try:
+            return (
+                any(len(list(clip.iterdir())) > 3 for clip in staging[0].iterdir())
+                if staging
+                else False
+            )
+        except FileNotFoundError:  # a clip renamed from its partial name as it was listed
+            return False
 
     wait_for(writing, process, "clips were being written")
     if to == "group":
