@@ -253,7 +253,9 @@ def test_prepare_videos_with_workers_ends_cleanly(signum, to, raw_videos, tmp_pa
                 if staging
                 else False
             )
-        except FileNotFoundError:  # a clip renamed from its partial name as it was listed
+        except (FileNotFoundError, NotADirectoryError):
+            # listed, then renamed from its partial name; or a file (the command's
+            # write-check probe, .tpsmm-write-check-*), not a clip folder
             return False
 
     wait_for(writing, process, "clips were being written")
