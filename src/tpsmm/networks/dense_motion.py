@@ -161,9 +161,10 @@ class DenseMotionNetwork(nn.Module):
             source_small = self.downsample(source.to(self._geometry_dtype(kp_source)))
         small = source_small.to(self._geometry_dtype(kp_source))
         batch, channels, height, width = small.shape
-        heatmaps = geometry.keypoint_heatmaps(
-            kp_driving, height, width, self.kp_variance
-        ) - geometry.keypoint_heatmaps(kp_source, height, width, self.kp_variance)
+        heatmaps = geometry.flush_subnormals(
+            geometry.keypoint_heatmaps(kp_driving, height, width, self.kp_variance)
+            - geometry.keypoint_heatmaps(kp_source, height, width, self.kp_variance)
+        )
         heatmaps = torch.cat((heatmaps.new_zeros(batch, 1, height, width), heatmaps), dim=1)
 
         grids = self.transformations(kp_source, kp_driving, bg_param, height, width)
