@@ -4,6 +4,7 @@ cheaply, the figures the page shows, the smoothing of the crop."""
 from __future__ import annotations
 
 import importlib.util
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -57,6 +58,24 @@ def test_frames_are_animated_against_the_first_and_reset_takes_a_new_reference(m
     assert [result.reference for result in after] == [True, False, False, False]
     for result, frame in zip(after, offline(model, live.source, crops[4:]), strict=True):
         np.testing.assert_array_equal(result.image, frame)
+
+
+def test_frames_prepared_in_turn_and_rendered_on_two_threads_are_the_same(model, pictures):
+    """The web server's frame workers: frames prepared in order (the reference taken in
+    turn) and rendered at the same time give the frames of animate()."""
+    live = LiveAnimator(model, load_image(SAMPLE_IMAGE))
+    crops = [fit_frame(picture, 64, "crop") for picture in pictures]
+    with ThreadPoolExecutor(2) as pool:
+        for part in (slice(0, 5), slice(5, 8)):  # Reset between the parts
+            live.reset()
+            prepared = [live.prepare(picture) for picture in pictures[part]]
+            assert [frame.reference for frame in prepared] == [True] + [False] * (len(prepared) - 1)
+            results = list(pool.map(live.render, prepared))
+            expected = offline(model, live.source, crops[part])
+            for result, frame in zip(results, expected, strict=True):
+                np.testing.assert_array_equal(result.image, frame)
+            assert set(results[0].times) == {"face", "crop", "reference", "model"}
+            assert set(results[1].times) == {"face", "crop", "model"}
 
 
 def test_motion_scale_zero_holds_the_reference_pose(model, pictures):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from live.live_footage import SAMPLE_IMAGE, camera_frames
@@ -28,13 +29,20 @@ def registry() -> ModelRegistry:
     return ModelRegistry([ServedModel("tiny", tiny_model(), "test")])
 
 
-def make_client(registry: ModelRegistry, tmp_path: Path, limits: LiveLimits | None = None):
+def make_client(
+    registry: ModelRegistry,
+    tmp_path: Path,
+    limits: LiveLimits | None = None,
+    frame_workers: int = 1,
+):
     """A test client of an app with the Live WebSocket; the sample is ``SAMPLE_IMAGE``."""
     from starlette.applications import Starlette
     from starlette.testclient import TestClient
 
     service = AnimationService(registry, Limits(), make_workspace(tmp_path), find_best_frame=False)
-    live = LiveServer(service, limits, sample=SAMPLE_IMAGE, follow_face=False)
+    live = LiveServer(
+        service, limits, sample=SAMPLE_IMAGE, follow_face=False, frame_workers=frame_workers
+    )
     return TestClient(Starlette(routes=live.routes())), live
 
 
@@ -52,8 +60,12 @@ def send_frame(socket, seq: int, frame: np.ndarray) -> tuple[dict, np.ndarray]:
         return header, np.asarray(image.convert("RGB"))
 
 
-def test_frames_animated_against_a_reference_taken_again_by_reset(registry, tmp_path):
-    client, live = make_client(registry, tmp_path)
+@pytest.mark.parametrize("frame_workers", [1, 2])
+def test_frames_animated_against_a_reference_taken_again_by_reset(
+    registry, tmp_path, frame_workers
+):
+    threads = torch.get_num_threads()
+    client, live = make_client(registry, tmp_path, frame_workers=frame_workers)
     pictures = camera_frames(4)
     with client, client.websocket_connect(LIVE_PATH) as socket:
         assert json.loads(socket.receive_text()) == {"type": "hello", "session": 1}
@@ -64,7 +76,11 @@ def test_frames_animated_against_a_reference_taken_again_by_reset(registry, tmp_
             "input_side": 64,
             "follow_face": False,
             "source_face": False,
+            "workers": frame_workers,
         }
+        if frame_workers > 1:  # one PyTorch thread each; the others' count unchanged
+            assert live._renderers.submit(torch.get_num_threads).result() == 1
+        assert torch.get_num_threads() == threads
         headers = []
         for seq, picture in enumerate(pictures[:3], 1):
             header, image = send_frame(socket, seq, picture)
@@ -74,7 +90,9 @@ def test_frames_animated_against_a_reference_taken_again_by_reset(registry, tmp_
         assert [header["reference"] for header in headers] == [True, False, False]
         assert headers[0]["box"] == [40.0, 0.0, 280.0, 240.0]
         assert headers[0]["face"] is None and headers[0]["dropped"] == 0
-        assert set(headers[0]["times"]) == {"wait", "decode", "face", "crop", "model", "encode"}
+        stages = {"wait", "decode", "face", "crop", "model", "encode"}
+        assert set(headers[0]["times"]) == stages | {"reference"}
+        assert set(headers[1]["times"]) == stages
         socket.send_text(json.dumps({"type": "reset"}))
         header, reference = send_frame(socket, 4, pictures[3])
         assert header["reference"]
@@ -83,6 +101,7 @@ def test_frames_animated_against_a_reference_taken_again_by_reset(registry, tmp_
         np.testing.assert_array_equal(still, reference)
     live.close()
     assert live.sessions == {}
+    assert torch.get_num_threads() == threads
 
 
 def test_sources_are_uploads_or_the_sample(registry, tmp_path):

@@ -51,6 +51,8 @@ live (the Live tab):
   port (/live/ws). --live-sessions tabs at once (default {DEFAULT_LIVE_SESSIONS}; 0: no Live tab), each
   closed after --live-idle seconds without frames (default {DEFAULT_LIVE_IDLE_SECONDS:g}). Browsers give a page
   the camera only over https or on this machine's own address (127.0.0.1, localhost).
+  --live-workers frames animated at once (default auto: one per core, each on one
+  PyTorch thread, on 2 or 3 cores; one frame at a time on all cores otherwise).
 
 files:
   Uploads, results and each request's folder live under one temporary folder
@@ -141,6 +143,13 @@ def register(subparsers: Any) -> None:
         help="close a live session after this many seconds without frames "
         f"(default {DEFAULT_LIVE_IDLE_SECONDS:g})",
     )
+    live.add_argument(
+        "--live-workers",
+        default="auto",
+        metavar="N",
+        help="live frames animated at once (default auto: one per core on 2 or 3 cores, "
+        "one at a time on all cores otherwise)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -166,31 +175,65 @@ def live_limits_from_args(args: argparse.Namespace) -> LiveLimits:
     return LiveLimits(args.live_sessions, args.live_idle)
 
 
+def live_workers_from_args(args: argparse.Namespace) -> int:
+    """``--live-workers``: a positive whole number, or ``auto``
+    (:func:`tpsmm.serve.compute.live_frame_workers` of PyTorch's thread count)."""
+    import torch
+
+    from tpsmm.serve.compute import live_frame_workers
+
+    if args.live_workers == "auto":
+        return live_frame_workers(torch.get_num_threads())
+    try:
+        workers = int(args.live_workers)
+    except ValueError:
+        workers = 0
+    if workers < 1:
+        raise TPSMMError(
+            f"--live-workers must be a positive whole number or auto, got {args.live_workers}"
+        )
+    return workers
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``tpsmm serve`` until interrupted; returns the exit status."""
     from tpsmm.cli.demo import sample_paths
     from tpsmm.serve.app import build_app, check_web_extra, launch
+    from tpsmm.serve.compute import ComputeThread
     from tpsmm.serve.live import LiveServer
     from tpsmm.serve.models import ModelRegistry
     from tpsmm.serve.service import AnimationService, make_workspace
 
     limits = limits_from_args(args)
     live_limits = live_limits_from_args(args)
+    live_workers = live_workers_from_args(args)
     if not 0 < args.port < 65536:
         raise TPSMMError(f"--port must be 1..65535, got {args.port}")
     resolve_precision(args.dtype, resolve_device(args.device))
     check_web_extra()
     workspace = make_workspace()
     _log_requests()
+    # The models are loaded, and live frames animated, on one thread (see its module).
+    compute = ComputeThread()
     try:
         with _confined(workspace.tmp), sample_paths() as sample:
-            models = ModelRegistry.load(
-                args.checkpoint, config=args.config, device=args.device, dtype=args.dtype
+            models = compute.call(
+                ModelRegistry.load,
+                args.checkpoint,
+                config=args.config,
+                device=args.device,
+                dtype=args.dtype,
             )
             service = AnimationService(models, limits, workspace)
             live = None
             if live_limits.max_sessions:
-                live = LiveServer(service, live_limits, sample=sample[0])
+                live = LiveServer(
+                    service,
+                    live_limits,
+                    sample=sample[0],
+                    compute=compute,
+                    frame_workers=live_workers,
+                )
             app = build_app(service, sample, live)
             try:
                 launch(
@@ -222,6 +265,7 @@ def run(args: argparse.Namespace) -> int:
                 if live is not None:
                     live.close()
     finally:
+        compute.close()
         workspace.remove()
     return 0
 

@@ -11,6 +11,6 @@
 The web app's Live tab is :mod:`tpsmm.serve.live`.
 """
 
-from tpsmm.live.engine import FrameStats, LiveAnimator, LiveFrame
+from tpsmm.live.engine import FrameStats, LiveAnimator, LiveFrame, PreparedFrame
 
-__all__ = ["FrameStats", "LiveAnimator", "LiveFrame"]
+__all__ = ["FrameStats", "LiveAnimator", "LiveFrame", "PreparedFrame"]

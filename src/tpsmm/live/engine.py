@@ -46,10 +46,27 @@ class LiveFrame:
         reference: whether this camera frame became the reference.
         face: whether the driver's face was found in it (None: not followed).
         box: the crop of the camera frame the model saw (l, t, r, b pixels).
-        times: seconds spent per stage (``face``, ``crop``, ``model``).
+        times: seconds spent per stage (``face``, ``crop``, ``reference`` when this
+            frame became the reference, ``model``).
     """
 
     image: np.ndarray
+    reference: bool
+    face: bool | None
+    box: tuple[float, float, float, float]
+    times: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class PreparedFrame:
+    """A camera frame ready for the model (:meth:`LiveAnimator.prepare`).
+
+    Attributes:
+        driving: (S, S, 3) uint8, the crop the model sees.
+        reference, face, box, times: as in :class:`LiveFrame` (``times`` so far).
+    """
+
+    driving: np.ndarray
     reference: bool
     face: bool | None
     box: tuple[float, float, float, float]
@@ -137,6 +154,12 @@ class LiveAnimator:
 
     def animate(self, frame: np.ndarray) -> LiveFrame:
         """Animate the source by one camera frame (H, W, 3) uint8."""
+        return self.render(self.prepare(frame))
+
+    def prepare(self, frame: np.ndarray) -> PreparedFrame:
+        """The first half of :meth:`animate`: the driver's face followed, the camera frame
+        cut to the model's input, and the reference taken when one is due. Call it for
+        the frames in the order they come, one at a time."""
         times: dict[str, float] = {}
         with _timed(times, "face"):
             box = self._crop_box(frame)
@@ -152,13 +175,20 @@ class LiveAnimator:
         if framing != self._framing:
             self._framing, self._needs_reference = framing, True
         reference = self._needs_reference
-        with _timed(times, "model"):
-            if reference:
-                self.animator.reset()
-                self._needs_reference = False
-            image = to_uint8(self.animator.animate(driving[None])[0])
+        if reference:
+            with _timed(times, "reference"):  # replaces the old one at once
+                self.animator.set_reference(driving)
+            self._needs_reference = False
         face = None if self.follower is None else self.follower.found
-        return LiveFrame(image, reference, face, bounds, times)
+        return PreparedFrame(driving, reference, face, bounds, times)
+
+    def render(self, prepared: PreparedFrame) -> LiveFrame:
+        """The second half of :meth:`animate`: the model's frame. Frames prepared in turn
+        may be rendered at the same time, on several threads."""
+        times = dict(prepared.times)
+        with _timed(times, "model"):
+            image = to_uint8(self.animator.animate(prepared.driving[None])[0])
+        return LiveFrame(image, prepared.reference, prepared.face, prepared.box, times)
 
     def _centre_fitter(self, frame: np.ndarray) -> FrameFitter:
         """The centre square's fitter for frames of this one's size (kept while the

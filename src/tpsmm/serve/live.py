@@ -17,7 +17,8 @@ closes it when it stops or the tab closes):
   prepared once; the model and face following likewise), ``{"type": "settings",
   "motion_scale"}``, ``{"type": "reset"}`` (the next frame becomes the reference);
 - text, server to page: ``hello`` (the session's number), ``ready`` (the source is
-  prepared; the side frames should have), ``error`` (one line; the session stays
+  prepared; the side frames should have; ``workers``: frames the server animates at
+  once), ``error`` (one line; the session stays
   unless it says ``closed``);
 - binary both ways: a 4-byte big-endian length, that many bytes of JSON, then a
   JPEG. Page to server: ``{"seq"}`` and a camera frame; server to page: ``{"seq",
@@ -26,9 +27,13 @@ closes it when it stops or the tab closes):
 Newest frame wins: each session holds at most one frame waiting; a frame that comes
 while another waits replaces it (counted in ``dropped``), so a slow server answers
 fewer frames and never older ones. The page sends a frame only while fewer than
-:data:`MAX_IN_FLIGHT` are unanswered, so the one waiting is rarely replaced. Frames of
-every session are animated by one worker thread, one at a time, taking the sessions in
-turn (two at once would only share the same cores).
+:attr:`LiveServer.max_in_flight` (one more than the frames animated at once) are
+unanswered, so the one waiting is rarely replaced. Camera frames are decoded and
+prepared (the face followed, the reference taken) on the server's compute thread
+(:class:`tpsmm.serve.compute.ComputeThread`), in the order they come, and animated
+there too or, on a CPU of 2 or 3 cores, by that many frame workers, each frame on one
+core (:func:`tpsmm.serve.compute.live_frame_workers`); the sessions' frames are taken
+in turn.
 """
 
 from __future__ import annotations
@@ -40,7 +45,6 @@ import itertools
 import json
 import struct
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,13 +54,12 @@ import numpy as np
 from PIL import Image
 
 from tpsmm.errors import TPSMMError, first_line
+from tpsmm.serve.compute import ComputeThread, one_thread_workers
 from tpsmm.serve.limits import LiveLimits, check_source_image
 from tpsmm.serve.service import AnimationService, best_frame_available, log, upload_name
 
 #: The WebSocket's path on the server.
 LIVE_PATH = "/live/ws"
-#: Frames the page may have sent and not had answered (the page's own rule).
-MAX_IN_FLIGHT = 2
 #: The largest camera frame taken (pixels), and quality of the frames sent back.
 MAX_FRAME_PIXELS = 4096 * 4096
 RESULT_QUALITY = 90
@@ -72,6 +75,7 @@ class Session:
     setting: tuple = ()
     waiting: tuple[dict, bytes, float] | None = None
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    sending: asyncio.Lock = field(default_factory=asyncio.Lock)
     frames: int = 0
     dropped: int = 0
     opened: float = field(default_factory=time.monotonic)
@@ -86,6 +90,13 @@ class LiveServer:
         sample: the sample image ("Use the sample"), which a session may name too.
         follow_face: whether face following is offered (the eval extra); None: when
             dlib is installed.
+        compute: the thread that prepares sources and camera frames (and animates
+            them with one frame worker), the one that loaded the models (see
+            :mod:`tpsmm.serve.compute`); None: one of its own, which :meth:`close` ends.
+        frame_workers: frames animated at once: one (on ``compute``, on all of
+            PyTorch's threads) or more, each on a worker thread of its own running one
+            PyTorch thread (see :func:`tpsmm.serve.compute.live_frame_workers`; make
+            the server before it takes requests: :func:`one_thread_workers`).
     """
 
     def __init__(
@@ -95,6 +106,8 @@ class LiveServer:
         *,
         sample: Path | None = None,
         follow_face: bool | None = None,
+        compute: ComputeThread | None = None,
+        frame_workers: int = 1,
     ):
         self.service = service
         self.limits = limits or LiveLimits()
@@ -102,7 +115,21 @@ class LiveServer:
         self.follow_face_available = best_frame_available() if follow_face is None else follow_face
         self.sessions: dict[int, Session] = {}
         self._numbers = itertools.count(1)
-        self.executor = ThreadPoolExecutor(1, thread_name_prefix="tpsmm-live")
+        self._closed = False
+        self._owns_compute = compute is None
+        self.compute = compute or ComputeThread("tpsmm-live")
+        if frame_workers < 1:
+            raise TPSMMError(f"frame workers must be at least 1, got {frame_workers}")
+        self.frame_workers = frame_workers
+        self._renderers = (
+            one_thread_workers(frame_workers, "tpsmm-live-frame") if frame_workers > 1 else None
+        )
+
+    @property
+    def max_in_flight(self) -> int:
+        """Frames a page may have sent and not had answered (the page's own rule): one
+        for each frame worker and one on its way."""
+        return self.frame_workers + 1
 
     def routes(self) -> list[Any]:
         """The Starlette routes to add to the web app (the WebSocket)."""
@@ -111,8 +138,13 @@ class LiveServer:
         return [WebSocketRoute(LIVE_PATH, self.endpoint)]
 
     def close(self) -> None:
-        """Stop the worker after the frame it animates (for the server's stop)."""
-        self.executor.shutdown(wait=True, cancel_futures=True)
+        """Stop animating after the frame being animated (for the server's stop); the
+        compute thread ends too if it is this server's own."""
+        self._closed = True
+        if self._renderers is not None:
+            self._renderers.shutdown(wait=True, cancel_futures=True)
+        if self._owns_compute:
+            self.compute.close()
 
     # The connection -----------------------------------------------------------------
 
@@ -206,10 +238,7 @@ class LiveServer:
         setting = (path, model, follow)
         if setting != session.setting or session.live is None:
             name = str(source.get("name") or upload_name(path))
-            loop = asyncio.get_running_loop()
-            session.live = await loop.run_in_executor(
-                self.executor, self._prepare, path, name, model, follow
-            )
+            session.live = await self.compute.call_async(self._prepare, path, name, model, follow)
             session.setting = setting
             log.info(
                 "live session %d: source %s, model %s%s",
@@ -228,6 +257,7 @@ class LiveServer:
                     "input_side": session.live.input_side,
                     "follow_face": session.live.follow_face,
                     "source_face": session.live.source_face,
+                    "workers": self.frame_workers,
                 }
             )
         )
@@ -253,41 +283,77 @@ class LiveServer:
     # The frames ----------------------------------------------------------------------
 
     async def _animate_frames(self, websocket: Any, session: Session) -> None:
-        """Animate the session's newest frame whenever there is one, and send it back."""
-        loop = asyncio.get_running_loop()
-        while True:
-            await session.wake.wait()
-            session.wake.clear()
-            if session.waiting is None or session.live is None:
-                continue
-            waiting, session.waiting = session.waiting, None
-            try:
-                reply = await loop.run_in_executor(self.executor, self._animate, session, *waiting)
-            except TPSMMError as error:
-                await _send_error(websocket, first_line(error, None))
-                continue
-            except Exception as error:  # a bug: said once in the log, the session goes on
-                log.info("live session %d: %s", session.number, first_line(error))
-                await _send_error(websocket, "the server failed to animate a frame")
-                continue
-            session.frames += 1
+        """Animate the session's newest frame whenever there is one and a frame worker
+        is free for it (at most :attr:`frame_workers` at once), and send each back."""
+        free = asyncio.Semaphore(self.frame_workers)
+        running: set[asyncio.Task] = set()
+
+        def finished(task: asyncio.Task) -> None:
+            running.discard(task)
+            free.release()
+
+        try:
+            while True:
+                await session.wake.wait()
+                session.wake.clear()
+                if session.waiting is None or session.live is None or self._closed:
+                    continue
+                await free.acquire()
+                # The newest frame: it may have been replaced while every worker was busy.
+                waiting, session.waiting = session.waiting, None
+                if waiting is None:
+                    free.release()
+                    continue
+                task = asyncio.create_task(self._answer(websocket, session, waiting))
+                running.add(task)
+                task.add_done_callback(finished)
+        finally:
+            for task in running:
+                task.cancel()
+
+    async def _answer(
+        self, websocket: Any, session: Session, waiting: tuple[dict, bytes, float]
+    ) -> None:
+        """One camera frame: prepared on the compute thread (in the order they come),
+        animated by a frame worker, sent back."""
+        try:
+            prepared = await self.compute.call_async(self._prepare_frame, session, *waiting)
+            if self._renderers is None:
+                reply = await self.compute.call_async(self._render_frame, session, *prepared)
+            else:
+                loop = asyncio.get_running_loop()
+                reply = await loop.run_in_executor(
+                    self._renderers, self._render_frame, session, *prepared
+                )
+        except TPSMMError as error:
+            await _send_error(websocket, first_line(error, None))
+            return
+        except Exception as error:  # a bug: said once in the log, the session goes on
+            log.info("live session %d: %s", session.number, first_line(error))
+            await _send_error(websocket, "the server failed to animate a frame")
+            return
+        session.frames += 1
+        async with session.sending:
             await websocket.send_bytes(reply)
 
-    def _animate(self, session: Session, header: dict, data: bytes, received: float) -> bytes:
-        """Decode a camera frame, animate it, encode the result (in the worker)."""
+    def _prepare_frame(
+        self, session: Session, header: dict, data: bytes, received: float
+    ) -> tuple[dict, Any, dict[str, float]]:
+        """Decode a camera frame and prepare it (:meth:`LiveAnimator.prepare`)."""
         started = time.perf_counter()
         frame = decode_jpeg(data)
         decoded = time.perf_counter()
-        result = session.live.animate(frame)
+        prepared = session.live.prepare(frame)
+        return header, prepared, {"wait": started - received, "decode": decoded - started}
+
+    def _render_frame(
+        self, session: Session, header: dict, prepared: Any, times: dict[str, float]
+    ) -> bytes:
+        """Animate a prepared frame and encode the answer."""
+        result = session.live.render(prepared)
         encode_started = time.perf_counter()
         image = encode_jpeg(result.image)
-        done = time.perf_counter()
-        times = {
-            "wait": started - received,
-            "decode": decoded - started,
-            **result.times,
-            "encode": done - encode_started,
-        }
+        times = {**times, **result.times, "encode": time.perf_counter() - encode_started}
         reply = {
             "seq": header.get("seq"),
             "reference": result.reference,

@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from tpsmm.serve.live import LIVE_PATH, MAX_IN_FLIGHT, LiveServer
+from tpsmm.serve.live import LIVE_PATH, LiveServer
 
 INTRO = (
     "Your camera moves the photo, live: the camera's picture goes to this server, the "
@@ -40,7 +40,7 @@ def view_html(live: LiveServer, follow: bool, model: str) -> str:
         json.dumps(
             {
                 "path": LIVE_PATH,
-                "maxInFlight": MAX_IN_FLIGHT,
+                "maxInFlight": live.max_in_flight,
                 "follow": follow,
                 "model": model,
             }

@@ -1,11 +1,13 @@
 // The Live tab of `tpsmm serve`: the camera's frames to the server over a WebSocket, the
 // animated frames back, drawn beside the camera's picture (see tpsmm/serve/live.py for
 // the protocol). Newest frame wins: a camera frame is sent only while fewer than
-// maxInFlight are unanswered; the others are skipped, so latency cannot grow. A second
-// frame in flight is taken only when the server's time per frame has passed since the
-// server started on the first (when the first was taken, or the answer before it came
-// back, whichever is later): it reaches the server about when the server is free, so
-// the server does not idle while the page encodes, and no frame waits a whole turn.
+// maxInFlight are unanswered; the others are skipped, so latency cannot grow. While the
+// server animates as many frames as it has workers (ready.workers), the next frame is
+// taken once the server's time per frame, less one camera frame's interval, has passed
+// since the server started on the oldest (when that was taken, or the answer before it
+// came back, whichever is later): the camera's next frame after that moment reaches
+// the server about when a worker is free, so the server neither idles while the page
+// waits for a camera frame and encodes it, nor keeps a frame waiting a whole turn.
 // window.tpsmmLive is what the Gradio components call, and what tests read.
 (() => {
   "use strict";
@@ -32,7 +34,8 @@
     sendCanvas: null,
     maxInFlight: null, // null: the server's setting
     busy: 0, // the server's time per frame (ms), smoothed
-    lastTaken: 0, // when the newest frame in flight was taken
+    cameraInterval: 0, // ms between the camera's frames, smoothed
+    lastCameraFrame: 0, // when the camera's last frame came
     lastAnswer: 0, // when the last answer came back
     lastDrawn: 0, // the seq of the frame drawn last
   };
@@ -179,13 +182,26 @@
     if (!ready || !video.videoWidth) return;
     const captured = performance.now();
     const full = state.inFlight.size >= (state.maxInFlight || settings().maxInFlight);
-    const serverStarted = Math.max(state.lastTaken, state.lastAnswer);
-    const early = state.inFlight.size > 0 && captured - serverStarted < state.busy;
+    if (state.lastCameraFrame) {
+      const interval = captured - state.lastCameraFrame;
+      const previous = state.cameraInterval;
+      state.cameraInterval = previous ? 0.9 * previous + 0.1 * interval : interval;
+    }
+    state.lastCameraFrame = captured;
+    const lead = Math.min(state.cameraInterval, state.busy / 2);
+    const workers = ready.workers || 1;
+    let early = false;
+    if (state.inFlight.size >= workers) {
+      const oldest = state.inFlight.values().next().value; // a Map keeps the sending order
+      // With one worker the oldest started when the answer before it came back; with
+      // several, others were answered while it ran.
+      const serverStarted = workers > 1 ? oldest.captured : Math.max(oldest.captured, state.lastAnswer);
+      early = captured - serverStarted < state.busy - lead;
+    }
     if (full || early) {
       state.counts.skipped += 1;
       return;
     }
-    state.lastTaken = captured;
     const canvas = state.sendCanvas || (state.sendCanvas = document.createElement("canvas"));
     const [vw, vh] = [video.videoWidth, video.videoHeight];
     if (ready.follow_face) {
