@@ -104,6 +104,29 @@ def test_frames_animated_against_a_reference_taken_again_by_reset(
     assert torch.get_num_threads() == threads
 
 
+@pytest.mark.parametrize("frame_workers", [1, 2])
+def test_every_frame_is_answered_or_said_dropped(registry, tmp_path, frame_workers):
+    """Frames sent faster than they are animated: the newest wins, and the answers name
+    the frames that were replaced unanimated (with several workers answers may come out
+    of order, so the page cannot infer them)."""
+    client, live = make_client(registry, tmp_path, frame_workers=frame_workers)
+    pictures = camera_frames(12)
+    with client, client.websocket_connect(LIVE_PATH) as socket:
+        socket.receive_text()
+        configure(socket)
+        for seq, picture in enumerate(pictures, 1):
+            socket.send_bytes(pack({"seq": seq}, encode_jpeg(picture)))
+        answered, dropped = [], []
+        while len(answered) + len(dropped) < len(pictures):
+            header, _ = unpack(socket.receive_bytes())
+            answered.append(header["seq"])
+            dropped += header["dropped_seqs"]
+        assert sorted(answered + dropped) == list(range(1, len(pictures) + 1))
+        assert len(pictures) in answered  # the newest is never dropped
+        assert header["dropped"] == len(dropped)
+    live.close()
+
+
 def test_sources_are_uploads_or_the_sample(registry, tmp_path):
     client, live = make_client(registry, tmp_path)
     upload = live.service.workspace.uploads / "abc" / "photo.png"

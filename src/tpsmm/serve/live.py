@@ -22,7 +22,10 @@ closes it when it stops or the tab closes):
   unless it says ``closed``);
 - binary both ways: a 4-byte big-endian length, that many bytes of JSON, then a
   JPEG. Page to server: ``{"seq"}`` and a camera frame; server to page: ``{"seq",
-  "reference", "face", "box", "times", "dropped"}`` and the animated frame.
+  "reference", "face", "box", "times", "dropped", "dropped_seqs"}`` and the animated
+  frame (``dropped_seqs``: the frames replaced unanimated since the last answer; with
+  several workers answers may come out of order, so the page learns which frames
+  will never be answered). An ``error`` about one frame names its ``seq``.
 
 Newest frame wins: each session holds at most one frame waiting; a frame that comes
 while another waits replaces it (counted in ``dropped``), so a slow server answers
@@ -78,6 +81,7 @@ class Session:
     sending: asyncio.Lock = field(default_factory=asyncio.Lock)
     frames: int = 0
     dropped: int = 0
+    dropped_seqs: list = field(default_factory=list)
     opened: float = field(default_factory=time.monotonic)
 
 
@@ -212,6 +216,7 @@ class LiveServer:
             return
         if session.waiting is not None:
             session.dropped += 1
+            session.dropped_seqs.append(session.waiting[0].get("seq"))
         session.waiting = (header, payload, time.perf_counter())
         session.wake.set()
 
@@ -316,25 +321,28 @@ class LiveServer:
     ) -> None:
         """One camera frame: prepared on the compute thread (in the order they come),
         animated by a frame worker, sent back."""
+        seq = waiting[0].get("seq")
         try:
             prepared = await self.compute.call_async(self._prepare_frame, session, *waiting)
             if self._renderers is None:
-                reply = await self.compute.call_async(self._render_frame, session, *prepared)
+                reply, image = await self.compute.call_async(self._render_frame, session, *prepared)
             else:
                 loop = asyncio.get_running_loop()
-                reply = await loop.run_in_executor(
+                reply, image = await loop.run_in_executor(
                     self._renderers, self._render_frame, session, *prepared
                 )
         except TPSMMError as error:
-            await _send_error(websocket, first_line(error, None))
+            await _send_error(websocket, first_line(error, None), seq=seq)
             return
         except Exception as error:  # a bug: said once in the log, the session goes on
             log.info("live session %d: %s", session.number, first_line(error))
-            await _send_error(websocket, "the server failed to animate a frame")
+            await _send_error(websocket, "the server failed to animate a frame", seq=seq)
             return
         session.frames += 1
+        reply["dropped"] = session.dropped
+        reply["dropped_seqs"], session.dropped_seqs = session.dropped_seqs, []
         async with session.sending:
-            await websocket.send_bytes(reply)
+            await websocket.send_bytes(pack(reply, image))
 
     def _prepare_frame(
         self, session: Session, header: dict, data: bytes, received: float
@@ -348,8 +356,9 @@ class LiveServer:
 
     def _render_frame(
         self, session: Session, header: dict, prepared: Any, times: dict[str, float]
-    ) -> bytes:
-        """Animate a prepared frame and encode the answer."""
+    ) -> tuple[dict, bytes]:
+        """Animate a prepared frame; the answer's header (all but what it says of the
+        dropped frames) and JPEG."""
         result = session.live.render(prepared)
         encode_started = time.perf_counter()
         image = encode_jpeg(result.image)
@@ -360,9 +369,8 @@ class LiveServer:
             "face": result.face,
             "box": [round(value, 1) for value in result.box],
             "times": {name: round(seconds * 1000, 2) for name, seconds in times.items()},
-            "dropped": session.dropped,
         }
-        return pack(reply, image)
+        return reply, image
 
 
 def pack(header: dict, payload: bytes) -> bytes:
@@ -417,8 +425,11 @@ def _same_origin(headers: Any) -> bool:
     return urlparse(origin).netloc.lower() == str(headers.get("host", "")).lower()
 
 
-async def _send_error(websocket: Any, message: str, *, closed: bool = False) -> None:
+async def _send_error(
+    websocket: Any, message: str, *, closed: bool = False, seq: Any = None
+) -> None:
+    error = {"type": "error", "message": message, "closed": closed}
+    if seq is not None:
+        error["seq"] = seq
     with contextlib.suppress(Exception):  # the page has gone
-        await websocket.send_text(
-            json.dumps({"type": "error", "message": message, "closed": closed})
-        )
+        await websocket.send_text(json.dumps(error))

@@ -13,6 +13,7 @@
   "use strict";
   const JPEG_QUALITY = 0.8;
   const KEEP = 2000; // latencies and server times kept for stats()
+  const STALE_MS = 5000; // a frame unanswered this long is taken as lost
 
   const state = {
     socket: null,
@@ -159,6 +160,7 @@
         : "";
       status(`Live.${face}`);
     } else if (message.type === "error") {
+      if (message.seq !== undefined) state.inFlight.delete(message.seq); // not answered
       status(message.message);
       if (message.closed) stop(message.message);
     }
@@ -181,6 +183,9 @@
     const ready = state.ready;
     if (!ready || !video.videoWidth) return;
     const captured = performance.now();
+    for (const [seq, entry] of state.inFlight) {
+      if (captured - entry.captured > STALE_MS) state.inFlight.delete(seq); // never answered
+    }
     const full = state.inFlight.size >= (state.maxInFlight || settings().maxInFlight);
     if (state.lastCameraFrame) {
       const interval = captured - state.lastCameraFrame;
@@ -195,7 +200,8 @@
       const oldest = state.inFlight.values().next().value; // a Map keeps the sending order
       // With one worker the oldest started when the answer before it came back; with
       // several, others were answered while it ran.
-      const serverStarted = workers > 1 ? oldest.captured : Math.max(oldest.captured, state.lastAnswer);
+      const serverStarted =
+        workers > 1 ? oldest.captured : Math.max(oldest.captured, state.lastAnswer);
       early = captured - serverStarted < state.busy - lead;
     }
     if (full || early) {
@@ -243,10 +249,22 @@
     const length = new DataView(buffer).getUint32(0);
     const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 4, length)));
     const entry = state.inFlight.get(header.seq);
-    for (const seq of [...state.inFlight.keys()]) {
-      if (seq <= header.seq) state.inFlight.delete(seq); // older ones were dropped
-    }
+    // With several workers answers may come out of order: only this frame and those
+    // the server says it dropped are done.
+    state.inFlight.delete(header.seq);
+    for (const seq of header.dropped_seqs || []) state.inFlight.delete(seq);
     if (!entry) return;
+    state.lastAnswer = performance.now();
+    const busy = Object.entries(header.times)
+      .filter(([stage]) => stage !== "wait")
+      .reduce((sum, [, ms]) => sum + ms, 0);
+    state.busy = state.busy ? 0.8 * state.busy + 0.2 * busy : busy;
+    state.dropped = header.dropped;
+    if (header.reference) {
+      state.counts.references += 1;
+      state.referenceFrame = entry.blob;
+    }
+    if (header.seq < state.lastDrawn) return; // a newer frame is on screen
     const result = new Blob([new Uint8Array(buffer, 4 + length)], { type: "image/jpeg" });
     const bitmap = await createImageBitmap(result);
     if (header.seq < state.lastDrawn) {
@@ -259,23 +277,13 @@
     canvas.getContext("2d").drawImage(bitmap, 0, 0);
     bitmap.close();
     const now = performance.now();
-    state.lastAnswer = now;
     const latency = now - entry.captured;
     drawBox(header, entry);
     state.shown.push({ at: now, latency });
     remember(state.latencies, latency);
     remember(state.times, header.times);
     state.counts.shown += 1;
-    const busy = Object.entries(header.times)
-      .filter(([stage]) => stage !== "wait")
-      .reduce((sum, [, ms]) => sum + ms, 0);
-    state.busy = state.busy ? 0.8 * state.busy + 0.2 * busy : busy;
-    state.dropped = header.dropped;
     state.lastHeader = header;
-    if (header.reference) {
-      state.counts.references += 1;
-      state.referenceFrame = entry.blob;
-    }
     state.lastPair = { frame: entry.blob, result, header };
   }
 
