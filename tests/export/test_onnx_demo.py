@@ -52,8 +52,15 @@ def test_demo_onnxruntime_frames_equal_pytorch(demo_export, sample_frames, mode,
     got = tpsmm.animate(OnnxModel(folder, device="cpu"), source, driving, mode, **options)
     if np.abs(got - expected).max() > FRAME_ATOL:
         # A CPU whose float32 kernels round further than the one measured: onnxruntime
-        # must then be as close to the exact (float64) frames as PyTorch float32 is.
+        # must then be as close to the exact (float64) frames as PyTorch float32 is, to
+        # the same order (two float32 evaluations of one graph, summed in other orders).
+        # Measured on an Intel Xeon with AVX-512 and no bfloat16 (standard and relative
+        # mode): onnxruntime's mean and 99.9th percentile error 1.9-2.0x PyTorch's, its
+        # largest (one value of 393,216) 2.4-3.5x.
         exact_model = tpsmm.load_model("demo").double()
         exact = tpsmm.animate(exact_model, source / 255.0, driving / 255.0, mode, **options)
-        assert np.abs(got - exact).max() <= 3 * np.abs(expected - exact).max()
+        torch_error, onnx_error = np.abs(expected - exact), np.abs(got - exact)
+        assert onnx_error.mean() <= 3 * torch_error.mean()
+        assert np.quantile(onnx_error, 0.999) <= 3 * np.quantile(torch_error, 0.999)
+        assert onnx_error.max() <= 5 * torch_error.max()
     assert np.abs(got - source / 255).mean() > 1e-3  # the frames move
