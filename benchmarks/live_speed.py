@@ -150,6 +150,14 @@ def measure(page, name: str, warmup: float, seconds: float) -> None:
         f"frames skipped by the page, {after['dropped'] - before['dropped']} dropped by the "
         f"server"
     )
+    if times:
+        waits = [t["wait"] for t in times]
+        busy = statistics.median(sum(v for k, v in t.items() if k != "wait") for t in times)
+        print(
+            f"  wait in the server's slot p10/p50/p90: {_percentile(waits, 10):.1f}/"
+            f"{statistics.median(waits):.1f}/{_percentile(waits, 90):.1f} ms; server busy "
+            f"{busy * frames / int(seconds) / 10:.0f}% of the time"
+        )
     print(f"  the page's figures each second (fps/ms): {' '.join(shown_figures)}")
 
 
