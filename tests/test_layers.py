@@ -13,6 +13,7 @@ from tiny_model import tiny_model
 from tpsmm.networks.layers import (
     UpBlock2d,
     instance_norm_relu,
+    one_channel_conv,
     reference_ops,
     upsample_conv,
     upsample_conv_kernels,
@@ -27,6 +28,42 @@ def test_upsample_conv_equals_upsampling_then_convolving():
     actual = upsample_conv(x, upsample_conv_kernels(conv.weight), conv.bias)
     assert actual.shape == (2, 4, 10, 14)
     torch.testing.assert_close(actual, expected, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+@pytest.mark.parametrize(("channels", "kernel", "size"), [(5, 7, (9, 12)), (3, 3, (4, 4))])
+def test_one_channel_conv_equals_the_convolution(memory_format, channels, kernel, size):
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(channels, 1, kernel, padding=kernel // 2)
+    x = torch.randn(2, channels, *size).contiguous(memory_format=memory_format)
+    with torch.no_grad():
+        fast = one_channel_conv(conv, x)
+        exact = conv.double()(x.double())
+    assert fast.shape == (2, 1, *size) and fast.dtype == torch.float32
+    # A sum of channels * kernel^2 products and the bias in another order: within
+    # sum_rtol of its terms' absolute sum (products of at most |w| |x|), twice over
+    # (the taps' sums, then the shifted sums).
+    terms = F.conv2d(x.double().abs(), conv.weight.double().abs(), padding=kernel // 2)
+    bound = 2 * sum_rtol(channels * kernel**2 + 1) * (terms + conv.bias.double().abs())
+    assert ((fast.double() - exact).abs() <= bound).all()
+
+
+def test_one_channel_conv_keeps_the_convolution_elsewhere():
+    """With gradients, in the reference formulation, below float32 or for other layers
+    it is the convolution itself."""
+    torch.manual_seed(0)
+    x = torch.randn(1, 4, 8, 8)
+    conv = torch.nn.Conv2d(4, 1, 5, padding=2)
+    assert torch.equal(one_channel_conv(conv, x), conv(x))  # autograd on
+    with torch.no_grad():
+        with reference_ops():
+            assert torch.equal(one_channel_conv(conv, x), conv(x))
+        half = conv.to(torch.bfloat16)
+        assert torch.equal(one_channel_conv(half, x.bfloat16()), half(x.bfloat16()))
+        two = torch.nn.Conv2d(4, 2, 5, padding=2)
+        assert torch.equal(one_channel_conv(two, x), two(x))
+        shifted = torch.nn.Conv2d(4, 1, 5, padding=1)
+        assert torch.equal(one_channel_conv(shifted, x), shifted(x))
 
 
 @pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])

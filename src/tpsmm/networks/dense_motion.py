@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tpsmm import geometry
-from tpsmm.networks.layers import AntiAliasDownsample, Hourglass, UpBlock2d
+from tpsmm.networks.layers import AntiAliasDownsample, Hourglass, UpBlock2d, one_channel_conv
 
 
 def tps_dropout_softmax(
@@ -189,15 +189,15 @@ class DenseMotionNetwork(nn.Module):
         if self.multi_mask:
             first = len(self.occlusion) - self.num_up
             masks = [
-                torch.sigmoid(conv(feat))
+                torch.sigmoid(one_channel_conv(conv, feat))
                 for conv, feat in zip(self.occlusion[:first], features[-first:], strict=True)
             ]
             out = features[-1]
             for up, conv in zip(self.up, self.occlusion[first:], strict=True):
                 out = up(out)
-                masks.append(torch.sigmoid(conv(out)))
+                masks.append(torch.sigmoid(one_channel_conv(conv, out)))
         else:
-            masks = [torch.sigmoid(self.occlusion[0](features[-1]))]
+            masks = [torch.sigmoid(one_channel_conv(self.occlusion[0], features[-1]))]
         return {
             "deformation": deformation,
             "contribution_maps": contribution,

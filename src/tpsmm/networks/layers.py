@@ -98,6 +98,49 @@ def upsample_conv(x: Tensor, kernels: Tensor, bias: Tensor | None) -> Tensor:
     return out.permute(0, 3, 1, 2)
 
 
+def one_channel_conv(conv: nn.Conv2d, x: Tensor) -> Tensor:
+    """``conv(x)`` for a k x k convolution to one channel (stride 1, padding k // 2,
+    odd k): (B, C, H, W) -> (B, 1, H, W).
+
+    At float32 inference (outside :func:`reference_ops` and export) it runs as a 1x1
+    convolution to the k*k taps, ``z[a, b] = sum_c w[c, a, b] x[c]`` over the padded
+    input, then ``out[y, x] = sum_(a, b) z[a, b][y + a, x + b]`` summed row offsets
+    first: equal up to float rounding (the sum's order), and 2-3x faster on the CPU,
+    where oneDNN computes a single output channel slowly (the occlusion masks' 7x7
+    convolutions: 4.5 -> 2.0 ms at 128x128 from 29 channels, one thread). Other dtypes
+    keep the convolution, which accumulates their products in float32 once.
+    """
+    k = conv.kernel_size[0]
+    fast = (
+        _use_fast_path()
+        and x.dtype == torch.float32
+        and conv.out_channels == 1
+        and conv.groups == 1
+        and conv.kernel_size == (k, k)
+        and k % 2 == 1
+        and conv.stride == (1, 1)
+        and conv.dilation == (1, 1)
+        and conv.padding == (k // 2, k // 2)
+        and conv.padding_mode == "zeros"
+    )
+    if not fast:
+        return conv(x)
+    batch, channels, height, width = x.shape
+    pad = k // 2
+    taps = conv.weight[0].permute(1, 2, 0).reshape(k * k, channels, 1, 1)
+    z = F.conv2d(F.pad(x, (pad, pad, pad, pad)), taps)  # (B, k*k, H + 2p, W + 2p)
+    z = z.view(batch, k, k, height + 2 * pad, width + 2 * pad)
+    rows = z[:, 0, :, :height]
+    for a in range(1, k):
+        rows = rows + z[:, a, :, a : a + height]  # (B, k, H, W + 2p), by column offset
+    out = rows[:, 0, :, :width]
+    for b in range(1, k):
+        out = out + rows[:, b, :, b : b + width]
+    if conv.bias is not None:
+        out = out + conv.bias
+    return out.unsqueeze(1)
+
+
 class DownBlock2d(nn.Module):
     """conv 3x3 (pad 1) -> InstanceNorm -> ReLU -> 2x2 average pool: (B, in, H, W) ->
     (B, out, H/2, W/2)."""
