@@ -202,7 +202,9 @@
       // several, others were answered while it ran.
       const serverStarted =
         workers > 1 ? oldest.captured : Math.max(oldest.captured, state.lastAnswer);
-      early = captured - serverStarted < state.busy - lead;
+      // With several workers, half the lead: their frames' wait is the latency's
+      // margin, and the frame rate has more (measured: benchmarks/RESULTS.md).
+      early = captured - serverStarted < state.busy - (workers > 1 ? lead / 2 : lead);
     }
     if (full || early) {
       state.counts.skipped += 1;
