@@ -18,8 +18,7 @@ closes it when it stops or the tab closes):
   "motion_scale"}``, ``{"type": "reset"}`` (the next frame becomes the reference);
 - text, server to page: ``hello`` (the session's number), ``ready`` (the source is
   prepared; the side frames should have; ``workers``: frames the server animates at
-  once), ``error`` (one line; the session stays
-  unless it says ``closed``);
+  once), ``error`` (one line; the session stays unless it says ``closed``);
 - binary both ways: a 4-byte big-endian length, that many bytes of JSON, then a
   JPEG. Page to server: ``{"seq"}`` and a camera frame; server to page: ``{"seq",
   "reference", "face", "box", "times", "dropped", "dropped_seqs"}`` and the animated
@@ -325,11 +324,11 @@ class LiveServer:
         try:
             prepared = await self.compute.call_async(self._prepare_frame, session, *waiting)
             if self._renderers is None:
-                reply, image = await self.compute.call_async(self._render_frame, session, *prepared)
+                reply, image = await self.compute.call_async(self._render_frame, *prepared)
             else:
                 loop = asyncio.get_running_loop()
                 reply, image = await loop.run_in_executor(
-                    self._renderers, self._render_frame, session, *prepared
+                    self._renderers, self._render_frame, *prepared
                 )
         except TPSMMError as error:
             await _send_error(websocket, first_line(error, None), seq=seq)
@@ -346,20 +345,23 @@ class LiveServer:
 
     def _prepare_frame(
         self, session: Session, header: dict, data: bytes, received: float
-    ) -> tuple[dict, Any, dict[str, float]]:
-        """Decode a camera frame and prepare it (:meth:`LiveAnimator.prepare`)."""
+    ) -> tuple[dict, Any, Any, dict[str, float]]:
+        """Decode a camera frame and prepare it (:meth:`LiveAnimator.prepare`); the
+        animator that prepared it renders it, even if the page chose another source
+        meanwhile."""
         started = time.perf_counter()
         frame = decode_jpeg(data)
         decoded = time.perf_counter()
-        prepared = session.live.prepare(frame)
-        return header, prepared, {"wait": started - received, "decode": decoded - started}
+        live = session.live
+        prepared = live.prepare(frame)
+        return header, live, prepared, {"wait": started - received, "decode": decoded - started}
 
     def _render_frame(
-        self, session: Session, header: dict, prepared: Any, times: dict[str, float]
+        self, header: dict, live: Any, prepared: Any, times: dict[str, float]
     ) -> tuple[dict, bytes]:
         """Animate a prepared frame; the answer's header (all but what it says of the
         dropped frames) and JPEG."""
-        result = session.live.render(prepared)
+        result = live.render(prepared)
         encode_started = time.perf_counter()
         image = encode_jpeg(result.image)
         times = {**times, **result.times, "encode": time.perf_counter() - encode_started}
