@@ -234,7 +234,7 @@ def run(args: argparse.Namespace) -> int:
                     compute=compute,
                     frame_workers=live_workers,
                 )
-            app = build_app(service, sample, live)
+            app = build_app(service, sample, live, compute)
             try:
                 launch(
                     app,

@@ -14,9 +14,9 @@ Gradio is imported here only: ``import tpsmm.serve`` works without the ``web`` e
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tpsmm.errors import TPSMMError, first_line
 from tpsmm.extras import installed
@@ -29,7 +29,10 @@ from tpsmm.serve.service import (
 )
 
 if TYPE_CHECKING:
+    from tpsmm.serve.compute import ComputeThread
     from tpsmm.serve.live import LiveServer
+
+T = TypeVar("T")
 
 #: The message when the ``web`` extra is missing.
 WEB_EXTRA_MISSING = "tpsmm serve needs the web extra: pip install 'tpsmm[web]'"
@@ -78,6 +81,7 @@ def build_app(
     service: AnimationService,
     sample: tuple[Path, Path] | None = None,
     live: LiveServer | None = None,
+    compute: ComputeThread | None = None,
 ) -> Any:
     """The page as a ``gradio.Blocks``, its queue running one animation at a time.
 
@@ -85,6 +89,9 @@ def build_app(
         service: checks and runs the requests.
         sample: (image, video) that "Use the sample" puts in the uploads; None: no button.
         live: the Live tab's sessions (:mod:`tpsmm.serve.live`); None: no Live tab.
+        compute: the thread that loaded the models, which then runs the animations too
+            (:mod:`tpsmm.serve.compute`: on Gradio's threads they took 1.6x as long);
+            None: Gradio's threads.
 
     Files the page handles live in ``service.workspace.uploads`` (see
     :func:`import_gradio`).
@@ -218,8 +225,8 @@ def build_app(
                     progress((done, total), desc=label, unit="frames")
 
                 try:
-                    summary = service.animate(
-                        checked, folder, on_progress, session=_session(request)
+                    summary = (compute.call if compute is not None else _call)(
+                        service.animate, checked, folder, on_progress, session=_session(request)
                     )
                 except TPSMMError as error:
                     yield None, f"**Failed:** {first_line(error, None)}", gr.update(visible=False)
@@ -302,6 +309,10 @@ def launch(
         footer_links=[],
         **live_options,
     )
+
+
+def _call(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    return function(*args, **kwargs)
 
 
 def _session(request: Any) -> str | None:

@@ -1,5 +1,5 @@
-"""The one thread that runs the web server's own PyTorch work: loading the models and
-animating the Live tab's frames.
+"""The one thread that runs the web server's PyTorch work: loading the models, the
+Animate tab's requests and (with one frame worker) the Live tab's frames.
 
 Why one thread: PyTorch's CPU build runs its parallel operations on OpenMP (GNU
 libgomp), which gives every thread that starts one a team of worker threads of its
@@ -9,11 +9,11 @@ each one; every region (hundreds per frame) then waits for them to wake. Measure
 cores (benchmarks/RESULTS.md, "Live animation"): a frame of the bundled model takes 44
 ms on a thread whose team is the only one, and 70 ms, as slow as one thread, while
 another thread that once ran a single parallel operation is alive. So the models are
-loaded and the live frames animated here, and the server's other threads (uvicorn's,
-the main thread) start no team. The main tab's requests run in Gradio's worker
-threads, as they must not hold the live sessions up; their teams end with those
-threads (AnyIO ends a worker thread after 10 s idle), so live frames are slower only
-while a request runs and shortly after.
+loaded, the Animate tab's requests run (on Gradio's worker threads a request took 1.6x
+as long: the sample, 13.5 s against 7 s) and, with one frame worker, the live frames
+animated here, and the server's other threads (uvicorn's, the main thread) start no
+team. With several frame workers (2 or 3 cores) the live frames run on threads of one
+PyTorch thread each, which start no team either (:func:`one_thread_workers`).
 """
 
 from __future__ import annotations

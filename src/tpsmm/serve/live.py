@@ -30,12 +30,13 @@ Newest frame wins: each session holds at most one frame waiting; a frame that co
 while another waits replaces it (counted in ``dropped``), so a slow server answers
 fewer frames and never older ones. The page sends a frame only while fewer than
 :attr:`LiveServer.max_in_flight` (one more than the frames animated at once) are
-unanswered, so the one waiting is rarely replaced. Camera frames are decoded and
-prepared (the face followed, the reference taken) on the server's compute thread
-(:class:`tpsmm.serve.compute.ComputeThread`), in the order they come, and animated
-there too or, on a CPU of 2 or 3 cores, by that many frame workers, each frame on one
-core (:func:`tpsmm.serve.compute.live_frame_workers`); the sessions' frames are taken
-in turn.
+unanswered, so the one waiting is rarely replaced. With one frame worker, camera
+frames are decoded, prepared (the face followed, the reference taken) and animated on
+the server's compute thread (:class:`tpsmm.serve.compute.ComputeThread`), which also
+runs the Animate tab's requests (a session waits while one runs); on a CPU of 2 or 3
+cores, that many frame workers animate them, each frame on one core
+(:func:`tpsmm.serve.compute.live_frame_workers`), after a thread of their own prepared
+them in the order they came. The sessions' frames are taken in turn.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ import itertools
 import json
 import struct
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,9 +95,9 @@ class LiveServer:
         sample: the sample image ("Use the sample"), which a session may name too.
         follow_face: whether face following is offered (the eval extra); None: when
             dlib is installed.
-        compute: the thread that prepares sources and camera frames (and animates
-            them with one frame worker), the one that loaded the models (see
-            :mod:`tpsmm.serve.compute`); None: one of its own, which :meth:`close` ends.
+        compute: the thread that loaded the models (see :mod:`tpsmm.serve.compute`),
+            which prepares sources and camera frames and animates them with one frame
+            worker; None: one of its own, which :meth:`close` ends.
         frame_workers: frames animated at once: one (on ``compute``, on all of
             PyTorch's threads) or more, each on a worker thread of its own running one
             PyTorch thread (see :func:`tpsmm.serve.compute.live_frame_workers`; make
@@ -124,9 +126,12 @@ class LiveServer:
         if frame_workers < 1:
             raise TPSMMError(f"frame workers must be at least 1, got {frame_workers}")
         self.frame_workers = frame_workers
-        self._renderers = (
-            one_thread_workers(frame_workers, "tpsmm-live-frame") if frame_workers > 1 else None
-        )
+        # Several workers: the sources and frames are prepared on a thread of their own
+        # too, so that the Animate tab's requests on the compute thread do not hold them.
+        self._renderers = self._preparer = None
+        if frame_workers > 1:
+            self._renderers = one_thread_workers(frame_workers, "tpsmm-live-frame")
+            self._preparer = one_thread_workers(1, "tpsmm-live-prepare")
 
     @property
     def max_in_flight(self) -> int:
@@ -144,8 +149,9 @@ class LiveServer:
         """Stop animating after the frame being animated (for the server's stop); the
         compute thread ends too if it is this server's own."""
         self._closed = True
-        if self._renderers is not None:
-            self._renderers.shutdown(wait=True, cancel_futures=True)
+        for pool in (self._renderers, self._preparer):
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
         if self._owns_compute:
             self.compute.close()
 
@@ -242,7 +248,7 @@ class LiveServer:
         setting = (path, model, follow)
         if setting != session.setting or session.live is None:
             name = str(source.get("name") or upload_name(path))
-            session.live = await self.compute.call_async(self._prepare, path, name, model, follow)
+            session.live = await self._run(self._preparer, self._prepare, path, name, model, follow)
             session.setting = setting
             log.info(
                 "live session %d: source %s, model %s%s",
@@ -322,14 +328,8 @@ class LiveServer:
         animated by a frame worker, sent back."""
         seq = waiting[0].get("seq")
         try:
-            prepared = await self.compute.call_async(self._prepare_frame, session, *waiting)
-            if self._renderers is None:
-                reply, image = await self.compute.call_async(self._render_frame, *prepared)
-            else:
-                loop = asyncio.get_running_loop()
-                reply, image = await loop.run_in_executor(
-                    self._renderers, self._render_frame, *prepared
-                )
+            prepared = await self._run(self._preparer, self._prepare_frame, session, *waiting)
+            reply, image = await self._run(self._renderers, self._render_frame, *prepared)
         except TPSMMError as error:
             await _send_error(websocket, first_line(error, None), seq=seq)
             return
@@ -342,6 +342,12 @@ class LiveServer:
         reply["dropped_seqs"], session.dropped_seqs = session.dropped_seqs, []
         async with session.sending:
             await websocket.send_bytes(pack(reply, image))
+
+    async def _run(self, pool: ThreadPoolExecutor | None, function: Any, *args: Any) -> Any:
+        """``function(*args)`` on ``pool``, or on the compute thread without one."""
+        if pool is None:
+            return await self.compute.call_async(function, *args)
+        return await asyncio.get_running_loop().run_in_executor(pool, function, *args)
 
     def _prepare_frame(
         self, session: Session, header: dict, data: bytes, received: float
