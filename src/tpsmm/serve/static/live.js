@@ -3,11 +3,12 @@
 // the protocol). Newest frame wins: a camera frame is sent only while fewer than
 // maxInFlight are unanswered; the others are skipped, so latency cannot grow. While the
 // server animates as many frames as it has workers (ready.workers), the next frame is
-// taken once the server's time per frame, less one camera frame's interval, has passed
-// since the server started on the oldest (when that was taken, or the answer before it
-// came back, whichever is later): the camera's next frame after that moment reaches
-// the server about when a worker is free, so the server neither idles while the page
-// waits for a camera frame and encodes it, nor keeps a frame waiting a whole turn.
+// taken once the server's time per frame, less one camera frame's interval (half of it
+// with several workers), has passed since the server started on the oldest (when that
+// was taken, or the answer before it came back, whichever is later): the camera's next
+// frame after that moment reaches the server about when a worker is free, so the server
+// neither idles while the page waits for a camera frame and encodes it, nor keeps a
+// frame waiting a whole turn.
 // window.tpsmmLive is what the Gradio components call, and what tests read.
 (() => {
   "use strict";
