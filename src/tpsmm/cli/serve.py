@@ -213,7 +213,7 @@ def run(args: argparse.Namespace) -> int:
     check_web_extra()
     workspace = make_workspace()
     _log_requests()
-    # The models are loaded, and live frames animated, on one thread (see its module).
+    # The models are loaded and the requests animated on one thread (see its module).
     compute = ComputeThread()
     try:
         with _confined(workspace.tmp), sample_paths() as sample:

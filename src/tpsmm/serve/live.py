@@ -324,8 +324,9 @@ class LiveServer:
     async def _answer(
         self, websocket: Any, session: Session, waiting: tuple[dict, bytes, float]
     ) -> None:
-        """One camera frame: prepared on the compute thread (in the order they come),
-        animated by a frame worker, sent back."""
+        """One camera frame: prepared in the order they come (on the preparing
+        thread, or the compute thread with one frame worker), animated by a frame
+        worker, sent back."""
         seq = waiting[0].get("seq")
         try:
             prepared = await self._run(self._preparer, self._prepare_frame, session, *waiting)
