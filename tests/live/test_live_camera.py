@@ -14,6 +14,7 @@ import pytest
 
 from cli.cli_helpers import pattern_frame, write_video
 from tpsmm.errors import MediaError, TPSMMError
+from tpsmm.live import camera as camera_module
 from tpsmm.live.camera import Camera, CameraInput, NewestFrame, camera_input
 from tpsmm.live.outputs import LIVE_EXTRA_MISSING, Recording, VirtualCamera
 from tpsmm.media import VideoReader
@@ -70,6 +71,21 @@ def test_file_plays_at_its_rate_and_drops_frames_when_behind(clip: Path):
     assert camera.slot.dropped > 0
     assert len(taken) + camera.slot.dropped == camera.slot.received == 10
     assert taken[0].shape == (32, 48, 3)
+
+
+def test_pacing_wait_survives_passing_its_time_between_reads(monkeypatch: pytest.MonkeyPatch):
+    """A busy machine passes the due time between the loop's check and the sleep: the
+    wait ends instead of asking for a negative sleep (it once ended the camera thread)."""
+    clock = iter([0.996, 1.5])  # due at 1.0: the first read just before it, the next after
+    slept: list[float] = []
+    monkeypatch.setattr(camera_module.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(camera_module.time, "sleep", slept.append)
+    camera_module._wait_until(1.0, threading.Event())
+    assert slept == [pytest.approx(0.004)]  # the time left at the first read, then done
+    stopped = threading.Event()
+    stopped.set()
+    camera_module._wait_until(1e9, stopped)  # stop set: no wait at all
+    assert len(slept) == 1
 
 
 def test_unreadable_input_is_one_line(tmp_path: Path):

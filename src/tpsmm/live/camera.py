@@ -130,6 +130,17 @@ class NewestFrame:
             return frame
 
 
+def _wait_until(due: float, stop: threading.Event) -> None:
+    """Sleep in short steps until ``time.monotonic()`` reaches ``due`` or ``stop`` is set.
+    The time left is read once per step: read twice, a busy machine could pass ``due``
+    between the reads and ask ``time.sleep`` for a negative time (a ValueError)."""
+    while not stop.is_set():
+        left = due - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(0.01, left))
+
+
 class Camera:
     """Decodes a :class:`CameraInput` in a thread into a :class:`NewestFrame` slot.
 
@@ -185,9 +196,7 @@ class Camera:
                 if paced and frame.time is not None:
                     if started is None:
                         started, first = time.monotonic(), frame.time
-                    due = started + frame.time - first
-                    while not self._stop.is_set() and time.monotonic() < due:
-                        time.sleep(min(0.01, due - time.monotonic()))
+                    _wait_until(started + frame.time - first, self._stop)
                 self.slot.put(self._pixels(frame), time.monotonic())
         except (av.error.FFmpegError, OSError) as error:
             self.error = f"camera {self.source.target}: stopped ({error})"
