@@ -167,7 +167,9 @@ class LossWeights:
     driving landmark towards the same landmark in the source
     (:mod:`tpsmm.landmark_losses`); ``landmark_regions`` (ours, default 0 = off) is an L1
     loss on the generated frame inside the driving frame's eye and mouth regions, which
-    the whole frame's terms leave nearly unweighted.
+    the whole frame's terms leave nearly unweighted; ``landmark_parts`` (ours, default 0
+    = off) asks the dense motion network to give each face part's landmarks to that
+    part's transform (a cross-entropy on the contribution maps).
     With only ``camera``, ``camera_squared`` and ``bg`` weighted, the stage trains the
     background predictor alone: the other networks are neither run nor changed.
 
@@ -188,6 +190,7 @@ class LossWeights:
     landmark_keypoints: float = 0.0
     landmark_flow: float = 0.0
     landmark_regions: float = 0.0
+    landmark_parts: float = 0.0
 
     def background_only(self) -> bool:
         """Whether only the background predictor's terms (``bg``, ``camera``,
@@ -202,6 +205,7 @@ class LossWeights:
             self.landmark_keypoints,
             self.landmark_flow,
             self.landmark_regions,
+            self.landmark_parts,
         )
         return sum(self.perceptual) == 0 and all(weight == 0 for weight in motion)
 
@@ -294,10 +298,10 @@ class DatasetParams:
     deformation, for ``train_params.loss_weights.flow`` (see :mod:`tpsmm.data.datasets`).
     ``landmarks`` (ours, default off): training pairs of videos with a landmark file
     (``tpsmm dataset landmarks``) carry both frames' 68 facial landmarks, for the
-    ``landmark_keypoints`` and ``landmark_flow`` losses. ``pseudo_flow`` (ours, default
-    off): pairs of videos without ground truth carry an optical flow measured between the
-    two frames (OpenCV's DIS, forward and backward, kept where the two agree) in its place,
-    for the ``flow`` loss (:mod:`tpsmm.data.pseudo_flow`).
+    ``landmark_*`` losses. ``pseudo_flow`` (ours, default off): pairs of videos without
+    ground truth carry an optical flow measured between the two frames (OpenCV's DIS,
+    forward and backward, kept where the two agree) in its place, for the ``flow`` loss
+    (:mod:`tpsmm.data.pseudo_flow`).
     """
 
     root_dir: str | None = None

@@ -13,7 +13,15 @@ supervise two things:
 - :func:`landmark_flow_loss`: sparse correspondences for the flow; the deformation at a
   driving landmark should point to the same landmark in the source.
 
-A third term weights the picture rather than the motion:
+- :func:`landmark_part_loss`: each part's transform moves its own part. The dense
+  motion network blends the K transforms by its contribution maps; left to the other
+  terms on a small budget, it gave the lips and the eyes to the transforms of the whole
+  head and the jaw (measured on held-out faces: at the inner lips the head's or the jaw's
+  transform had the largest share in every frame), so the lips' and the lids' own
+  transforms, whose keypoints do follow the mouth and the eyes, moved nothing. This
+  term asks for the part's transform at each of its landmarks in the driving frame.
+
+A fourth term weights the picture rather than the motion:
 
 - :func:`landmark_region_loss`: an L1 loss on the generated frame inside the regions
   that change shape as a face talks and blinks (the eyes and the mouth, around their
@@ -21,9 +29,9 @@ A third term weights the picture rather than the motion:
   crop, so in the whole frame's L1 an open mouth or a closed eye weighs next to
   nothing, and the generator learns to leave them as the source shows them.
 
-All three are off by default (``loss_weights.landmark_keypoints``, ``landmark_flow``
-and ``landmark_regions``) and count only the training pairs whose frames carry
-landmarks (``dataset_params.landmarks``).
+All four are off by default (``loss_weights.landmark_keypoints``, ``landmark_flow``,
+``landmark_parts`` and ``landmark_regions``) and count only the training pairs whose
+frames carry landmarks (``dataset_params.landmarks``).
 Coordinates are the model's normalised (x, y) in [-1, 1] (align_corners=True).
 """
 
@@ -40,10 +48,13 @@ from tpsmm.geometry import coordinate_grid
 __all__ = [
     "EXPRESSION_LANDMARKS",
     "FACE_KEYPOINT_LAYOUT",
+    "LANDMARK_PARTS",
     "expression_regions",
     "keypoint_landmark_matrix",
     "landmark_flow_loss",
     "landmark_keypoint_loss",
+    "landmark_part_loss",
+    "landmark_part_targets",
     "landmark_region_loss",
 ]
 
@@ -89,6 +100,71 @@ FACE_KEYPOINT_LAYOUT: tuple[tuple[Anchor, ...], ...] = (
         _beyond(14, 30, 0.3),
     ),
 )
+
+
+#: The part of :data:`FACE_KEYPOINT_LAYOUT` each of dlib's 68 landmarks lies on (its
+#: transform's index): the jaw line 0-16, the brows 17-26, the nose 27-35, the eyes
+#: 36-41 and 42-47, the outer lips 48-59, the inner lips 60-67. The head's part (7) has
+#: no landmarks of its own.
+LANDMARK_PARTS: tuple[int, ...] = (
+    (0,) * 17 + (1,) * 10 + (2,) * 9 + (3,) * 6 + (4,) * 6 + (5,) * 12 + (6,) * 8
+)
+
+
+def landmark_part_targets(num_tps: int) -> tuple[Tensor, Tensor]:
+    """The landmarks whose part has a transform among the model's K, and the channel of
+    that transform in the contribution maps (background first, so part ``p`` is channel
+    ``p + 1``).
+
+    Returns:
+        ``(landmarks, channels)``, both (M,) int64.
+    """
+    chosen = [(index, part) for index, part in enumerate(LANDMARK_PARTS) if part < num_tps]
+    landmarks = torch.tensor([index for index, _ in chosen], dtype=torch.int64)
+    channels = torch.tensor([part + 1 for _, part in chosen], dtype=torch.int64)
+    return landmarks, channels
+
+
+#: The smallest share whose logarithm :func:`landmark_part_loss` takes: a transform
+#: with no share at all costs -log(1e-6) = 13.8, not infinity.
+PART_SHARE_FLOOR = 1e-6
+
+
+def landmark_part_loss(
+    contribution: Tensor,
+    landmarks_driving: Tensor,
+    found: Tensor,
+    targets: tuple[Tensor, Tensor],
+    weight: float,
+) -> Tensor:
+    """Each part's transform at its own landmarks: ``weight * mean -log c_p(l)`` over the
+    frames with landmarks and the landmarks ``l`` of :func:`landmark_part_targets`,
+    ``c_p`` the contribution map of the landmark's part sampled bilinearly at the driving
+    frame's landmark (align_corners=True) and floored at :data:`PART_SHARE_FLOOR`. A
+    cross-entropy: 0 when the part's transform has the whole share there, ``log(K+1)``
+    for maps that share equally.
+
+    Args:
+        contribution: (B, K+1, h, w) the dense motion network's contribution maps (the
+            softmax over the background and the K transforms), in driving coordinates.
+        landmarks_driving: (B, 68, 2) the driving frames' landmarks.
+        found: (B,) bool, the frames that carry landmarks.
+        targets: from :func:`landmark_part_targets`.
+        weight: the loss weight.
+
+    Returns:
+        scalar; 0 (connected to ``contribution``) where no frame has landmarks.
+    """
+    indices, channels = (t.to(contribution.device) for t in targets)
+    points = landmarks_driving[:, indices].to(contribution.dtype).unsqueeze(2)  # (B, M, 1, 2)
+    sampled = F.grid_sample(
+        contribution, points, mode="bilinear", padding_mode="border", align_corners=True
+    )[..., 0]  # (B, K+1, M)
+    share = sampled.gather(1, channels.view(1, 1, -1).expand(len(sampled), 1, -1))[:, 0]
+    mask = found.to(contribution.dtype).view(-1, 1)
+    total = (-torch.log(share.clamp(min=PART_SHARE_FLOOR)) * mask).sum()
+    count = (mask.sum() * len(indices)).clamp(min=1.0)
+    return weight * total / count
 
 
 def keypoint_landmark_matrix(

@@ -11,11 +11,15 @@ from tpsmm import geometry
 from tpsmm.data.landmarks import MIRRORED_LANDMARKS
 from tpsmm.landmark_losses import (
     FACE_KEYPOINT_LAYOUT,
+    LANDMARK_PARTS,
+    PART_SHARE_FLOOR,
     REGION_RADIUS,
     expression_regions,
     keypoint_landmark_matrix,
     landmark_flow_loss,
     landmark_keypoint_loss,
+    landmark_part_loss,
+    landmark_part_targets,
     landmark_region_loss,
 )
 
@@ -156,6 +160,86 @@ def test_gradcheck_float64():
     )
 
 
+def test_parts_follow_the_layout():
+    """Every landmark lies on the part of the layout whose transform moves it: at least
+    four of each part's five points are made of its own landmarks (the fifth may be
+    borrowed: a brow's point above an eye, the nose's base above the lips), and the
+    mirror keeps the parts (the left and right eye swap)."""
+    assert len(LANDMARK_PARTS) == 68
+    for part, anchors in enumerate(FACE_KEYPOINT_LAYOUT[:7]):
+        own = [all(LANDMARK_PARTS[index] == part for index in anchor) for anchor in anchors]
+        assert sum(own) >= 4, (part, own)
+    swap = {3: 4, 4: 3}
+    for index, mirrored in enumerate(MIRRORED_LANDMARKS):
+        part = LANDMARK_PARTS[index]
+        assert LANDMARK_PARTS[mirrored] == swap.get(part, part)
+    landmarks, channels = landmark_part_targets(4)
+    assert sorted(set(channels.tolist())) == [1, 2, 3, 4] and len(landmarks) == 17 + 10 + 9 + 6
+    landmarks, channels = landmark_part_targets(10)
+    assert landmarks.tolist() == list(range(68))
+    assert channels.tolist() == [part + 1 for part in LANDMARK_PARTS]
+
+
+def _part_maps(landmarks: torch.Tensor, num_tps: int, size: int, right: bool) -> torch.Tensor:
+    """Contribution maps constant over the frame: all the share on the part of landmark 62
+    (the inner lips, channel 7) when ``right``, else on the background."""
+    maps = torch.zeros(len(landmarks), num_tps + 1, size, size, dtype=landmarks.dtype)
+    maps[:, 7 if right else 0] = 1.0
+    return maps
+
+
+def test_part_loss_closed_form():
+    """The part's transform with the whole share: 0; equal shares: log(K+1); none: the
+    floor's -log; only the landmarks' sampled shares count, frames without landmarks not."""
+    landmarks = _landmarks(2, 6)
+    found = torch.tensor([True, True])
+    targets = landmark_part_targets(10)
+    equal = torch.full((2, 11, 9, 9), 1 / 11, dtype=torch.float64)
+    value = landmark_part_loss(equal, landmarks, found, targets, 2.0)
+    torch.testing.assert_close(value, torch.tensor(2.0 * np.log(11), dtype=torch.float64))
+    # all on the inner lips: 0 at their 8 landmarks, the floor at the other 60
+    lips = _part_maps(landmarks, 10, 9, right=True)
+    value = landmark_part_loss(lips, landmarks, found, targets, 1.0)
+    expected = -np.log(PART_SHARE_FLOOR) * 60 / 68
+    torch.testing.assert_close(value, torch.tensor(expected, dtype=torch.float64))
+    # each landmark's own part where it lies: a map with each part's channel set around
+    # its landmarks only (nearest grid cell, landmarks on cell centres)
+    size = 65
+    cells = torch.randperm(size * size, generator=torch.Generator().manual_seed(7))[:68]
+    rows, cols = cells // size, cells % size
+    on_grid = torch.stack((cols, rows), dim=-1).to(torch.float64) / (size - 1) * 2 - 1
+    maps = torch.zeros(1, 11, size, size, dtype=torch.float64)
+    maps[0, 0] = 1.0
+    for landmark in range(68):
+        maps[0, :, rows[landmark], cols[landmark]] = 0.0
+        maps[0, LANDMARK_PARTS[landmark] + 1, rows[landmark], cols[landmark]] = 1.0
+    value = landmark_part_loss(maps, on_grid[None], torch.tensor([True]), targets, 1.0)
+    assert float(value) < 1e-12
+    # a frame without landmarks does not count, and alone gives 0 connected to the maps
+    value_one = landmark_part_loss(equal[:1], landmarks[:1], found[:1], targets, 2.0)
+    mixed = landmark_part_loss(
+        torch.cat((equal[:1], lips[1:])), landmarks, torch.tensor([True, False]), targets, 2.0
+    )
+    torch.testing.assert_close(mixed, value_one)
+    maps = equal.clone().requires_grad_()
+    none = landmark_part_loss(maps, landmarks, torch.tensor([False, False]), targets, 2.0)
+    assert float(none.detach()) == 0.0
+    none.backward()
+    assert maps.grad is not None and float(maps.grad.abs().sum()) == 0.0
+
+
+def test_part_loss_gradcheck_float64():
+    generator = torch.Generator().manual_seed(8)
+    logits = torch.randn(2, 11, 7, 7, generator=generator, dtype=torch.float64)
+    maps = torch.softmax(logits, dim=1).requires_grad_()
+    landmarks = _landmarks(2, 9) * 0.9
+    found = torch.tensor([True, True])
+    targets = landmark_part_targets(10)
+    assert torch.autograd.gradcheck(
+        lambda m: landmark_part_loss(m, landmarks, found, targets, 2.0), (maps,)
+    )
+
+
 @pytest.mark.parametrize("with_landmarks", [True, False])
 def test_objective_terms(tiny_model, with_landmarks):
     """The objective returns both terms when weighted; without landmarks they are 0."""
@@ -171,6 +255,7 @@ def test_objective_terms(tiny_model, with_landmarks):
         landmark_keypoints=5.0,
         landmark_flow=5.0,
         landmark_regions=5.0,
+        landmark_parts=5.0,
     )
     params = dataclasses.replace(params, loss_weights=weights)
     objective = GeneratorObjective(tiny_model, params)
@@ -181,11 +266,12 @@ def test_objective_terms(tiny_model, with_landmarks):
     landmarks = (torch.rand(2, 2, 68, 2, generator=generator) - 0.5) if with_landmarks else None
     found = torch.ones(2, 2, dtype=torch.bool) if with_landmarks else None
     losses, _ = objective(source, driving, 100, landmarks=landmarks, landmarks_found=found)
-    names = ("landmark_keypoints", "landmark_flow", "landmark_regions")
+    names = ("landmark_keypoints", "landmark_flow", "landmark_regions", "landmark_parts")
     assert set(names) <= set(losses)
     for name in names:
         assert (float(losses[name].detach()) > 0) == with_landmarks, name
     assert losses["landmark_regions"].requires_grad
+    assert losses["landmark_parts"].requires_grad
 
 
 def test_keypoint_stage_runs_and_changes_only_the_detector(tiny_model):

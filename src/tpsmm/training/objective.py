@@ -32,6 +32,8 @@ from tpsmm.landmark_losses import (
     keypoint_landmark_matrix,
     landmark_flow_loss,
     landmark_keypoint_loss,
+    landmark_part_loss,
+    landmark_part_targets,
     landmark_region_loss,
 )
 from tpsmm.losses import (
@@ -127,6 +129,9 @@ class GeneratorObjective(nn.Module):
         matrix, slots = keypoint_landmark_matrix(model.config.common.num_tps)
         self.register_buffer("landmark_matrix", matrix, persistent=False)
         self.register_buffer("landmark_slots", slots, persistent=False)
+        part_landmarks, part_channels = landmark_part_targets(model.config.common.num_tps)
+        self.register_buffer("part_landmarks", part_landmarks, persistent=False)
+        self.register_buffer("part_channels", part_channels, persistent=False)
 
     def _layout(self, image: Tensor) -> Tensor:
         """``image`` in channels-last memory format when that option is on."""
@@ -154,12 +159,17 @@ class GeneratorObjective(nn.Module):
 
     def uses_dense_motion(self) -> bool:
         """Whether a loss needs the dense motion network's flow or masks (perceptual, warp,
-        pixel, pixel_deformed, flow, landmark_flow). Without one (a keypoint stage: the
-        equivariance, keypoint motion and landmark keypoint losses, and the background
-        predictor's), only the keypoint detector and the background predictor run and
+        pixel, pixel_deformed, flow, landmark_flow, landmark_parts). Without one (a
+        keypoint stage: the equivariance, keypoint motion and landmark keypoint losses,
+        and the background predictor's), only the keypoint detector and the background predictor run and
         change: the deformation and masks in the generated dict are then None."""
         weights = self.train_params.loss_weights
-        dense = (weights.pixel_deformed, weights.flow, weights.landmark_flow)
+        dense = (
+            weights.pixel_deformed,
+            weights.flow,
+            weights.landmark_flow,
+            weights.landmark_parts,
+        )
         return self.uses_inpainting() or any(weight != 0 for weight in dense)
 
     def uses_motion(self) -> bool:
@@ -188,6 +198,7 @@ class GeneratorObjective(nn.Module):
             "landmark_keypoints": weights.landmark_keypoints != 0,
             "landmark_flow": weights.landmark_flow != 0,
             "landmark_regions": weights.landmark_regions != 0,
+            "landmark_parts": weights.landmark_parts != 0,
         }
         return [name for name in LOSS_NAMES if active[name]]
 
@@ -384,7 +395,12 @@ class GeneratorObjective(nn.Module):
             )
         losses.update(
             self._landmark_losses(
-                kp_source, kp_driving, motion["deformation"], landmarks, landmarks_found
+                kp_source,
+                kp_driving,
+                motion["deformation"],
+                motion["contribution_maps"],
+                landmarks,
+                landmarks_found,
             )
         )
         if weights.landmark_regions != 0:
@@ -399,11 +415,12 @@ class GeneratorObjective(nn.Module):
         kp_source: Tensor,
         kp_driving: Tensor,
         deformation: Tensor | None,
+        contribution: Tensor | None,
         landmarks: Tensor | None,
         found: Tensor | None,
     ) -> dict[str, Tensor]:
-        """The ``landmark_keypoints`` and ``landmark_flow`` terms (those weighted); 0,
-        connected to the networks, for a batch without landmarks."""
+        """The ``landmark_keypoints``, ``landmark_flow`` and ``landmark_parts`` terms
+        (those weighted); 0, connected to the networks, for a batch without landmarks."""
         weights = self.train_params.loss_weights
         losses: dict[str, Tensor] = {}
         landmarks, found = _landmarks_or_none_found(landmarks, found, kp_source)
@@ -435,6 +452,15 @@ class GeneratorObjective(nn.Module):
                 landmarks[:, 1],
                 found.all(dim=1),
                 weights.landmark_flow,
+            )
+        if weights.landmark_parts != 0:
+            assert contribution is not None
+            losses["landmark_parts"] = landmark_part_loss(
+                contribution,
+                landmarks[:, 1],
+                found[:, 1],
+                (self.part_landmarks, self.part_channels),
+                weights.landmark_parts,
             )
         return losses
 
