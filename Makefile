@@ -44,15 +44,16 @@ format: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/tpsmm demo $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT)) $(DEMO_ARGS)
 
-# Rebuild the bundled demo model (src/tpsmm/assets/demo.pth.tar) in nine training stages
+# Rebuild the bundled demo model (src/tpsmm/assets/demo.pth.tar) in ten training stages
 # (configs/demo-model/README.md). Stages 1-7 teach every network to move textured shapes
 # on synthetic videos of known motion (`tpsmm synth`) and clips of the sample video: the
 # first from scratch, then, on 600 videos, the background predictor alone (large camera
 # motion, then realistic), motion only and a fine-tuning of every network, twice (the
-# second time at lower learning rates). Stages 8-9 learn real faces from FACES (the
+# second time at lower learning rates). Stages 8-10 learn real faces from FACES (the
 # videos and portraits of ../shared/data/faces, from LivePortrait's repository: see its
 # README.md) with their 68 landmarks: the keypoint detector alone with the heatmap head,
-# then every network (the demo preset). Then the AVD network and the float16 bundle.
+# then every network, then every network with each face part given to its own transform
+# (the demo preset). Then the AVD network and the float16 bundle.
 # FACES_TEST_VIDEOS and the portraits not in FACES_PORTRAITS are kept out of training
 # (the held-out faces of benchmarks/RESULTS.md). DEMO_BUILD holds the data and the runs.
 DEMO_BUILD ?= build/demo-model
@@ -100,9 +101,11 @@ demo-model: $(STAMP)
 	$(BIN)/tpsmm train --config configs/demo-model/faces-keypoints.yaml --precision bf16 \
 		--data $(DEMO_BUILD)/faces-keypoints --checkpoint $(DEMO_BUILD)/finetune-low-lr/checkpoint.pth.tar \
 		--partial --out $(DEMO_BUILD)/faces-keypoints-run
-	$(BIN)/tpsmm train --config demo --precision bf16 --data $(DEMO_BUILD)/faces \
+	$(BIN)/tpsmm train --config configs/demo-model/faces.yaml --precision bf16 --data $(DEMO_BUILD)/faces \
 		--checkpoint $(DEMO_BUILD)/faces-keypoints-run/checkpoint.pth.tar --out $(DEMO_BUILD)/faces-run
-	$(BIN)/tpsmm train-avd --checkpoint $(DEMO_BUILD)/faces-run/checkpoint.pth.tar \
+	$(BIN)/tpsmm train --config demo --precision bf16 --data $(DEMO_BUILD)/faces \
+		--checkpoint $(DEMO_BUILD)/faces-run/checkpoint.pth.tar --out $(DEMO_BUILD)/faces-parts-run
+	$(BIN)/tpsmm train-avd --checkpoint $(DEMO_BUILD)/faces-parts-run/checkpoint.pth.tar \
 		--data $(DEMO_BUILD)/faces --out $(DEMO_BUILD)/avd
 	$(BIN)/python -m tpsmm.pretrained pack $(DEMO_BUILD)/avd/checkpoint.pth.tar $(DEMO_MODEL) \
 		--config demo --info '{"command": "make demo-model"}'

