@@ -255,6 +255,7 @@ def test_a_background_only_stage_needs_the_predictor_from_the_start():
                 "keypoint_motion",
                 "landmark_keypoints",
                 "landmark_flow",
+                "landmark_parts",
             )
         },
         "train_params.loss_weights.camera_squared": 1000.0,
