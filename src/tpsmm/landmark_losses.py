@@ -40,10 +40,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from tpsmm.geometry import coordinate_grid
+from tpsmm.highres import sample_model_map
 
 __all__ = [
     "EXPRESSION_LANDMARKS",
@@ -157,9 +157,7 @@ def landmark_part_loss(
     """
     indices, channels = (t.to(contribution.device) for t in targets)
     points = landmarks_driving[:, indices].to(contribution.dtype).unsqueeze(2)  # (B, M, 1, 2)
-    sampled = F.grid_sample(
-        contribution, points, mode="bilinear", padding_mode="border", align_corners=True
-    )[..., 0]  # (B, K+1, M)
+    sampled = sample_model_map(contribution, points)[..., 0]  # (B, K+1, M)
     share = sampled.gather(1, channels.view(1, 1, -1).expand(len(sampled), 1, -1))[:, 0]
     mask = found.to(contribution.dtype).view(-1, 1)
     total = (-torch.log(share.clamp(min=PART_SHARE_FLOOR)) * mask).sum()
@@ -258,13 +256,7 @@ def landmark_flow_loss(
         scalar; 0 (connected to ``deformation``) where no pair carries landmarks.
     """
     points = landmarks_driving.to(deformation.dtype).unsqueeze(2)  # (B, 68, 1, 2)
-    sampled = F.grid_sample(
-        deformation.permute(0, 3, 1, 2),
-        points,
-        mode="bilinear",
-        padding_mode="border",
-        align_corners=True,
-    )  # (B, 2, 68, 1)
+    sampled = sample_model_map(deformation.permute(0, 3, 1, 2), points)  # (B, 2, 68, 1)
     moved = sampled[..., 0].permute(0, 2, 1)  # (B, 68, 2)
     mask = found.to(deformation.dtype).view(-1, 1, 1)
     total = ((moved - landmarks_source.to(deformation.dtype)).abs() * mask).sum()

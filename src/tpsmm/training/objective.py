@@ -161,8 +161,9 @@ class GeneratorObjective(nn.Module):
         """Whether a loss needs the dense motion network's flow or masks (perceptual, warp,
         pixel, pixel_deformed, flow, landmark_flow, landmark_parts). Without one (a
         keypoint stage: the equivariance, keypoint motion and landmark keypoint losses,
-        and the background predictor's), only the keypoint detector and the background predictor run and
-        change: the deformation and masks in the generated dict are then None."""
+        and the background predictor's), only the keypoint detector and the background
+        predictor run and change: the deformation and masks in the generated dict are
+        then None."""
         weights = self.train_params.loss_weights
         dense = (
             weights.pixel_deformed,
