@@ -169,7 +169,12 @@ class LossWeights:
     loss on the generated frame inside the driving frame's eye and mouth regions, which
     the whole frame's terms leave nearly unweighted; ``landmark_parts`` (ours, default 0
     = off) asks the dense motion network to give each face part's landmarks to that
-    part's transform (a cross-entropy on the contribution maps).
+    part's transform (a cross-entropy on the contribution maps);
+    ``landmark_keypoint_motion`` (ours, default 0 = off) compares the keypoints' motion
+    between the two frames with the landmarks' (what relative animation transfers: a
+    per-face offset of the keypoints cancels, a blink's few pixels do not), and
+    ``landmark_opening`` (ours, default 0 = off) the same for how far each eye's lids and
+    the lips open.
     With only ``camera``, ``camera_squared`` and ``bg`` weighted, the stage trains the
     background predictor alone: the other networks are neither run nor changed.
 
@@ -191,6 +196,8 @@ class LossWeights:
     landmark_flow: float = 0.0
     landmark_regions: float = 0.0
     landmark_parts: float = 0.0
+    landmark_keypoint_motion: float = 0.0
+    landmark_opening: float = 0.0
 
     def background_only(self) -> bool:
         """Whether only the background predictor's terms (``bg``, ``camera``,
@@ -206,6 +213,8 @@ class LossWeights:
             self.landmark_flow,
             self.landmark_regions,
             self.landmark_parts,
+            self.landmark_keypoint_motion,
+            self.landmark_opening,
         )
         return sum(self.perceptual) == 0 and all(weight == 0 for weight in motion)
 

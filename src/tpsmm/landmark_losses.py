@@ -49,10 +49,13 @@ __all__ = [
     "EXPRESSION_LANDMARKS",
     "FACE_KEYPOINT_LAYOUT",
     "LANDMARK_PARTS",
+    "OPENING_PAIRS",
     "expression_regions",
     "keypoint_landmark_matrix",
     "landmark_flow_loss",
     "landmark_keypoint_loss",
+    "landmark_keypoint_motion_loss",
+    "landmark_opening_loss",
     "landmark_part_loss",
     "landmark_part_targets",
     "landmark_region_loss",
@@ -231,6 +234,122 @@ def landmark_keypoint_loss(
     total = ((chosen - targets).abs() * mask).sum()
     count = (mask.sum() * 2 * len(slots)).clamp(min=1.0)
     return weight * total / count
+
+
+def _supervised_motion(
+    kp_source: Tensor,
+    kp_driving: Tensor,
+    landmarks_source: Tensor,
+    landmarks_driving: Tensor,
+    matrix: Tensor,
+    slots: Tensor,
+) -> tuple[Tensor, Tensor]:
+    """The supervised keypoints' motion ``(kp_d - kp_s)[slots]`` and its targets'
+    ``matrix @ (L_d - L_s)``, both (B, M, 2) in the keypoints' dtype."""
+    dtype = kp_driving.dtype
+    matrix = matrix.to(device=kp_driving.device, dtype=dtype)
+    targets = torch.einsum("ml,blc->bmc", matrix, (landmarks_driving - landmarks_source).to(dtype))
+    index = slots.to(kp_driving.device)
+    return kp_driving[:, index] - kp_source[:, index], targets
+
+
+def landmark_keypoint_motion_loss(
+    kp_source: Tensor,
+    kp_driving: Tensor,
+    landmarks_source: Tensor,
+    landmarks_driving: Tensor,
+    found: Tensor,
+    matrix: Tensor,
+    slots: Tensor,
+    weight: float,
+) -> Tensor:
+    """The keypoints' motion between two frames against the landmarks':
+    ``weight * mean |(kp_d - kp_s)[slots] - matrix @ (L_d - L_s)|`` over the pairs where
+    both frames have landmarks, the supervised keypoints and both coordinates.
+
+    Relative animation moves a source by the driving keypoints' motion, not by where they
+    are; a detector whose error on a face is a constant offset larger than a blink (a few
+    pixels at 128) gets, from :func:`landmark_keypoint_loss`'s L1, the same gradient in a
+    frame with the eye open and one with it closed, so nothing asks it to see the blink.
+    The difference of two frames of the same face cancels that offset.
+
+    Args:
+        kp_source, kp_driving: (B, K*5, 2) the detector's keypoints of both frames.
+        landmarks_source, landmarks_driving: (B, 68, 2) their landmarks (any value where
+            not found).
+        found: (B,) bool, the pairs whose two frames carry landmarks.
+        matrix, slots: from :func:`keypoint_landmark_matrix`.
+        weight: the loss weight.
+
+    Returns:
+        scalar; 0 (connected to the keypoints) where no pair has landmarks.
+    """
+    moved, targets = _supervised_motion(
+        kp_source, kp_driving, landmarks_source, landmarks_driving, matrix, slots
+    )
+    mask = found.to(moved.dtype).view(-1, 1, 1)
+    total = ((moved - targets).abs() * mask).sum()
+    count = (mask.sum() * 2 * len(slots)).clamp(min=1.0)
+    return weight * total / count
+
+
+#: The keypoints of :data:`FACE_KEYPOINT_LAYOUT` whose distance opens and closes (upper,
+#: lower), as (part, point) pairs: each eye's lids, the outer lips' middles, the inner
+#: lips' middles.
+OPENING_PAIRS: tuple[tuple[tuple[int, int], tuple[int, int]], ...] = (
+    ((3, 2), (3, 3)),
+    ((4, 2), (4, 3)),
+    ((5, 2), (5, 3)),
+    ((6, 2), (6, 3)),
+)
+
+
+def landmark_opening_loss(
+    kp_source: Tensor,
+    kp_driving: Tensor,
+    landmarks_source: Tensor,
+    landmarks_driving: Tensor,
+    found: Tensor,
+    matrix: Tensor,
+    slots: Tensor,
+    weight: float,
+) -> Tensor:
+    """How the eyes and the mouth open between two frames: for each pair of
+    :data:`OPENING_PAIRS`, the change of the vector from its lower to its upper keypoint
+    against the same change of their landmark targets, ``weight * mean |(g_d - g_s) -
+    (t_d - t_s)|`` (``g = kp[upper] - kp[lower]``, ``t`` the same of ``matrix @
+    landmarks``) over the pairs of frames with landmarks, the pairs of points and both
+    coordinates.
+
+    A blink moves each lid about a pixel at 128: among the 40 supervised keypoints of
+    :func:`landmark_keypoint_motion_loss` it is a small share of the error, and a detector
+    that answers it with a fraction of its amplitude loses little there. This term asks
+    for that amplitude alone (a head's motion moves both points of a pair alike and
+    cancels).
+
+    Args, Returns: as :func:`landmark_keypoint_motion_loss`; pairs whose points the
+    model's transforms do not reach (fewer than 7 TPS) are left out, and without any the
+    term is 0, connected to the keypoints.
+    """
+    row_of = {int(slot): row for row, slot in enumerate(slots.tolist())}
+    pairs = [
+        (row_of[upper[0] * 5 + upper[1]], row_of[lower[0] * 5 + lower[1]])
+        for upper, lower in OPENING_PAIRS
+        if upper[0] * 5 + upper[1] in row_of and lower[0] * 5 + lower[1] in row_of
+    ]
+    if not pairs:
+        return kp_driving.sum() * 0.0
+    upper_rows = torch.tensor([pair[0] for pair in pairs], device=kp_driving.device)
+    lower_rows = torch.tensor([pair[1] for pair in pairs], device=kp_driving.device)
+    moved, targets = _supervised_motion(
+        kp_source, kp_driving, landmarks_source, landmarks_driving, matrix, slots
+    )
+    error = (moved[:, upper_rows] - moved[:, lower_rows]) - (
+        targets[:, upper_rows] - targets[:, lower_rows]
+    )
+    mask = found.to(moved.dtype).view(-1, 1, 1)
+    count = (mask.sum() * 2 * len(pairs)).clamp(min=1.0)
+    return weight * (error.abs() * mask).sum() / count
 
 
 def landmark_flow_loss(

@@ -12,12 +12,15 @@ from tpsmm.data.landmarks import MIRRORED_LANDMARKS
 from tpsmm.landmark_losses import (
     FACE_KEYPOINT_LAYOUT,
     LANDMARK_PARTS,
+    OPENING_PAIRS,
     PART_SHARE_FLOOR,
     REGION_RADIUS,
     expression_regions,
     keypoint_landmark_matrix,
     landmark_flow_loss,
     landmark_keypoint_loss,
+    landmark_keypoint_motion_loss,
+    landmark_opening_loss,
     landmark_part_loss,
     landmark_part_targets,
     landmark_region_loss,
@@ -105,6 +108,136 @@ def test_keypoint_loss_without_landmarks_is_zero_and_connected():
     assert float(value.detach()) == 0.0
     value.backward()
     assert keypoints.grad is not None and float(keypoints.grad.abs().sum()) == 0.0
+
+
+def test_keypoint_motion_loss_closed_form():
+    """Only the motion counts: an offset shared by both frames costs nothing, a motion
+    the landmarks do not make costs its mean absolute value."""
+    matrix, slots = keypoint_landmark_matrix(10, dtype=torch.float64)
+    source, driving = _landmarks(3, 10), _landmarks(3, 11)
+    found = torch.tensor([True, True, False])
+    kp_source = torch.zeros(3, 50, 2, dtype=torch.float64)
+    kp_source[:, slots] = torch.einsum("ml,blc->bmc", matrix, source)
+    kp_driving = torch.zeros(3, 50, 2, dtype=torch.float64)
+    kp_driving[:, slots] = torch.einsum("ml,blc->bmc", matrix, driving)
+
+    def loss(kp_s: torch.Tensor, kp_d: torch.Tensor) -> torch.Tensor:
+        return landmark_keypoint_motion_loss(kp_s, kp_d, source, driving, found, matrix, slots, 3.0)
+
+    zero = torch.tensor(0.0, dtype=torch.float64)
+    torch.testing.assert_close(loss(kp_source, kp_driving), zero)
+    # the same offset in both frames (a detector's bias on a face) costs nothing,
+    # though the absolute loss counts it
+    offset = torch.tensor([0.2, -0.1], dtype=torch.float64)
+    torch.testing.assert_close(loss(kp_source + offset, kp_driving + offset), zero)
+    absolute = landmark_keypoint_loss(kp_driving + offset, driving, found, matrix, slots, 3.0)
+    torch.testing.assert_close(absolute, torch.tensor(3.0 * 0.15, dtype=torch.float64))
+    # the driving keypoints moved by (0.1, -0.3) where the landmarks did not: mean 0.2
+    moved = kp_driving.clone()
+    moved[:, slots] += torch.tensor([0.1, -0.3], dtype=torch.float64)
+    value = loss(kp_source, moved)
+    torch.testing.assert_close(value, torch.tensor(3.0 * 0.2, dtype=torch.float64))
+    # a pair without landmarks and the free keypoints do not count
+    moved[2] += 5.0
+    moved[:, len(slots) :] += 3.0
+    torch.testing.assert_close(loss(kp_source, moved), value)
+    # no pair with landmarks: 0, connected to the keypoints
+    kp = kp_driving.clone().requires_grad_()
+    none = landmark_keypoint_motion_loss(
+        kp_source, kp, source, driving, torch.zeros(3, dtype=torch.bool), matrix, slots, 3.0
+    )
+    assert float(none.detach()) == 0.0
+    none.backward()
+    assert kp.grad is not None and float(kp.grad.abs().sum()) == 0.0
+
+
+def test_keypoint_motion_loss_gradcheck_float64():
+    matrix, slots = keypoint_landmark_matrix(10, dtype=torch.float64)
+    source, driving = _landmarks(2, 12), _landmarks(2, 13)
+    found = torch.tensor([True, True])
+    kp_source = torch.rand(2, 50, 2, dtype=torch.float64) * 0.1
+    kp_driving = kp_source.clone()
+    # away from the kinks of |x| at 0: every keypoint's motion 0.5 off the landmarks'
+    kp_driving[:, slots] += torch.einsum("ml,blc->bmc", matrix, driving - source) + 0.5
+    inputs = (kp_source.requires_grad_(), kp_driving.requires_grad_())
+    assert torch.autograd.gradcheck(
+        lambda s, d: landmark_keypoint_motion_loss(
+            s, d, source, driving, found, matrix, slots, 2.0
+        ),
+        inputs,
+    )
+
+
+def test_opening_pairs_are_upper_and_lower_points_of_their_part():
+    """Each pair joins two points of one part, the upper above the lower (the lids, the
+    lips' middles) on a real face (the bundled source photo's landmarks)."""
+    pytest.importorskip("dlib")
+    from footage import SAMPLE_SOURCE
+    from tpsmm.faces import FaceAnalyzer
+    from tpsmm.media import load_image
+
+    face = FaceAnalyzer().analyze(np.asarray(load_image(SAMPLE_SOURCE)))
+    assert face is not None
+    matrix, slots = keypoint_landmark_matrix(10, dtype=torch.float64)
+    targets = matrix @ torch.tensor(face.landmarks, dtype=torch.float64)
+    row_of = {int(slot): row for row, slot in enumerate(slots.tolist())}
+    for upper, lower in OPENING_PAIRS:
+        assert upper[0] == lower[0]
+        top = targets[row_of[upper[0] * 5 + upper[1]]]
+        bottom = targets[row_of[lower[0] * 5 + lower[1]]]
+        assert float(top[1]) < float(bottom[1])  # y grows downwards
+
+
+def _opening_case(seed: int):
+    matrix, slots = keypoint_landmark_matrix(10, dtype=torch.float64)
+    source = _landmarks(2, seed)
+    driving = source.clone()
+    driving[:, 37:39, 1] += 0.1  # the left eye's upper lid closes by 0.1
+    kp_source = torch.zeros(2, 50, 2, dtype=torch.float64)
+    kp_source[:, slots] = torch.einsum("ml,blc->bmc", matrix, source)
+    return matrix, slots, source, driving, kp_source
+
+
+def test_opening_loss_closed_form():
+    matrix, slots, source, driving, kp_source = _opening_case(20)
+    found = torch.tensor([True, True])
+
+    def loss(kp_d: torch.Tensor) -> torch.Tensor:
+        return landmark_opening_loss(kp_source, kp_d, source, driving, found, matrix, slots, 3.0)
+
+    # keypoints that do not move miss the lid's 0.1: one coordinate of 4 pairs x 2
+    torch.testing.assert_close(loss(kp_source), torch.tensor(3.0 * 0.1 / 8, dtype=torch.float64))
+    # keypoints that follow the landmarks, whatever the whole face's shift, cost nothing
+    following = kp_source.clone()
+    following[:, slots] = torch.einsum("ml,blc->bmc", matrix, driving)
+    torch.testing.assert_close(
+        loss(following + torch.tensor([0.3, -0.2], dtype=torch.float64)),
+        torch.tensor(0.0, dtype=torch.float64),
+    )
+    # a model with too few transforms for any pair: 0, connected
+    few_matrix, few_slots = keypoint_landmark_matrix(3, dtype=torch.float64)
+    kp = kp_source[:, :15].clone().requires_grad_()
+    value = landmark_opening_loss(
+        kp_source[:, :15], kp, source, driving, found, few_matrix, few_slots, 3.0
+    )
+    assert float(value.detach()) == 0.0
+    value.backward()
+    assert kp.grad is not None
+
+
+def test_opening_loss_gradcheck_float64():
+    matrix, slots, source, driving, kp_source = _opening_case(21)
+    found = torch.tensor([True, True])
+    kp_driving = kp_source.clone() + torch.rand(2, 50, 2, dtype=torch.float64) * 0.01
+    kp_driving[:, slots[17]] += 0.5  # away from the kinks of |x| at 0
+    kp_driving[:, slots[22]] += 0.5
+    kp_driving[:, slots[27]] += 0.5
+    kp_driving[:, slots[32]] += 0.5
+    inputs = (kp_source.clone().requires_grad_(), kp_driving.requires_grad_())
+    assert torch.autograd.gradcheck(
+        lambda s, d: landmark_opening_loss(s, d, source, driving, found, matrix, slots, 2.0),
+        inputs,
+    )
 
 
 def test_flow_loss_closed_form_translation():
@@ -256,6 +389,8 @@ def test_objective_terms(tiny_model, with_landmarks):
         landmark_flow=5.0,
         landmark_regions=5.0,
         landmark_parts=5.0,
+        landmark_keypoint_motion=5.0,
+        landmark_opening=5.0,
     )
     params = dataclasses.replace(params, loss_weights=weights)
     objective = GeneratorObjective(tiny_model, params)
@@ -266,10 +401,20 @@ def test_objective_terms(tiny_model, with_landmarks):
     landmarks = (torch.rand(2, 2, 68, 2, generator=generator) - 0.5) if with_landmarks else None
     found = torch.ones(2, 2, dtype=torch.bool) if with_landmarks else None
     losses, _ = objective(source, driving, 100, landmarks=landmarks, landmarks_found=found)
-    names = ("landmark_keypoints", "landmark_flow", "landmark_regions", "landmark_parts")
+    names = (
+        "landmark_keypoints",
+        "landmark_flow",
+        "landmark_regions",
+        "landmark_parts",
+        "landmark_keypoint_motion",
+        "landmark_opening",
+    )
     assert set(names) <= set(losses)
-    for name in names:
+    # the tiny model's 2 transforms reach no pair of landmark_opening: always 0 there
+    for name in names[:-1]:
         assert (float(losses[name].detach()) > 0) == with_landmarks, name
+    assert float(losses["landmark_opening"].detach()) == 0.0
+    assert losses["landmark_opening"].requires_grad
     assert losses["landmark_regions"].requires_grad
     assert losses["landmark_parts"].requires_grad
 
@@ -283,7 +428,12 @@ def test_keypoint_stage_runs_and_changes_only_the_detector(tiny_model):
     from tpsmm.training import GeneratorObjective
 
     weights = LossWeights(
-        perceptual=[0.0] * 5, equivariance_value=1.0, warp_loss=0.0, bg=0.0, landmark_keypoints=5.0
+        perceptual=[0.0] * 5,
+        equivariance_value=1.0,
+        warp_loss=0.0,
+        bg=0.0,
+        landmark_keypoints=5.0,
+        landmark_keypoint_motion=5.0,
     )
     params = dataclasses.replace(tiny_model.config.train_params, loss_weights=weights)
     objective = GeneratorObjective(tiny_model, params)
@@ -296,7 +446,7 @@ def test_keypoint_stage_runs_and_changes_only_the_detector(tiny_model):
     losses, generated = objective(
         images[:2], images[2:], 100, landmarks=landmarks, landmarks_found=torch.ones(2, 2).bool()
     )
-    assert set(losses) == {"equivariance_value", "landmark_keypoints"}
+    assert set(losses) == {"equivariance_value", "landmark_keypoints", "landmark_keypoint_motion"}
     assert generated["deformation"] is None and generated["prediction"] is None
     sum(losses.values()).backward()
     assert any(p.grad is not None for p in tiny_model.kp_detector.parameters())

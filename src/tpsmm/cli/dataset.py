@@ -68,7 +68,8 @@ def register(subparsers: Any) -> None:
             "Find the face in every frame of every video of ROOT (train/ and test/, or the "
             "videos in it) with dlib (the eval extra) and write its 68 landmarks beside each "
             "video as <video>.landmarks.npz, for dataset_params.landmarks and the "
-            "landmark losses (landmark_keypoints, landmark_flow, landmark_parts, "
+            "landmark losses (landmark_keypoints, landmark_keypoint_motion, landmark_opening, "
+            "landmark_flow, landmark_parts, "
             "landmark_regions). Videos that have a landmark file "
             "keep it unless --overwrite. Prints the share of frames with a face per video."
         ),

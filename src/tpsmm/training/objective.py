@@ -32,6 +32,8 @@ from tpsmm.landmark_losses import (
     keypoint_landmark_matrix,
     landmark_flow_loss,
     landmark_keypoint_loss,
+    landmark_keypoint_motion_loss,
+    landmark_opening_loss,
     landmark_part_loss,
     landmark_part_targets,
     landmark_region_loss,
@@ -160,10 +162,10 @@ class GeneratorObjective(nn.Module):
     def uses_dense_motion(self) -> bool:
         """Whether a loss needs the dense motion network's flow or masks (perceptual, warp,
         pixel, pixel_deformed, flow, landmark_flow, landmark_parts). Without one (a
-        keypoint stage: the equivariance, keypoint motion and landmark keypoint losses,
-        and the background predictor's), only the keypoint detector and the background
-        predictor run and change: the deformation and masks in the generated dict are
-        then None."""
+        keypoint stage: the equivariance, keypoint motion, landmark keypoint, landmark
+        keypoint motion and landmark opening losses, and the background predictor's),
+        only the keypoint detector and the background predictor run and change: the
+        deformation and masks in the generated dict are then None."""
         weights = self.train_params.loss_weights
         dense = (
             weights.pixel_deformed,
@@ -200,6 +202,8 @@ class GeneratorObjective(nn.Module):
             "landmark_flow": weights.landmark_flow != 0,
             "landmark_regions": weights.landmark_regions != 0,
             "landmark_parts": weights.landmark_parts != 0,
+            "landmark_keypoint_motion": weights.landmark_keypoint_motion != 0,
+            "landmark_opening": weights.landmark_opening != 0,
         }
         return [name for name in LOSS_NAMES if active[name]]
 
@@ -420,8 +424,9 @@ class GeneratorObjective(nn.Module):
         landmarks: Tensor | None,
         found: Tensor | None,
     ) -> dict[str, Tensor]:
-        """The ``landmark_keypoints``, ``landmark_flow`` and ``landmark_parts`` terms
-        (those weighted); 0, connected to the networks, for a batch without landmarks."""
+        """The ``landmark_keypoints``, ``landmark_keypoint_motion``, ``landmark_opening``,
+        ``landmark_flow`` and ``landmark_parts`` terms (those weighted); 0, connected to
+        the networks, for a batch without landmarks."""
         weights = self.train_params.loss_weights
         losses: dict[str, Tensor] = {}
         landmarks, found = _landmarks_or_none_found(landmarks, found, kp_source)
@@ -445,6 +450,23 @@ class GeneratorObjective(nn.Module):
                     weights.landmark_keypoints,
                 )
             )
+        pair_terms = (
+            ("landmark_keypoint_motion", landmark_keypoint_motion_loss),
+            ("landmark_opening", landmark_opening_loss),
+        )
+        for name, pair_loss in pair_terms:
+            weight = getattr(weights, name)
+            if weight != 0:
+                losses[name] = pair_loss(
+                    kp_source,
+                    kp_driving,
+                    landmarks[:, 0],
+                    landmarks[:, 1],
+                    found.all(dim=1),
+                    self.landmark_matrix,
+                    self.landmark_slots,
+                    weight,
+                )
         if weights.landmark_flow != 0:
             assert deformation is not None
             losses["landmark_flow"] = landmark_flow_loss(
