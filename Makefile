@@ -44,7 +44,7 @@ format: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/tpsmm demo $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT)) $(DEMO_ARGS)
 
-# Rebuild the bundled demo model (src/tpsmm/assets/demo.pth.tar) in ten training stages
+# Rebuild the bundled demo model (src/tpsmm/assets/demo.pth.tar) in thirteen training stages
 # (configs/demo-model/README.md). Stages 1-7 teach every network to move textured shapes
 # on synthetic videos of known motion (`tpsmm synth`) and clips of the sample video: the
 # first from scratch, then, on 600 videos, the background predictor alone (large camera
@@ -53,7 +53,9 @@ demo: $(STAMP)
 # videos and portraits of ../shared/data/faces, from LivePortrait's repository: see its
 # README.md) with their 68 landmarks: the keypoint detector alone with the heatmap head,
 # then every network, then every network with each face part given to its own transform
-# (the demo preset). Then the AVD network and the float16 bundle.
+# (the demo preset), then the keypoint detector alone, the motion (keypoints and dense
+# motion) and every network again, asked for how the eyes and lips open. Then the AVD
+# network and the float16 bundle.
 # FACES_TEST_VIDEOS and the portraits not in FACES_PORTRAITS are kept out of training
 # (the held-out faces of benchmarks/RESULTS.md). DEMO_BUILD holds the data and the runs.
 DEMO_BUILD ?= build/demo-model
@@ -105,7 +107,16 @@ demo-model: $(STAMP)
 		--checkpoint $(DEMO_BUILD)/faces-keypoints-run/checkpoint.pth.tar --out $(DEMO_BUILD)/faces-run
 	$(BIN)/tpsmm train --config demo --precision bf16 --data $(DEMO_BUILD)/faces \
 		--checkpoint $(DEMO_BUILD)/faces-run/checkpoint.pth.tar --out $(DEMO_BUILD)/faces-parts-run
-	$(BIN)/tpsmm train-avd --checkpoint $(DEMO_BUILD)/faces-parts-run/checkpoint.pth.tar \
+	$(BIN)/tpsmm train --config configs/demo-model/faces-opening-keypoints.yaml --max-steps 600 \
+		--data $(DEMO_BUILD)/faces --checkpoint $(DEMO_BUILD)/faces-parts-run/checkpoint.pth.tar \
+		--out $(DEMO_BUILD)/faces-opening-keypoints-run
+	$(BIN)/tpsmm train --config configs/demo-model/faces-opening-motion.yaml --max-steps 1300 \
+		--data $(DEMO_BUILD)/faces --checkpoint $(DEMO_BUILD)/faces-opening-keypoints-run/checkpoint.pth.tar \
+		--out $(DEMO_BUILD)/faces-opening-motion-run
+	$(BIN)/tpsmm train --config configs/demo-model/faces-opening.yaml --max-steps 300 \
+		--data $(DEMO_BUILD)/faces --checkpoint $(DEMO_BUILD)/faces-opening-motion-run/checkpoint.pth.tar \
+		--out $(DEMO_BUILD)/faces-opening-run
+	$(BIN)/tpsmm train-avd --checkpoint $(DEMO_BUILD)/faces-opening-run/checkpoint.pth.tar \
 		--data $(DEMO_BUILD)/faces --out $(DEMO_BUILD)/avd
 	$(BIN)/python -m tpsmm.pretrained pack $(DEMO_BUILD)/avd/checkpoint.pth.tar $(DEMO_MODEL) \
 		--config demo --info '{"command": "make demo-model"}'

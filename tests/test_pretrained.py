@@ -88,7 +88,13 @@ def test_pack_can_carry_another_config_of_the_same_networks(tmp_path):
 
 #: Stages 1-7 of `make demo-model` (synthetic videos of known motion) train the demo
 #: networks with the authors' regression keypoint head; the face stages the preset's.
-FACE_STAGES = {"faces-keypoints", "faces"}
+FACE_STAGES = {
+    "faces-keypoints",
+    "faces",
+    "faces-opening-keypoints",
+    "faces-opening-motion",
+    "faces-opening",
+}
 
 
 @pytest.mark.parametrize("stage", sorted(p.stem for p in DEMO_STAGES.glob("*.yaml")))
