@@ -90,10 +90,9 @@ def keypoints_against_landmarks(model: TPSMM, folder: Path) -> dict[str, Any]:
             "error_px": float(error),
             "motion_error_px": float(motion_error),
         }
-        index = {int(slot): i for i, slot in enumerate(slots.tolist())}
-        for name, upper, lower in PAIRS:
-            opening = (chosen[:, index[upper]] - chosen[:, index[lower]]).norm(dim=-1).numpy()
-            truth = (targets[:, index[upper]] - targets[:, index[lower]]).norm(dim=-1).numpy()
+        for name, upper, lower in PAIRS:  # row r of the targets is keypoint r
+            opening = (chosen[:, upper] - chosen[:, lower]).norm(dim=-1).numpy()
+            truth = (targets[:, upper] - targets[:, lower]).norm(dim=-1).numpy()
             row[name] = {
                 "r": pearson(truth.astype(np.float64), opening.astype(np.float64)),
                 "std_px": float(opening.std() * half),

@@ -59,6 +59,7 @@ __all__ = [
     "landmark_part_loss",
     "landmark_part_targets",
     "landmark_region_loss",
+    "opening_pair_rows",
 ]
 
 #: A point of the face as a weighted sum of dlib landmarks (weights summing to 1; a
@@ -185,7 +186,7 @@ def keypoint_landmark_matrix(
     Returns:
         ``(matrix, slots)``: ``matrix`` (M, num_landmarks) with ``targets = matrix @
         landmarks``, and ``slots`` (M,) int64, the keypoint index (in the model's K*5)
-        each row supervises.
+        each row supervises: ``arange(M)``, the first parts' five points in order.
     """
     parts = list(layout)[:num_tps]
     rows, slots = [], []
@@ -304,6 +305,15 @@ OPENING_PAIRS: tuple[tuple[tuple[int, int], tuple[int, int]], ...] = (
 )
 
 
+def opening_pair_rows(num_rows: int) -> list[tuple[int, int]]:
+    """The (upper, lower) rows of :data:`OPENING_PAIRS` among the ``num_rows`` rows of
+    :func:`keypoint_landmark_matrix` (row ``r`` supervises keypoint ``r``), the pairs
+    beyond them left out. Derived from the row count alone, so that no slot tensor has to
+    be read back from its device at each training step."""
+    rows = [(upper[0] * 5 + upper[1], lower[0] * 5 + lower[1]) for upper, lower in OPENING_PAIRS]
+    return [(upper, lower) for upper, lower in rows if max(upper, lower) < num_rows]
+
+
 def landmark_opening_loss(
     kp_source: Tensor,
     kp_driving: Tensor,
@@ -331,12 +341,7 @@ def landmark_opening_loss(
     model's transforms do not reach (fewer than 7 TPS) are left out, and without any the
     term is 0, connected to the keypoints.
     """
-    row_of = {int(slot): row for row, slot in enumerate(slots.tolist())}
-    pairs = [
-        (row_of[upper[0] * 5 + upper[1]], row_of[lower[0] * 5 + lower[1]])
-        for upper, lower in OPENING_PAIRS
-        if upper[0] * 5 + upper[1] in row_of and lower[0] * 5 + lower[1] in row_of
-    ]
+    pairs = opening_pair_rows(len(slots))
     if not pairs:
         return kp_driving.sum() * 0.0
     upper_rows = torch.tensor([pair[0] for pair in pairs], device=kp_driving.device)
